@@ -1,0 +1,22 @@
+//! custos-core: the domain, pure.
+//!
+//! Everything here decides and nothing here performs I/O: no database, no network, no async, no
+//! reading the clock except through [`clock::Clock`]. Security-critical decisions live here so they
+//! can be unit- and property-tested without a server.
+
+pub mod audit;
+pub mod clock;
+pub mod crypto;
+pub mod email;
+pub mod ids;
+pub mod link_token;
+pub mod login;
+pub mod network;
+pub mod notice;
+pub mod password;
+pub mod reason;
+pub mod session;
+pub mod throttle;
+
+pub use clock::{Clock, Timestamp};
+pub use reason::{Reason, ReasonCode};

@@ -1,0 +1,89 @@
+//! Who is on the other end: the client address, trusting `X-Forwarded-For` only from our proxies.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// The client address for a request that arrived from `peer`.
+///
+/// `X-Forwarded-For` is honoured only when the peer is a trusted proxy; then the list is read from
+/// the right, skipping further trusted proxies, and the first untrusted address is the client.
+/// Anything unparsable ends the walk at the last trusted hop (a client can prepend any garbage it
+/// likes; only what our own proxies appended is believed).
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&canonical(*ip)));
+    if !is_trusted(&peer) {
+        return canonical(peer);
+    }
+    let Some(header) = forwarded_for else { return canonical(peer) };
+    let mut client = canonical(peer);
+    for hop in header.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`) become plain IPv4, so one client is one key.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Parses a comma-separated CIDR list (`10.0.0.0/8, 192.0.2.7`); a bare address is a /32 or /128.
+pub fn parse_cidr_list(s: &str) -> Result<Vec<IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("not a CIDR or address: {p}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_header_is_ignored_from_untrusted_peers() {
+        let trusted = parse_cidr_list("10.0.0.0/8").unwrap();
+        assert_eq!(client_ip(ip("198.51.100.7"), Some("1.2.3.4"), &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let trusted = parse_cidr_list("10.0.0.0/8, 192.0.2.1").unwrap();
+        let h = "6.6.6.6, 203.0.113.5, 192.0.2.1";
+        assert_eq!(client_ip(ip("10.1.2.3"), Some(h), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(ip("10.1.2.3"), Some("garbage, 203.0.113.5"), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(ip("10.1.2.3"), Some("203.0.113.5, garbage"), &trusted), ip("10.1.2.3"));
+        assert_eq!(client_ip(ip("10.1.2.3"), None, &trusted), ip("10.1.2.3"));
+    }
+
+    #[test]
+    fn mapped_addresses_are_canonical() {
+        assert_eq!(client_ip(ip("::ffff:198.51.100.7"), None, &[]), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn bad_cidrs_are_named() {
+        assert!(parse_cidr_list("10.0.0.0/33").unwrap_err().contains("10.0.0.0/33"));
+        assert_eq!(parse_cidr_list("").unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,183 @@
+//! Passwords: the plaintext as a secret type from the form field to the hash, the admission rule,
+//! and Argon2id.
+//!
+//! The admission rule here is the foundation's minimum (at least 15 characters, at most 1 024 bytes,
+//! NIST SP 800-63B: no composition rules). The full policy (strength estimate, breached list,
+//! history, similarity) replaces [`PasswordRule::check`] with the credentials work.
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::Reason;
+
+/// Upper bound on what we will feed to Argon2: a megabyte "password" is a denial-of-service.
+pub const MAX_PASSWORD_BYTES: usize = 1_024;
+
+/// A plaintext password. `Debug` prints `<redacted>`; the plaintext is zeroised on drop.
+#[derive(Debug, Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn new(s: String) -> Self {
+        Self(SecretString::from(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn is_oversized(&self) -> bool {
+        self.expose().len() > MAX_PASSWORD_BYTES
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordRule {
+    pub min_chars: usize,
+}
+
+impl Default for PasswordRule {
+    fn default() -> Self {
+        Self { min_chars: 15 }
+    }
+}
+
+impl PasswordRule {
+    /// Every reason the password is refused, not just the first; empty means accepted.
+    pub fn check(&self, pw: &Password) -> Vec<Reason> {
+        let mut reasons = Vec::new();
+        let chars = pw.expose().chars().count();
+        if chars < self.min_chars {
+            reasons.push(Reason::new(
+                "password-too-short",
+                format!("Use at least {} characters; a few unrelated words make a good one.", self.min_chars),
+            ));
+        }
+        if pw.is_oversized() {
+            reasons.push(Reason::new(
+                "password-too-long",
+                format!("Use at most {MAX_PASSWORD_BYTES} bytes."),
+            ));
+        }
+        reasons
+    }
+}
+
+/// Argon2id cost. The default follows the OWASP Password Storage Cheat Sheet's first option:
+/// m = 19 MiB, t = 2, p = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl HashCost {
+    /// Tests only: cheap enough to hash thousands of times, still real Argon2id.
+    pub const TEST: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    cost: HashCost,
+    /// A hash of a random password at the same cost: verified against for unknown accounts, so a
+    /// login for an email that has no account costs the same time as one that has.
+    dummy: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(String),
+}
+
+impl PasswordHasher {
+    pub fn new(cost: HashCost) -> Result<Self, HashError> {
+        let mut h = Self { cost, dummy: String::new() };
+        h.argon2()?;
+        h.dummy = h.hash(&Password::new(crate::crypto::BearerToken::generate().expose().to_owned()));
+        Ok(h)
+    }
+
+    pub fn cost(&self) -> HashCost {
+        self.cost
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, HashError> {
+        let params = Params::new(self.cost.memory_kib, self.cost.iterations, self.cost.parallelism, None)
+            .map_err(|e| HashError::Params(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// PHC string (`$argon2id$v=19$m=…`), with a fresh random salt.
+    pub fn hash(&self, pw: &Password) -> String {
+        let Ok(a) = self.argon2() else { return String::new() };
+        a.hash_password(pw.expose().as_bytes()).map(|h| h.to_string()).unwrap_or_default()
+    }
+
+    /// Verifies against the PHC string, using the parameters recorded in it (so a cost change
+    /// does not lock out existing users). An absent hash verifies against the dummy and fails.
+    pub fn verify(&self, pw: &Password, phc: Option<&str>) -> bool {
+        let (phc, real) = match phc {
+            Some(p) => (p, true),
+            None => (self.dummy.as_str(), false),
+        };
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else { return false };
+        let ok = Argon2::default().verify_password(pw.expose().as_bytes(), &parsed).is_ok();
+        ok && real
+    }
+
+    /// True when a stored hash was made at a different cost and should be re-hashed on next login.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let want = format!("m={},t={},p={}", self.cost.memory_kib, self.cost.iterations, self.cost.parallelism);
+        !phc.contains(&want)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minimal_rule_lists_every_reason() {
+        let rule = PasswordRule::default();
+        assert!(rule.check(&Password::new("correct horse battery staple".into())).is_empty());
+        let codes: Vec<_> = rule.check(&Password::new("short".into())).iter().map(|r| r.code.0).collect();
+        assert_eq!(codes, ["password-too-short"]);
+        assert_eq!(rule.check(&Password::new("x".repeat(2_000))).len(), 1);
+    }
+
+    #[test]
+    fn hashes_verify_and_the_dummy_never_does() {
+        let h = PasswordHasher::new(HashCost::TEST).unwrap();
+        let pw = Password::new("correct horse battery staple".into());
+        let phc = h.hash(&pw);
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(h.verify(&pw, Some(&phc)));
+        assert!(!h.verify(&Password::new("wrong horse battery staple".into()), Some(&phc)));
+        assert!(!h.verify(&pw, None));
+        assert!(!h.verify(&pw, Some("not a phc string")));
+        assert!(!h.needs_rehash(&phc));
+        assert!(PasswordHasher::new(HashCost::default()).unwrap().needs_rehash(&phc));
+    }
+
+    #[test]
+    fn the_default_cost_is_owasp() {
+        let h = PasswordHasher::new(HashCost::default()).unwrap();
+        let phc = h.hash(&Password::new("correct horse battery staple".into()));
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_plaintext() {
+        let pw = Password::new("correct horse battery staple".into());
+        assert!(!format!("{pw:?}").contains("horse"));
+    }
+}
