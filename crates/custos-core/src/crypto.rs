@@ -42,8 +42,10 @@ impl BearerToken {
     /// Accepts only the exact shape we issue (43 base64url characters), so garbage never reaches
     /// the database and an oversized value is refused before it is hashed.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 43
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -205,7 +207,13 @@ impl Keyring {
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         let aad = associated_data(purpose, context);
         let ct = cipher
-            .encrypt(&nonce_bytes.into(), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &nonce_bytes.into(),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         let mut out = Vec::with_capacity(KID_LEN + NONCE_LEN + ct.len());
         out.extend_from_slice(&self.current.id);
@@ -228,7 +236,9 @@ impl Keyring {
         let cipher = XChaCha20Poly1305::new_from_slice(&key.0).map_err(|_| KeyError::Unopenable)?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Unopenable)?;
         let aad = associated_data(purpose, context);
-        cipher.decrypt(&nonce.into(), Payload { msg: ct, aad: &aad }).map_err(|_| KeyError::Unopenable)
+        cipher
+            .decrypt(&nonce.into(), Payload { msg: ct, aad: &aad })
+            .map_err(|_| KeyError::Unopenable)
     }
 }
 
@@ -263,13 +273,30 @@ mod tests {
     #[test]
     fn sealed_data_opens_only_with_the_same_purpose_and_context() {
         let ring = Keyring::new(RootKey::generate(), vec![]);
-        let sealed = ring.seal(KeyPurpose::OutboxPayload, b"account-1", b"https://x/disable/secret");
-        assert_eq!(ring.open(KeyPurpose::OutboxPayload, b"account-1", &sealed).unwrap(), b"https://x/disable/secret");
-        assert_eq!(ring.open(KeyPurpose::OutboxPayload, b"account-2", &sealed), Err(KeyError::Unopenable));
-        assert_eq!(ring.open(KeyPurpose::TotpSeed, b"account-1", &sealed), Err(KeyError::Unopenable));
+        let sealed = ring.seal(
+            KeyPurpose::OutboxPayload,
+            b"account-1",
+            b"https://x/disable/secret",
+        );
+        assert_eq!(
+            ring.open(KeyPurpose::OutboxPayload, b"account-1", &sealed)
+                .unwrap(),
+            b"https://x/disable/secret"
+        );
+        assert_eq!(
+            ring.open(KeyPurpose::OutboxPayload, b"account-2", &sealed),
+            Err(KeyError::Unopenable)
+        );
+        assert_eq!(
+            ring.open(KeyPurpose::TotpSeed, b"account-1", &sealed),
+            Err(KeyError::Unopenable)
+        );
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(ring.open(KeyPurpose::OutboxPayload, b"account-1", &tampered), Err(KeyError::Unopenable));
+        assert_eq!(
+            ring.open(KeyPurpose::OutboxPayload, b"account-1", &tampered),
+            Err(KeyError::Unopenable)
+        );
     }
 
     #[test]
@@ -277,9 +304,15 @@ mod tests {
         let old = RootKey::generate();
         let sealed = Keyring::new(old.clone(), vec![]).seal(KeyPurpose::TotpSeed, b"a", b"seed");
         let rotated = Keyring::new(RootKey::generate(), vec![old.clone()]);
-        assert_eq!(rotated.open(KeyPurpose::TotpSeed, b"a", &sealed).unwrap(), b"seed");
+        assert_eq!(
+            rotated.open(KeyPurpose::TotpSeed, b"a", &sealed).unwrap(),
+            b"seed"
+        );
         let forgotten = Keyring::new(RootKey::generate(), vec![]);
-        assert_eq!(forgotten.open(KeyPurpose::TotpSeed, b"a", &sealed), Err(KeyError::UnknownKeyId(old.id())));
+        assert_eq!(
+            forgotten.open(KeyPurpose::TotpSeed, b"a", &sealed),
+            Err(KeyError::UnknownKeyId(old.id()))
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Email {
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Malformed);
         }
-        Ok(Self { address: format!("{local}@{}", domain.to_ascii_lowercase()) })
+        Ok(Self {
+            address: format!("{local}@{}", domain.to_ascii_lowercase()),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,7 +68,9 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -80,7 +84,9 @@ fn valid_domain(domain: &str) -> bool {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"))
 }
 
 impl fmt::Display for Email {
@@ -118,12 +124,26 @@ mod tests {
     fn confusables_and_malformed_addresses_are_refused() {
         assert_eq!(Email::parse("аlice@example.com"), Err(EmailError::NotAscii)); // Cyrillic а
         assert_eq!(Email::parse("alice@exаmple.com"), Err(EmailError::NotAscii));
-        for bad in ["", "alice", "@example.com", "alice@", "alice@localhost", "a..b@example.com", ".a@example.com",
-            "alice@-example.com", "alice@example.c0m", "al ice@example.com", "alice@exa_mple.com", "a\"b@example.com"]
-        {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@localhost",
+            "a..b@example.com",
+            ".a@example.com",
+            "alice@-example.com",
+            "alice@example.c0m",
+            "al ice@example.com",
+            "alice@exa_mple.com",
+            "a\"b@example.com",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
-        assert_eq!(Email::parse(&format!("{}@example.com", "a".repeat(250))), Err(EmailError::TooLong));
+        assert_eq!(
+            Email::parse(&format!("{}@example.com", "a".repeat(250))),
+            Err(EmailError::TooLong)
+        );
     }
 
     proptest! {

@@ -138,10 +138,22 @@ mod tests {
     #[test]
     fn expired_used_and_misdirected_links_are_refused() {
         let f = facts(LinkPurpose::VerifyEmail, b"s1");
-        assert_eq!(check_link(&f, LinkPurpose::VerifyEmail, Timestamp::from_micros(100)), Err(LinkRefusal::Expired));
-        assert_eq!(check_link(&f, LinkPurpose::ResetPassword, Timestamp::from_micros(1)), Err(LinkRefusal::WrongPurpose));
-        let used = LinkFacts { used_at: Some(Timestamp::from_micros(1)), ..f };
-        assert_eq!(check_link(&used, LinkPurpose::VerifyEmail, Timestamp::from_micros(2)), Err(LinkRefusal::AlreadyUsed));
+        assert_eq!(
+            check_link(&f, LinkPurpose::VerifyEmail, Timestamp::from_micros(100)),
+            Err(LinkRefusal::Expired)
+        );
+        assert_eq!(
+            check_link(&f, LinkPurpose::ResetPassword, Timestamp::from_micros(1)),
+            Err(LinkRefusal::WrongPurpose)
+        );
+        let used = LinkFacts {
+            used_at: Some(Timestamp::from_micros(1)),
+            ..f
+        };
+        assert_eq!(
+            check_link(&used, LinkPurpose::VerifyEmail, Timestamp::from_micros(2)),
+            Err(LinkRefusal::AlreadyUsed)
+        );
     }
 
     #[test]

@@ -24,9 +24,15 @@ impl LoginOutcome {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Succeeded, Self::WrongCredentials, Self::EmailNotVerified, Self::Throttled, Self::AccountInactive]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            Self::Succeeded,
+            Self::WrongCredentials,
+            Self::EmailNotVerified,
+            Self::Throttled,
+            Self::AccountInactive,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -51,6 +57,8 @@ impl AccountStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Frozen, Self::Recovering, Self::Closed].into_iter().find(|o| o.as_str() == s)
+        [Self::Active, Self::Frozen, Self::Recovering, Self::Closed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
     }
 }

@@ -17,7 +17,11 @@ pub enum Notice {
     /// verification link, so the registration endpoint answers identically in both cases.
     AlreadyRegistered { login_url: String },
     /// A sign-in from a device this account has not used before.
-    NewDeviceLogin { at: Timestamp, ip: String, user_agent: String },
+    NewDeviceLogin {
+        at: Timestamp,
+        ip: String,
+        user_agent: String,
+    },
 }
 
 impl Notice {

@@ -51,7 +51,10 @@ impl PasswordRule {
         if chars < self.min_chars {
             reasons.push(Reason::new(
                 "password-too-short",
-                format!("Use at least {} characters; a few unrelated words make a good one.", self.min_chars),
+                format!(
+                    "Use at least {} characters; a few unrelated words make a good one.",
+                    self.min_chars
+                ),
             ));
         }
         if pw.is_oversized() {
@@ -75,13 +78,21 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
 impl HashCost {
     /// Tests only: cheap enough to hash thousands of times, still real Argon2id.
-    pub const TEST: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
+    pub const TEST: HashCost = HashCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 }
 
 #[derive(Debug, Clone)]
@@ -100,9 +111,14 @@ pub enum HashError {
 
 impl PasswordHasher {
     pub fn new(cost: HashCost) -> Result<Self, HashError> {
-        let mut h = Self { cost, dummy: String::new() };
+        let mut h = Self {
+            cost,
+            dummy: String::new(),
+        };
         h.argon2()?;
-        h.dummy = h.hash(&Password::new(crate::crypto::BearerToken::generate().expose().to_owned()));
+        h.dummy = h.hash(&Password::new(
+            crate::crypto::BearerToken::generate().expose().to_owned(),
+        ));
         Ok(h)
     }
 
@@ -111,15 +127,24 @@ impl PasswordHasher {
     }
 
     fn argon2(&self) -> Result<Argon2<'static>, HashError> {
-        let params = Params::new(self.cost.memory_kib, self.cost.iterations, self.cost.parallelism, None)
-            .map_err(|e| HashError::Params(e.to_string()))?;
+        let params = Params::new(
+            self.cost.memory_kib,
+            self.cost.iterations,
+            self.cost.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Params(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
     /// PHC string (`$argon2id$v=19$m=…`), with a fresh random salt.
     pub fn hash(&self, pw: &Password) -> String {
-        let Ok(a) = self.argon2() else { return String::new() };
-        a.hash_password(pw.expose().as_bytes()).map(|h| h.to_string()).unwrap_or_default()
+        let Ok(a) = self.argon2() else {
+            return String::new();
+        };
+        a.hash_password(pw.expose().as_bytes())
+            .map(|h| h.to_string())
+            .unwrap_or_default()
     }
 
     /// Verifies against the PHC string, using the parameters recorded in it (so a cost change
@@ -129,14 +154,21 @@ impl PasswordHasher {
             Some(p) => (p, true),
             None => (self.dummy.as_str(), false),
         };
-        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else { return false };
-        let ok = Argon2::default().verify_password(pw.expose().as_bytes(), &parsed).is_ok();
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(pw.expose().as_bytes(), &parsed)
+            .is_ok();
         ok && real
     }
 
     /// True when a stored hash was made at a different cost and should be re-hashed on next login.
     pub fn needs_rehash(&self, phc: &str) -> bool {
-        let want = format!("m={},t={},p={}", self.cost.memory_kib, self.cost.iterations, self.cost.parallelism);
+        let want = format!(
+            "m={},t={},p={}",
+            self.cost.memory_kib, self.cost.iterations, self.cost.parallelism
+        );
         !phc.contains(&want)
     }
 }
@@ -148,8 +180,15 @@ mod tests {
     #[test]
     fn the_minimal_rule_lists_every_reason() {
         let rule = PasswordRule::default();
-        assert!(rule.check(&Password::new("correct horse battery staple".into())).is_empty());
-        let codes: Vec<_> = rule.check(&Password::new("short".into())).iter().map(|r| r.code.0).collect();
+        assert!(
+            rule.check(&Password::new("correct horse battery staple".into()))
+                .is_empty()
+        );
+        let codes: Vec<_> = rule
+            .check(&Password::new("short".into()))
+            .iter()
+            .map(|r| r.code.0)
+            .collect();
         assert_eq!(codes, ["password-too-short"]);
         assert_eq!(rule.check(&Password::new("x".repeat(2_000))).len(), 1);
     }
@@ -165,7 +204,11 @@ mod tests {
         assert!(!h.verify(&pw, None));
         assert!(!h.verify(&pw, Some("not a phc string")));
         assert!(!h.needs_rehash(&phc));
-        assert!(PasswordHasher::new(HashCost::default()).unwrap().needs_rehash(&phc));
+        assert!(
+            PasswordHasher::new(HashCost::default())
+                .unwrap()
+                .needs_rehash(&phc)
+        );
     }
 
     #[test]

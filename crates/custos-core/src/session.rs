@@ -66,7 +66,9 @@ pub struct SessionFacts<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionVerdict {
     /// Valid; `touch` says whether to record the request time now.
-    Live { touch: bool },
+    Live {
+        touch: bool,
+    },
     Revoked,
     StampRotated,
     IdleExpired,
@@ -87,7 +89,9 @@ impl SessionPolicy {
         } else if now >= s.last_seen_at.plus(self.idle) {
             SessionVerdict::IdleExpired
         } else {
-            SessionVerdict::Live { touch: now.since(s.last_seen_at) >= self.touch_every }
+            SessionVerdict::Live {
+                touch: now.since(s.last_seen_at) >= self.touch_every,
+            }
         }
     }
 
@@ -117,23 +121,38 @@ mod tests {
     #[test]
     fn a_fresh_session_is_live() {
         let p = SessionPolicy::default();
-        assert_eq!(p.evaluate(&facts(0, 0), Timestamp::from_micros(10)), SessionVerdict::Live { touch: false });
-        assert_eq!(p.evaluate(&facts(0, 0), Timestamp::from_micros(2 * MIN)), SessionVerdict::Live { touch: true });
+        assert_eq!(
+            p.evaluate(&facts(0, 0), Timestamp::from_micros(10)),
+            SessionVerdict::Live { touch: false }
+        );
+        assert_eq!(
+            p.evaluate(&facts(0, 0), Timestamp::from_micros(2 * MIN)),
+            SessionVerdict::Live { touch: true }
+        );
     }
 
     #[test]
     fn idle_and_absolute_limits_end_a_session() {
         let p = SessionPolicy::default();
-        assert_eq!(p.evaluate(&facts(0, 0), Timestamp::from_micros(30 * MIN)), SessionVerdict::IdleExpired);
+        assert_eq!(
+            p.evaluate(&facts(0, 0), Timestamp::from_micros(30 * MIN)),
+            SessionVerdict::IdleExpired
+        );
         let busy = facts(0, 12 * 60 * MIN - MIN);
-        assert_eq!(p.evaluate(&busy, Timestamp::from_micros(12 * 60 * MIN)), SessionVerdict::AbsoluteExpired);
+        assert_eq!(
+            p.evaluate(&busy, Timestamp::from_micros(12 * 60 * MIN)),
+            SessionVerdict::AbsoluteExpired
+        );
     }
 
     #[test]
     fn a_rotated_stamp_ends_every_session() {
         let mut f = facts(0, 0);
         f.account_stamp = b"stamp-2";
-        assert_eq!(SessionPolicy::default().evaluate(&f, Timestamp::from_micros(1)), SessionVerdict::StampRotated);
+        assert_eq!(
+            SessionPolicy::default().evaluate(&f, Timestamp::from_micros(1)),
+            SessionVerdict::StampRotated
+        );
     }
 
     proptest! {

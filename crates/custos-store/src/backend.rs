@@ -1,0 +1,202 @@
+//! The store's traits, and the SQL both backends share.
+//!
+//! The SQL is written once, in [`impl_sql_store!`], and expanded for each backend with that
+//! backend's dialect fragments (row locks, `SKIP LOCKED`). Both schemas use the same column types
+//! as far as sqlx is concerned (INTEGER microseconds, UUIDs, byte strings, text), so the same
+//! statements bind and decode on both.
+
+use std::time::Duration;
+
+use custos_core::Timestamp;
+use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, RevokeReason};
+use custos_core::crypto::TokenHash;
+use custos_core::ids::{AccountId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
+
+use crate::Result;
+use crate::records::*;
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
+#[async_trait::async_trait]
+pub trait Tx: Send {
+    // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
+    // "Concurrency"): PostgreSQL `SELECT … FOR UPDATE`; SQLite already holds the write lock.
+    async fn insert_account(&mut self, a: &AccountRecord) -> Result<()>;
+    async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>>;
+    async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>>;
+    async fn set_email_verified(&mut self, id: AccountId, at: Timestamp) -> Result<()>;
+    async fn set_security_stamp(&mut self, id: AccountId, stamp: &[u8]) -> Result<()>;
+    async fn set_password_hash(&mut self, id: AccountId, phc: &str) -> Result<()>;
+
+    // Devices
+    async fn device_by_key(
+        &mut self,
+        account: AccountId,
+        key_hash: &TokenHash,
+    ) -> Result<Option<DeviceRecord>>;
+    async fn insert_device(&mut self, d: &DeviceRecord) -> Result<()>;
+    async fn touch_device(
+        &mut self,
+        id: DeviceId,
+        at: Timestamp,
+        ip: Option<std::net::IpAddr>,
+        user_agent: &str,
+    ) -> Result<()>;
+
+    // Sessions
+    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()>;
+    async fn session_by_token_hash(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>>;
+    /// Revokes one live session of `account`; false if it was not live (or not theirs).
+    async fn revoke_session(
+        &mut self,
+        account: AccountId,
+        id: SessionId,
+        at: Timestamp,
+        why: RevokeReason,
+    ) -> Result<bool>;
+    /// Revokes every live session of `account` except `keep`; returns how many.
+    async fn revoke_sessions(
+        &mut self,
+        account: AccountId,
+        keep: Option<SessionId>,
+        at: Timestamp,
+        why: RevokeReason,
+    ) -> Result<u32>;
+
+    async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()>;
+
+    // Link tokens
+    async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()>;
+    async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>>;
+    /// Spends a single-use token; false if it was already spent (a concurrent use lost the race).
+    async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool>;
+
+    /// Appends to the chain, linking to its current head. Serialised per chain.
+    async fn append_audit(
+        &mut self,
+        chain: Chain,
+        at: Timestamp,
+        actor: Actor,
+        event: AuditEvent,
+    ) -> Result<AuditRecord>;
+
+    /// Writes an outbox row; a row with the same idempotency key already present is kept as is.
+    async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()>;
+    /// Messages written to `recipient` since `since` (per-recipient throttle).
+    async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp) -> Result<u32>;
+
+    // Throttles (counters in the database so they hold across nodes and restarts)
+    async fn throttle_state(&mut self, key: &str) -> Result<Option<ThrottleState>>;
+    async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState>;
+    async fn clear_throttle(&mut self, key: &str) -> Result<()>;
+
+    async fn commit(self: Box<Self>) -> Result<()>;
+    async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Reads and single-statement writes that need no enclosing transaction.
+#[async_trait::async_trait]
+pub trait Reader: Send + Sync {
+    /// The hot path: one indexed read for every authenticated request.
+    async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>>;
+    async fn touch_session(&self, id: SessionId, at: Timestamp) -> Result<()>;
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>>;
+    async fn account_by_uid(&self, uid: Uid) -> Result<Option<AccountRecord>>;
+    async fn account_by_email_key(&self, email_key: &str) -> Result<Option<AccountRecord>>;
+    async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
+    async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
+    async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
+
+    async fn audit_chains(&self) -> Result<Vec<String>>;
+    /// Records of one chain with `seq > after`, in order, at most `limit`.
+    async fn audit_records(&self, chain: &str, after: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    /// Claims due, undelivered messages for `lease` (a conditional update, so two workers never
+    /// claim the same row), counting the attempt.
+    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxRecord>>;
+    async fn outbox_delivered(&self, id: OutboxId, at: Timestamp, purge_payload: bool) -> Result<()>;
+    async fn outbox_failed(&self, id: OutboxId, next_attempt_at: Timestamp, error: &str) -> Result<()>;
+    async fn outbox_message(&self, id: OutboxId) -> Result<Option<OutboxRecord>>;
+
+    /// Idempotent by message id.
+    async fn store_dev_mail(&self, m: &DevMail) -> Result<()>;
+    async fn dev_mail(&self, limit: u32) -> Result<Vec<DevMail>>;
+}
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_micros()
+}
+
+pub(crate) fn ts(v: i64) -> Timestamp {
+    Timestamp::from_micros(v)
+}
+
+pub(crate) fn opt_ts(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp::from_micros)
+}
+
+pub(crate) fn hash32(v: Vec<u8>) -> Result<TokenHash> {
+    TokenHash::from_slice(&v).ok_or_else(|| crate::StoreError::Corrupt("hash is not 32 bytes".into()))
+}
+
+pub(crate) fn ip(v: Option<String>) -> Option<std::net::IpAddr> {
+    v.and_then(|s| s.parse().ok())
+}
+
+pub(crate) fn corrupt(what: &str) -> crate::StoreError {
+    crate::StoreError::Corrupt(what.to_owned())
+}
+
+pub(crate) fn duration_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+// Column lists as macros, so `concat!` can build whole statements at compile time (sqlx 0.9
+// refuses run-time SQL unless it is marked; only genuinely dynamic SQL should be).
+macro_rules! account_columns {
+    () => {
+        "id, uid, email, email_key, email_verified_at, phone, status, password_hash, security_stamp, anti_phishing_code, created_at"
+    };
+}
+pub(crate) use account_columns;
+
+macro_rules! session_columns {
+    () => {
+        "id, account_id, token_hash, device_id, ip, user_agent, aal, authenticated_at, stepped_up_at, created_at, last_seen_at, stamp_at_issue, revoked_at, revoke_reason"
+    };
+}
+pub(crate) use session_columns;
+
+macro_rules! device_columns {
+    () => {
+        "id, account_id, key_hash, user_agent, first_seen_at, last_seen_at, last_ip"
+    };
+}
+pub(crate) use device_columns;
+
+macro_rules! link_columns {
+    () => {
+        "id, token_hash, purpose, account_id, subject, stamp_at_issue, created_at, expires_at, used_at"
+    };
+}
+pub(crate) use link_columns;
+
+macro_rules! outbox_columns {
+    () => {
+        "id, topic, idempotency_key, account_id, recipient, payload, created_at, attempts, next_attempt_at, delivered_at, last_error"
+    };
+}
+pub(crate) use outbox_columns;
+
+macro_rules! login_columns {
+    () => {
+        "id, account_id, at, outcome, ip, country, asn, device_id, user_agent, signals"
+    };
+}
+pub(crate) use login_columns;
+
+macro_rules! audit_columns {
+    () => {
+        "chain, seq, at, account_id, actor, event, prev_hash, hash"
+    };
+}
+pub(crate) use audit_columns;

@@ -1,0 +1,168 @@
+//! Rows as the application sees them: core types, not database types.
+
+use std::net::IpAddr;
+
+use custos_core::Timestamp;
+use custos_core::audit::RevokeReason;
+use custos_core::crypto::TokenHash;
+use custos_core::ids::{AccountId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+use custos_core::link_token::LinkPurpose;
+use custos_core::login::{AccountStatus, LoginOutcome};
+use custos_core::session::Aal;
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub uid: Uid,
+    pub email: String,
+    pub email_key: String,
+    pub email_verified_at: Option<Timestamp>,
+    pub phone: Option<String>,
+    pub status: AccountStatus,
+    pub password_hash: String,
+    pub security_stamp: Vec<u8>,
+    pub anti_phishing_code: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub id: DeviceId,
+    pub account_id: AccountId,
+    pub key_hash: TokenHash,
+    pub user_agent: String,
+    pub first_seen_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub last_ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub account_id: AccountId,
+    pub token_hash: TokenHash,
+    pub device_id: DeviceId,
+    pub ip: Option<IpAddr>,
+    pub user_agent: String,
+    pub aal: Aal,
+    pub authenticated_at: Timestamp,
+    pub stepped_up_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub stamp_at_issue: Vec<u8>,
+    pub revoked_at: Option<Timestamp>,
+    pub revoke_reason: Option<RevokeReason>,
+}
+
+/// A session together with what its account says now: everything one request needs, in one read.
+#[derive(Debug, Clone)]
+pub struct SessionWithAccount {
+    pub session: SessionRecord,
+    pub account_stamp: Vec<u8>,
+    pub account_status: AccountStatus,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginEventRecord {
+    pub id: LoginEventId,
+    pub account_id: Option<AccountId>,
+    pub at: Timestamp,
+    pub outcome: LoginOutcome,
+    pub ip: Option<IpAddr>,
+    pub country: Option<String>,
+    pub asn: Option<i64>,
+    pub device_id: Option<DeviceId>,
+    pub user_agent: String,
+    /// Risk signal codes, JSON array text (filled by the risk-signal work).
+    pub signals: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkTokenRecord {
+    pub id: LinkTokenId,
+    pub token_hash: TokenHash,
+    pub purpose: LinkPurpose,
+    pub account_id: AccountId,
+    /// What the link acts on, when it is not the account itself (a withdrawal id, a case id…).
+    pub subject: Option<String>,
+    pub stamp_at_issue: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxTopic {
+    Email,
+}
+
+impl OutboxTopic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "email").then_some(Self::Email)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRecord {
+    pub id: OutboxId,
+    pub topic: OutboxTopic,
+    /// Stable across retries; receivers deduplicate on it (email: the Message-ID derives from it).
+    pub idempotency_key: String,
+    pub account_id: Option<AccountId>,
+    /// Snapshotted when the row is written.
+    pub recipient: String,
+    /// Sealed (XChaCha20-Poly1305) message; `None` once purged after delivery.
+    pub payload: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub attempts: i32,
+    pub next_attempt_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+impl OutboxRecord {
+    pub fn new(
+        topic: OutboxTopic,
+        idempotency_key: String,
+        account_id: Option<AccountId>,
+        recipient: String,
+        payload: Vec<u8>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: OutboxId::new(),
+            topic,
+            idempotency_key,
+            account_id,
+            recipient,
+            payload: Some(payload),
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            delivered_at: None,
+            last_error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleState {
+    pub failures: u32,
+    pub window_start: Timestamp,
+    pub last_failure_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevMail {
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub received_at: Timestamp,
+}

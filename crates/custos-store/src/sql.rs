@@ -1,0 +1,647 @@
+//! The statements both backends share, expanded once per backend by [`impl_sql_store!`].
+//!
+//! A backend module defines `$backend { pool }` and `$tx { tx }`, plus the dialect hooks
+//! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
+//! fragments; everything else is written here once.
+
+macro_rules! impl_sql_store {
+    ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, skip_locked = $sl:literal) => {
+        use std::net::IpAddr;
+        use std::time::Duration;
+
+        use custos_core::Timestamp;
+        use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, GENESIS, RevokeReason};
+        use custos_core::crypto::TokenHash;
+        use custos_core::ids::{AccountId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+        use custos_core::link_token::LinkPurpose;
+        use custos_core::login::{AccountStatus, LoginOutcome};
+        use custos_core::session::Aal;
+        use sqlx::Row;
+
+        use crate::backend::*;
+        use crate::records::*;
+        use crate::{Result, conflict_or};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn account_row(r: &DbRow) -> Result<AccountRecord> {
+            Ok(AccountRecord {
+                id: AccountId::from_uuid(r.try_get("id")?),
+                uid: Uid::from_u64_unchecked(u64::try_from(r.try_get::<i64, _>("uid")?).map_err(|_| corrupt("uid"))?),
+                email: r.try_get("email")?,
+                email_key: r.try_get("email_key")?,
+                email_verified_at: opt_ts(r.try_get("email_verified_at")?),
+                phone: r.try_get("phone")?,
+                status: AccountStatus::parse(&r.try_get::<String, _>("status")?).ok_or_else(|| corrupt("status"))?,
+                password_hash: r.try_get("password_hash")?,
+                security_stamp: r.try_get("security_stamp")?,
+                anti_phishing_code: r.try_get("anti_phishing_code")?,
+                created_at: ts(r.try_get("created_at")?),
+            })
+        }
+
+        fn session_row(r: &DbRow) -> Result<SessionRecord> {
+            let reason: Option<String> = r.try_get("revoke_reason")?;
+            Ok(SessionRecord {
+                id: SessionId::from_uuid(r.try_get("id")?),
+                account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                token_hash: hash32(r.try_get("token_hash")?)?,
+                device_id: DeviceId::from_uuid(r.try_get("device_id")?),
+                ip: ip(r.try_get("ip")?),
+                user_agent: r.try_get("user_agent")?,
+                aal: Aal::parse(&r.try_get::<String, _>("aal")?).ok_or_else(|| corrupt("aal"))?,
+                authenticated_at: ts(r.try_get("authenticated_at")?),
+                stepped_up_at: opt_ts(r.try_get("stepped_up_at")?),
+                created_at: ts(r.try_get("created_at")?),
+                last_seen_at: ts(r.try_get("last_seen_at")?),
+                stamp_at_issue: r.try_get("stamp_at_issue")?,
+                revoked_at: opt_ts(r.try_get("revoked_at")?),
+                revoke_reason: reason.and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
+            })
+        }
+
+        fn device_row(r: &DbRow) -> Result<DeviceRecord> {
+            Ok(DeviceRecord {
+                id: DeviceId::from_uuid(r.try_get("id")?),
+                account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                key_hash: hash32(r.try_get("key_hash")?)?,
+                user_agent: r.try_get("user_agent")?,
+                first_seen_at: ts(r.try_get("first_seen_at")?),
+                last_seen_at: ts(r.try_get("last_seen_at")?),
+                last_ip: ip(r.try_get("last_ip")?),
+            })
+        }
+
+        fn link_row(r: &DbRow) -> Result<LinkTokenRecord> {
+            Ok(LinkTokenRecord {
+                id: LinkTokenId::from_uuid(r.try_get("id")?),
+                token_hash: hash32(r.try_get("token_hash")?)?,
+                purpose: LinkPurpose::parse(&r.try_get::<String, _>("purpose")?).ok_or_else(|| corrupt("purpose"))?,
+                account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                subject: r.try_get("subject")?,
+                stamp_at_issue: r.try_get("stamp_at_issue")?,
+                created_at: ts(r.try_get("created_at")?),
+                expires_at: ts(r.try_get("expires_at")?),
+                used_at: opt_ts(r.try_get("used_at")?),
+            })
+        }
+
+        fn outbox_row(r: &DbRow) -> Result<OutboxRecord> {
+            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
+            Ok(OutboxRecord {
+                id: OutboxId::from_uuid(r.try_get("id")?),
+                topic: OutboxTopic::parse(&r.try_get::<String, _>("topic")?).ok_or_else(|| corrupt("topic"))?,
+                idempotency_key: r.try_get("idempotency_key")?,
+                account_id: account.map(AccountId::from_uuid),
+                recipient: r.try_get("recipient")?,
+                payload: r.try_get("payload")?,
+                created_at: ts(r.try_get("created_at")?),
+                attempts: r.try_get("attempts")?,
+                next_attempt_at: ts(r.try_get("next_attempt_at")?),
+                delivered_at: opt_ts(r.try_get("delivered_at")?),
+                last_error: r.try_get("last_error")?,
+            })
+        }
+
+        fn login_row(r: &DbRow) -> Result<LoginEventRecord> {
+            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
+            let device: Option<uuid::Uuid> = r.try_get("device_id")?;
+            let signals: String = r.try_get("signals")?;
+            Ok(LoginEventRecord {
+                id: LoginEventId::from_uuid(r.try_get("id")?),
+                account_id: account.map(AccountId::from_uuid),
+                at: ts(r.try_get("at")?),
+                outcome: LoginOutcome::parse(&r.try_get::<String, _>("outcome")?).ok_or_else(|| corrupt("outcome"))?,
+                ip: ip(r.try_get("ip")?),
+                country: r.try_get("country")?,
+                asn: r.try_get("asn")?,
+                device_id: device.map(DeviceId::from_uuid),
+                user_agent: r.try_get("user_agent")?,
+                signals: serde_json::from_str(&signals).map_err(|_| corrupt("signals"))?,
+            })
+        }
+
+        fn audit_row(r: &DbRow) -> Result<AuditRecord> {
+            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
+            let actor: String = r.try_get("actor")?;
+            let event: String = r.try_get("event")?;
+            let prev: Vec<u8> = r.try_get("prev_hash")?;
+            let hash: Vec<u8> = r.try_get("hash")?;
+            Ok(AuditRecord {
+                chain: r.try_get("chain")?,
+                seq: r.try_get("seq")?,
+                at: ts(r.try_get("at")?),
+                actor: serde_json::from_str(&actor).map_err(|_| corrupt("audit actor"))?,
+                account: account.map(AccountId::from_uuid),
+                event: serde_json::from_str(&event).map_err(|_| corrupt("audit event"))?,
+                prev_hash: hash32(prev)?.0,
+                hash: hash32(hash)?.0,
+            })
+        }
+
+        fn ip_text(ip: Option<IpAddr>) -> Option<String> {
+            ip.map(|i| i.to_string())
+        }
+
+        fn reason_text(why: RevokeReason) -> &'static str {
+            why.as_str()
+        }
+
+        #[async_trait::async_trait]
+        impl Tx for $tx {
+            async fn insert_account(&mut self, a: &AccountRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO accounts (", account_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+                    .bind(a.id.as_uuid())
+                    .bind(a.uid.get() as i64)
+                    .bind(&a.email)
+                    .bind(&a.email_key)
+                    .bind(a.email_verified_at.map(micros))
+                    .bind(&a.phone)
+                    .bind(a.status.as_str())
+                    .bind(&a.password_hash)
+                    .bind(&a.security_stamp)
+                    .bind(&a.anti_phishing_code)
+                    .bind(micros(a.created_at))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| {
+                        let uid_clash = e.as_database_error().and_then(|d| d.message().contains("uid").then_some(()));
+                        conflict_or(e, if uid_clash.is_some() { "uid" } else { "email" })
+                    })?;
+                Ok(())
+            }
+
+            async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>> {
+                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1", $fu))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(account_row).transpose()
+            }
+
+            async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>> {
+                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE email_key = $1", $fu))
+                    .bind(email_key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(account_row).transpose()
+            }
+
+            async fn set_email_verified(&mut self, id: AccountId, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_security_stamp(&mut self, id: AccountId, stamp: &[u8]) -> Result<()> {
+                sqlx::query("UPDATE accounts SET security_stamp = $1 WHERE id = $2")
+                    .bind(stamp)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_password_hash(&mut self, id: AccountId, phc: &str) -> Result<()> {
+                sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                    .bind(phc)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn device_by_key(&mut self, account: AccountId, key_hash: &TokenHash) -> Result<Option<DeviceRecord>> {
+                let row = sqlx::query(concat!("SELECT ", device_columns!(), " FROM devices WHERE account_id = $1 AND key_hash = $2"))
+                    .bind(account.as_uuid())
+                    .bind(key_hash.as_bytes())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(device_row).transpose()
+            }
+
+            async fn insert_device(&mut self, d: &DeviceRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO devices (", device_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(d.id.as_uuid())
+                    .bind(d.account_id.as_uuid())
+                    .bind(d.key_hash.as_bytes())
+                    .bind(&d.user_agent)
+                    .bind(micros(d.first_seen_at))
+                    .bind(micros(d.last_seen_at))
+                    .bind(ip_text(d.last_ip))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "device"))?;
+                Ok(())
+            }
+
+            async fn touch_device(&mut self, id: DeviceId, at: Timestamp, ip: Option<IpAddr>, user_agent: &str) -> Result<()> {
+                sqlx::query("UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4")
+                    .bind(micros(at))
+                    .bind(ip_text(ip))
+                    .bind(user_agent)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+                    .bind(s.id.as_uuid())
+                    .bind(s.account_id.as_uuid())
+                    .bind(s.token_hash.as_bytes())
+                    .bind(s.device_id.as_uuid())
+                    .bind(ip_text(s.ip))
+                    .bind(&s.user_agent)
+                    .bind(s.aal.as_str())
+                    .bind(micros(s.authenticated_at))
+                    .bind(s.stepped_up_at.map(micros))
+                    .bind(micros(s.created_at))
+                    .bind(micros(s.last_seen_at))
+                    .bind(&s.stamp_at_issue)
+                    .bind(s.revoked_at.map(micros))
+                    .bind(s.revoke_reason.map(reason_text))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "session"))?;
+                Ok(())
+            }
+
+            async fn session_by_token_hash(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
+                let row = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
+                    .bind(hash.as_bytes())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(session_row).transpose()
+            }
+
+            async fn revoke_session(&mut self, account: AccountId, id: SessionId, at: Timestamp, why: RevokeReason) -> Result<bool> {
+                let done = sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND account_id = $4 AND revoked_at IS NULL")
+                    .bind(micros(at))
+                    .bind(reason_text(why))
+                    .bind(id.as_uuid())
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_sessions(&mut self, account: AccountId, keep: Option<SessionId>, at: Timestamp, why: RevokeReason) -> Result<u32> {
+                let done = match keep {
+                    Some(keep) => sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL AND id <> $4")
+                        .bind(micros(at))
+                        .bind(reason_text(why))
+                        .bind(account.as_uuid())
+                        .bind(keep.as_uuid())
+                        .execute(&mut *self.tx)
+                        .await?,
+                    None => sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL")
+                        .bind(micros(at))
+                        .bind(reason_text(why))
+                        .bind(account.as_uuid())
+                        .execute(&mut *self.tx)
+                        .await?,
+                };
+                Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+            }
+
+            async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(e.id.as_uuid())
+                    .bind(e.account_id.map(|a| a.as_uuid()))
+                    .bind(micros(e.at))
+                    .bind(e.outcome.as_str())
+                    .bind(ip_text(e.ip))
+                    .bind(&e.country)
+                    .bind(e.asn)
+                    .bind(e.device_id.map(|d| d.as_uuid()))
+                    .bind(&e.user_agent)
+                    .bind(serde_json::to_string(&e.signals).unwrap_or_else(|_| "[]".into()))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(t.id.as_uuid())
+                    .bind(t.token_hash.as_bytes())
+                    .bind(t.purpose.as_str())
+                    .bind(t.account_id.as_uuid())
+                    .bind(&t.subject)
+                    .bind(&t.stamp_at_issue)
+                    .bind(micros(t.created_at))
+                    .bind(micros(t.expires_at))
+                    .bind(t.used_at.map(micros))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "link token"))?;
+                Ok(())
+            }
+
+            async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>> {
+                let row = sqlx::query(concat!("SELECT ", link_columns!(), " FROM link_tokens WHERE token_hash = $1"))
+                    .bind(hash.as_bytes())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(link_row).transpose()
+            }
+
+            async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool> {
+                let done = sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn append_audit(&mut self, chain: Chain, at: Timestamp, actor: Actor, event: AuditEvent) -> Result<AuditRecord> {
+                let key = chain.key();
+                self.lock_chain(&key).await?;
+                let head = sqlx::query("SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+                    .bind(&key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                let head = match head {
+                    Some(r) => (r.try_get::<i64, _>("seq")?, hash32(r.try_get("hash")?)?.0),
+                    None => (0, GENESIS),
+                };
+                let rec = AuditRecord::next(chain, head, at, actor, event);
+                sqlx::query(concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(&rec.chain)
+                    .bind(rec.seq)
+                    .bind(micros(rec.at))
+                    .bind(rec.account.map(|a| a.as_uuid()))
+                    .bind(serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?)
+                    .bind(serde_json::to_string(&rec.event).map_err(|_| corrupt("audit event"))?)
+                    .bind(&rec.prev_hash[..])
+                    .bind(&rec.hash[..])
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "audit sequence"))?;
+                Ok(rec)
+            }
+
+            async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"))
+                    .bind(m.id.as_uuid())
+                    .bind(m.topic.as_str())
+                    .bind(&m.idempotency_key)
+                    .bind(m.account_id.map(|a| a.as_uuid()))
+                    .bind(&m.recipient)
+                    .bind(&m.payload)
+                    .bind(micros(m.created_at))
+                    .bind(m.attempts)
+                    .bind(micros(m.next_attempt_at))
+                    .bind(m.delivered_at.map(micros))
+                    .bind(&m.last_error)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp) -> Result<u32> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2")
+                    .bind(recipient)
+                    .bind(micros(since))
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            }
+
+            async fn throttle_state(&mut self, key: &str) -> Result<Option<ThrottleState>> {
+                let row = sqlx::query("SELECT failures, window_start, last_failure_at FROM throttles WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(|r| {
+                    Ok(ThrottleState {
+                        failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
+                        window_start: ts(r.try_get("window_start")?),
+                        last_failure_at: ts(r.try_get("last_failure_at")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
+                let r = sqlx::query(
+                    "INSERT INTO throttles (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       failures = CASE WHEN throttles.window_start <= $3 THEN 1 ELSE throttles.failures + 1 END, \
+                       window_start = CASE WHEN throttles.window_start <= $3 THEN $2 ELSE throttles.window_start END, \
+                       last_failure_at = $2 \
+                     RETURNING failures, window_start, last_failure_at",
+                )
+                .bind(key)
+                .bind(micros(now))
+                .bind(micros(now) - duration_micros(window))
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(ThrottleState {
+                    failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
+                    window_start: ts(r.try_get("window_start")?),
+                    last_failure_at: ts(r.try_get("last_failure_at")?),
+                })
+            }
+
+            async fn clear_throttle(&mut self, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM throttles WHERE key = $1").bind(key).execute(&mut *self.tx).await?;
+                Ok(())
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rollback(self: Box<Self>) -> Result<()> {
+                self.tx.rollback().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Reader for $backend {
+            async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>> {
+                let row = sqlx::query(
+                    "SELECT s.id, s.account_id, s.token_hash, s.device_id, s.ip, s.user_agent, s.aal, s.authenticated_at, \
+                            s.stepped_up_at, s.created_at, s.last_seen_at, s.stamp_at_issue, s.revoked_at, s.revoke_reason, \
+                            a.security_stamp AS account_stamp, a.status AS account_status \
+                     FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
+                )
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(SessionWithAccount {
+                    session: session_row(&r)?,
+                    account_stamp: r.try_get("account_stamp")?,
+                    account_status: AccountStatus::parse(&r.try_get::<String, _>("account_status")?)
+                        .ok_or_else(|| corrupt("status"))?,
+                }))
+            }
+
+            async fn touch_session(&self, id: SessionId, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>> {
+                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(account_row).transpose()
+            }
+
+            async fn account_by_uid(&self, uid: Uid) -> Result<Option<AccountRecord>> {
+                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE uid = $1"))
+                    .bind(uid.get() as i64)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(account_row).transpose()
+            }
+
+            async fn account_by_email_key(&self, email_key: &str) -> Result<Option<AccountRecord>> {
+                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE email_key = $1"))
+                    .bind(email_key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(account_row).transpose()
+            }
+
+            async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE account_id = $1 ORDER BY created_at DESC LIMIT $2"))
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(session_row).collect()
+            }
+
+            async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", device_columns!(), " FROM devices WHERE account_id = $1 ORDER BY last_seen_at DESC"))
+                    .bind(account.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(device_row).collect()
+            }
+
+            async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE account_id = $1 ORDER BY at DESC LIMIT $2"))
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(login_row).collect()
+            }
+
+            async fn audit_chains(&self) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT DISTINCT chain FROM audit_records ORDER BY chain")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn audit_records(&self, chain: &str, after: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", audit_columns!(), " FROM audit_records WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+                    .bind(chain)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(audit_row).collect()
+            }
+
+            async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxRecord>> {
+                // The claim conditions are repeated outside the subquery: on PostgreSQL a row that
+                // another worker claimed meanwhile is re-checked after its lock is released and skipped.
+                let rows = sqlx::query(concat!(
+                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
+                                  AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at LIMIT $3", $sl, ") \
+                       AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $2) \
+                     RETURNING ", outbox_columns!()))
+                .bind(micros(now) + duration_micros(lease))
+                .bind(micros(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(outbox_row).collect()
+            }
+
+            async fn outbox_delivered(&self, id: OutboxId, at: Timestamp, purge_payload: bool) -> Result<()> {
+                let sql = if purge_payload {
+                    "UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL, payload = NULL WHERE id = $2"
+                } else {
+                    "UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2"
+                };
+                sqlx::query(sql).bind(micros(at)).bind(id.as_uuid()).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn outbox_failed(&self, id: OutboxId, next_attempt_at: Timestamp, error: &str) -> Result<()> {
+                sqlx::query("UPDATE outbox SET next_attempt_at = $1, lease_until = NULL, last_error = $2 WHERE id = $3")
+                    .bind(micros(next_attempt_at))
+                    .bind(error)
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_message(&self, id: OutboxId) -> Result<Option<OutboxRecord>> {
+                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE id = $1"))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(outbox_row).transpose()
+            }
+
+            async fn store_dev_mail(&self, m: &DevMail) -> Result<()> {
+                sqlx::query("INSERT INTO dev_mailbox (id, message_id, recipient, subject, text_body, html_body, received_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING")
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(&m.message_id)
+                    .bind(&m.recipient)
+                    .bind(&m.subject)
+                    .bind(&m.text_body)
+                    .bind(&m.html_body)
+                    .bind(micros(m.received_at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn dev_mail(&self, limit: u32) -> Result<Vec<DevMail>> {
+                let rows = sqlx::query("SELECT message_id, recipient, subject, text_body, html_body, received_at FROM dev_mailbox ORDER BY received_at DESC, id DESC LIMIT $1")
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(DevMail {
+                            message_id: r.try_get("message_id")?,
+                            recipient: r.try_get("recipient")?,
+                            subject: r.try_get("subject")?,
+                            text_body: r.try_get("text_body")?,
+                            html_body: r.try_get("html_body")?,
+                            received_at: ts(r.try_get("received_at")?),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;
