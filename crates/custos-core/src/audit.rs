@@ -278,8 +278,20 @@ pub struct BrokenChain {
 
 /// Checks one chain, given in sequence order. Names the first broken record.
 pub fn verify_chain<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> Result<u64, BrokenChain> {
-    let mut prev = (0i64, GENESIS);
+    let mut head = (0i64, GENESIS);
     let mut count = 0u64;
+    verify_from(&mut head, &mut count, records)?;
+    Ok(count)
+}
+
+/// Continues checking a chain from `head` (the last verified `(seq, hash)`), so a long chain can be
+/// verified page by page. Advances `head` and `count` past every record that verifies.
+pub fn verify_from<'a>(
+    head: &mut (i64, [u8; 32]),
+    count: &mut u64,
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+) -> Result<(), BrokenChain> {
+    let prev = head;
     for r in records {
         let broken = |problem| BrokenChain {
             chain: r.chain.clone(),
@@ -299,10 +311,10 @@ pub fn verify_chain<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> R
         {
             return Err(broken("content does not match its hash (altered record)"));
         }
-        prev = (r.seq, r.hash);
-        count += 1;
+        *prev = (r.seq, r.hash);
+        *count += 1;
     }
-    Ok(count)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// A new per-account security stamp: 128 random bits. Rotating it ends every session and every
+/// link that grants access (DESIGN "Link tokens").
+pub fn new_security_stamp() -> Vec<u8> {
+    rand::random::<[u8; 16]>().to_vec()
+}
+
 /// A 256-bit bearer secret in its transport form (base64url, 43 characters). `Debug` never prints it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct BearerToken(String);

@@ -25,9 +25,16 @@ pub enum Notice {
 }
 
 impl Notice {
-    /// Security notices carry the disable-account link and are never throttled away.
+    /// Security notices carry the disable-account link (filled by the kill switch).
     pub fn is_security(&self) -> bool {
         matches!(self, Self::NewDeviceLogin { .. } | Self::AlreadyRegistered { .. })
+    }
+
+    /// Whether a stranger can cause this message to be sent (by registering or asking for a link).
+    /// Those are throttled per recipient, so nobody can bomb an inbox through custos; messages that
+    /// only follow the holder's own successful actions are never throttled away.
+    pub fn stranger_triggerable(&self) -> bool {
+        matches!(self, Self::VerifyEmail { .. } | Self::AlreadyRegistered { .. })
     }
 
     /// Whether the payload holds a bearer link (it is sealed at rest and purged after delivery).
@@ -52,4 +59,51 @@ pub struct EmailMessage {
     pub anti_phishing_code: Option<String>,
     pub disable_url: Option<String>,
     pub notice: Notice,
+}
+
+/// How long to wait before delivery attempt `attempts + 1`: 5 s doubling per attempt, at most an
+/// hour. Delivery is retried until it succeeds (at-least-once); receivers deduplicate on the
+/// idempotency key.
+pub fn delivery_backoff(attempts: i32) -> std::time::Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+    std::time::Duration::from_secs(5u64.saturating_mul(1u64 << doublings))
+        .min(std::time::Duration::from_secs(3_600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn delivery_backs_off_exponentially_to_an_hour() {
+        assert_eq!(delivery_backoff(1), Duration::from_secs(5));
+        assert_eq!(delivery_backoff(2), Duration::from_secs(10));
+        assert_eq!(delivery_backoff(5), Duration::from_secs(80));
+        assert_eq!(delivery_backoff(50), Duration::from_secs(3_600));
+        assert_eq!(delivery_backoff(0), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn only_messages_a_stranger_can_cause_are_throttled() {
+        assert!(
+            Notice::VerifyEmail {
+                verify_url: String::new()
+            }
+            .stranger_triggerable()
+        );
+        assert!(
+            Notice::AlreadyRegistered {
+                login_url: String::new()
+            }
+            .stranger_triggerable()
+        );
+        let login = Notice::NewDeviceLogin {
+            at: crate::Timestamp::from_micros(0),
+            ip: String::new(),
+            user_agent: String::new(),
+        };
+        assert!(!login.stranger_triggerable());
+        assert!(login.is_security());
+    }
 }

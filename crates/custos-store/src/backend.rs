@@ -85,7 +85,6 @@ pub trait Tx: Send {
     async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp) -> Result<u32>;
 
     // Throttles (counters in the database so they hold across nodes and restarts)
-    async fn throttle_state(&mut self, key: &str) -> Result<Option<ThrottleState>>;
     async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState>;
     async fn clear_throttle(&mut self, key: &str) -> Result<()>;
 
@@ -105,6 +104,8 @@ pub trait Reader: Send + Sync {
     async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
     async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
+
+    async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
 
     async fn audit_chains(&self) -> Result<Vec<String>>;
     /// Records of one chain with `seq > after`, in order, at most `limit`.

@@ -414,21 +414,6 @@ macro_rules! impl_sql_store {
                 Ok(u32::try_from(n).unwrap_or(u32::MAX))
             }
 
-            async fn throttle_state(&mut self, key: &str) -> Result<Option<ThrottleState>> {
-                let row = sqlx::query("SELECT failures, window_start, last_failure_at FROM throttles WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                row.map(|r| {
-                    Ok(ThrottleState {
-                        failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
-                        window_start: ts(r.try_get("window_start")?),
-                        last_failure_at: ts(r.try_get("last_failure_at")?),
-                    })
-                })
-                .transpose()
-            }
-
             async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
                 let r = sqlx::query(
                     "INSERT INTO throttles (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
@@ -544,6 +529,21 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(login_row).collect()
+            }
+
+            async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {
+                let row = sqlx::query("SELECT failures, window_start, last_failure_at FROM throttles WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok(ThrottleState {
+                        failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
+                        window_start: ts(r.try_get("window_start")?),
+                        last_failure_at: ts(r.try_get("last_failure_at")?),
+                    })
+                })
+                .transpose()
             }
 
             async fn audit_chains(&self) -> Result<Vec<String>> {

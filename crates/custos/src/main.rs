@@ -1,1 +1,251 @@
-fn main() {}
+//! The `custos` command: serve, demo, migrate, and operator commands.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use custos_core::password::Password;
+use custos_server::usecases::{accounts::Registration, operator};
+use custos_server::{Application, Config, Mode, Overrides};
+use custos_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "custos",
+    version,
+    about = "Account-takeover defence and incident response for custodial crypto platforms"
+)]
+struct Cli {
+    /// Configuration file (default: ./custos.toml if present). CUSTOS_* variables override it.
+    #[arg(long, global = true, env = "CUSTOS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// Address to listen on [env: CUSTOS_LISTEN, default 127.0.0.1:8080]
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory for the SQLite database and dev keys [env: CUSTOS_DATA_DIR, default ./custos-data]
+    #[arg(long)]
+    data_dir: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Run the server with demo data: a victim account with a history to investigate.
+    Demo(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(ServeArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Audit trail commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print a new random root key for CUSTOS_MASTER_KEY.
+    Keygen,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account with a verified address. The password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Your name, recorded in the audit trail.
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every audit chain; name the first broken record of each broken chain.
+    Verify(ServeArgs),
+}
+
+fn load(cli_config: &Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        listen: args.listen.clone(),
+        data_dir: args.data_dir.clone(),
+        mode: None,
+    };
+    Ok(Config::load(cli_config.as_deref(), overrides)?)
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CUSTOS_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn warn_dev(config: &Config) {
+    if config.mode == Mode::Dev {
+        eprintln!(
+            "\n  ⚠  DEVELOPMENT MODE — dev mailbox at {}, keys kept in {}.\n     Never use this mode for real accounts: set CUSTOS_MODE=production.\n",
+            config.link("/dev/mailbox"),
+            config.data_dir.display()
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    init_logging(config.log_json);
+    warn_dev(&config);
+    let public = config.public_url.clone();
+    let app = Application::build(config).await?;
+    if demo {
+        let seeded = custos_server::demo::seed(app.state())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let base = public.as_str().trim_end_matches('/');
+        println!(
+            "\ncustos demo {}\n\n  Security center  {base}/login\n  Victim           {} / {}\n  Other account    {} / {}\n  Dev mailbox      {base}/dev/mailbox\n  API docs         {base}/api/docs\n\nSign in as the victim and look at \"Recent sign-in activity\": someone got in last night.\n",
+            if seeded {
+                "(seeded just now)"
+            } else {
+                "(data already seeded)"
+            },
+            custos_server::demo::VICTIM_EMAIL,
+            custos_server::demo::VICTIM_PASSWORD,
+            custos_server::demo::OTHER_EMAIL,
+            custos_server::demo::OTHER_PASSWORD,
+        );
+    }
+    tracing::info!(addr = %app.local_addr(), "custos listening");
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Password (at least 15 characters), then Enter:");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pw.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(pw)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // One TLS provider for the whole process (STACK.md: ring everywhere).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Serve(args) => serve(load(&cli.config, args)?, false).await,
+        Command::Demo(args) => serve(load(&cli.config, args)?, true).await,
+        Command::Migrate(args) => {
+            let config = load(&cli.config, args)?;
+            if config.database_url.starts_with("sqlite:") {
+                std::fs::create_dir_all(&config.data_dir)?;
+            }
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            println!("migrations applied ({})", store.backend_name());
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    phone,
+                    operator,
+                    serve,
+                },
+        } => {
+            let mut config = load(&cli.config, serve)?;
+            config.listen = "127.0.0.1:0".parse()?;
+            let password = read_password()?;
+            let app = Application::build(config).await?;
+            let reg = Registration {
+                email: email.clone(),
+                password: Password::new(password),
+                phone: phone.clone(),
+            };
+            match operator::create_account(app.state(), reg, operator).await {
+                Ok(uid) => println!("created account {email} with UID {uid}"),
+                Err(custos_server::error::ApiError::Validation(reasons)) => {
+                    for r in reasons {
+                        eprintln!("refused: {} — {}", r.code.0, r.detail);
+                    }
+                    std::process::exit(2);
+                }
+                Err(e) => bail!("{e}"),
+            }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => {
+            let config = load(&cli.config, args)?;
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            let report = operator::verify_audit(&store, |_| {}).await?;
+            if report.broken.is_empty() {
+                println!(
+                    "audit trail intact: {} chains, {} records",
+                    report.chains, report.records
+                );
+                Ok(())
+            } else {
+                for b in &report.broken {
+                    eprintln!("BROKEN: {b}");
+                }
+                eprintln!(
+                    "{} of {} chains broken ({} records verified before the breaks)",
+                    report.broken.len(),
+                    report.chains,
+                    report.records
+                );
+                std::process::exit(1);
+            }
+        }
+        Command::Keygen => {
+            println!("{}", custos_core::crypto::RootKey::generate().to_hex());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Configuration: `custos.toml` plus `CUSTOS_*` environment variables, parsed once into typed
+//! values with errors that name the setting. Durations are written `30s`, `24h`; lists are
+//! comma-separated.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use custos_core::clock::parse_duration;
+use custos_core::crypto::{Keyring, RootKey};
+use custos_core::network::parse_cidr_list;
+use custos_core::password::HashCost;
+use custos_core::session::SessionPolicy;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Local development: dev mailbox, generated keys, loopback only.
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: Url,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub keys: Keyring,
+    pub sessions: SessionPolicy,
+    pub hash_cost: HashCost,
+    /// Argon2 computations that may run at once (each on a blocking thread).
+    pub hash_workers: usize,
+    /// Argon2 requests that may wait for a worker; beyond that, 503 at once.
+    pub hash_queue: usize,
+    /// Stranger-triggerable messages to one recipient per hour.
+    pub mail_per_recipient_per_hour: u32,
+    pub log_json: bool,
+    /// How often the outbox worker polls when nothing wakes it.
+    pub outbox_poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("setting {setting}: {problem}")]
+    Invalid { setting: &'static str, problem: String },
+    #[error(
+        "production mode needs CUSTOS_MASTER_KEY (32 random bytes as 64 hex characters; `custos keygen` makes one)"
+    )]
+    MissingMasterKey,
+    #[error(
+        "dev mode serves the dev mailbox and refuses to listen on {0}: use a loopback address or CUSTOS_MODE=production"
+    )]
+    DevNotLoopback(SocketAddr),
+    #[error("key file {path}: {problem}")]
+    KeyFile { path: PathBuf, problem: String },
+}
+
+/// Settings as written, before parsing. Every field is optional; defaults are applied in [`Config::from_raw`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub mode: Option<String>,
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub trusted_proxies: Option<String>,
+    pub master_key: Option<String>,
+    pub retired_keys: Option<String>,
+    pub session_idle: Option<String>,
+    pub session_absolute: Option<String>,
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
+    pub argon2_parallelism: Option<u32>,
+    pub hash_workers: Option<usize>,
+    pub hash_queue: Option<usize>,
+    pub mail_per_recipient_per_hour: Option<u32>,
+    pub log_format: Option<String>,
+    pub outbox_poll: Option<String>,
+}
+
+/// Command-line flags win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub mode: Option<String>,
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+fn duration(setting: &'static str, v: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_duration(s)
+            .ok_or_else(|| invalid(setting, format!("{s:?} is not a duration like 30s or 24h"))),
+    }
+}
+
+impl Config {
+    /// Reads `path` (default `custos.toml`, if present) and `CUSTOS_*` variables, then the overrides.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("custos.toml"));
+        let raw: RawConfig = Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("CUSTOS_").ignore(&["test_postgres_url", "config"]))
+            .extract()
+            .map_err(Box::new)?;
+        Self::from_raw(raw, overrides)
+    }
+
+    pub fn from_raw(mut raw: RawConfig, o: Overrides) -> Result<Self, ConfigError> {
+        raw.listen = o.listen.or(raw.listen);
+        raw.data_dir = o.data_dir.or(raw.data_dir);
+        raw.mode = o.mode.or(raw.mode);
+
+        let mode = match raw.mode.as_deref().unwrap_or("dev") {
+            "dev" | "development" => Mode::Dev,
+            "production" | "prod" => Mode::Production,
+            other => {
+                return Err(invalid(
+                    "CUSTOS_MODE",
+                    format!("{other:?}: use dev or production"),
+                ));
+            }
+        };
+        let listen: SocketAddr = raw
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| invalid("CUSTOS_LISTEN", "use host:port, e.g. 127.0.0.1:8080"))?;
+        if mode == Mode::Dev && !listen.ip().is_loopback() {
+            return Err(ConfigError::DevNotLoopback(listen));
+        }
+        let data_dir = PathBuf::from(raw.data_dir.as_deref().unwrap_or("./custos-data"));
+        let database_url = match raw.database_url {
+            Some(u)
+                if u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:") =>
+            {
+                u
+            }
+            Some(_) => return Err(invalid("CUSTOS_DATABASE_URL", "use a sqlite: or postgres:// URL")),
+            None => format!("sqlite:{}", data_dir.join("custos.db").display()),
+        };
+        let public_url = match raw.public_url.as_deref() {
+            Some(u) => Url::parse(u.trim_end_matches('/'))
+                .map_err(|e| invalid("CUSTOS_PUBLIC_URL", e.to_string()))?,
+            None => Url::parse(&format!("http://{listen}"))
+                .map_err(|e| invalid("CUSTOS_PUBLIC_URL", e.to_string()))?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") {
+            return Err(invalid("CUSTOS_PUBLIC_URL", "must be http or https"));
+        }
+        if mode == Mode::Production && public_url.scheme() != "https" {
+            return Err(invalid("CUSTOS_PUBLIC_URL", "production serves users over https"));
+        }
+        let trusted_proxies = parse_cidr_list(raw.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|e| invalid("CUSTOS_TRUSTED_PROXIES", e))?;
+
+        let keys = load_keys(
+            mode,
+            &data_dir,
+            raw.master_key.as_deref(),
+            raw.retired_keys.as_deref(),
+        )?;
+
+        let defaults = SessionPolicy::default();
+        let sessions = SessionPolicy {
+            idle: duration("CUSTOS_SESSION_IDLE", raw.session_idle.as_deref(), defaults.idle)?,
+            absolute: duration(
+                "CUSTOS_SESSION_ABSOLUTE",
+                raw.session_absolute.as_deref(),
+                defaults.absolute,
+            )?,
+            touch_every: defaults.touch_every,
+        };
+        let cost_default = HashCost::default();
+        let hash_cost = HashCost {
+            memory_kib: raw.argon2_memory_kib.unwrap_or(cost_default.memory_kib),
+            iterations: raw.argon2_iterations.unwrap_or(cost_default.iterations),
+            parallelism: raw.argon2_parallelism.unwrap_or(cost_default.parallelism),
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let log_json = match raw.log_format.as_deref().unwrap_or("text") {
+            "json" => true,
+            "text" => false,
+            other => {
+                return Err(invalid(
+                    "CUSTOS_LOG_FORMAT",
+                    format!("{other:?}: use text or json"),
+                ));
+            }
+        };
+        Ok(Self {
+            mode,
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            smtp_url: raw.smtp_url.filter(|s| !s.is_empty()),
+            mail_from: raw
+                .mail_from
+                .unwrap_or_else(|| "custos security <security@custos.localhost>".into()),
+            trusted_proxies,
+            keys,
+            sessions,
+            hash_cost,
+            hash_workers: raw.hash_workers.unwrap_or(cores).max(1),
+            hash_queue: raw.hash_queue.unwrap_or(64),
+            mail_per_recipient_per_hour: raw.mail_per_recipient_per_hour.unwrap_or(5),
+            log_json,
+            outbox_poll: duration(
+                "CUSTOS_OUTBOX_POLL",
+                raw.outbox_poll.as_deref(),
+                Duration::from_secs(1),
+            )?,
+        })
+    }
+
+    /// Whether cookies may carry `Secure` and the `__Host-` prefix (everything but dev over http).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// `https://host[:port]`, for Origin checks.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// An absolute link under the public URL.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+fn load_keys(
+    mode: Mode,
+    data_dir: &Path,
+    master: Option<&str>,
+    retired: Option<&str>,
+) -> Result<Keyring, ConfigError> {
+    let retired = retired
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| RootKey::parse(s).map_err(|e| invalid("CUSTOS_RETIRED_KEYS", e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let current = match (master, mode) {
+        (Some(k), _) => RootKey::parse(k).map_err(|e| invalid("CUSTOS_MASTER_KEY", e.to_string()))?,
+        (None, Mode::Production) => return Err(ConfigError::MissingMasterKey),
+        (None, Mode::Dev) => dev_key(data_dir)?,
+    };
+    Ok(Keyring::new(current, retired))
+}
+
+/// Dev mode only: a root key generated once and kept in `<data dir>/master.key`, mode 0600.
+fn dev_key(data_dir: &Path) -> Result<RootKey, ConfigError> {
+    let path = data_dir.join("master.key");
+    let err = |problem: String| ConfigError::KeyFile {
+        path: path.clone(),
+        problem,
+    };
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return RootKey::parse(&text).map_err(|e| err(e.to_string()));
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    let key = RootKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = match options.open(&path) {
+        Ok(f) => f,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+            return RootKey::parse(&text).map_err(|e| err(e.to_string()));
+        }
+        Err(e) => return Err(err(e.to_string())),
+    };
+    f.write_all(key.to_hex().as_bytes())
+        .map_err(|e| err(e.to_string()))?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawConfig {
+        let dir = std::env::temp_dir().join(format!("custos-config-test-{}", uuid::Uuid::new_v4().simple()));
+        RawConfig {
+            data_dir: Some(dir.display().to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_public_listen_address() {
+        let o = Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::from_raw(raw(), o),
+            Err(ConfigError::DevNotLoopback(_))
+        ));
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_master_key() {
+        let r = RawConfig {
+            public_url: Some("https://custos.example".into()),
+            ..raw()
+        };
+        let o = Overrides {
+            mode: Some("production".into()),
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::from_raw(r, o),
+            Err(ConfigError::MissingMasterKey)
+        ));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let r = RawConfig {
+            session_idle: Some("soon".into()),
+            ..raw()
+        };
+        let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("CUSTOS_SESSION_IDLE"), "{e}");
+        let r = RawConfig {
+            trusted_proxies: Some("10.0.0.0/8, nope".into()),
+            ..raw()
+        };
+        let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("CUSTOS_TRUSTED_PROXIES") && e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn defaults_are_a_working_dev_setup() {
+        let r = raw();
+        let dir = r.data_dir.clone();
+        let c = Config::from_raw(r, Overrides::default()).unwrap();
+        assert_eq!(c.mode, Mode::Dev);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite:"));
+        assert_eq!(c.link("/verify"), "http://127.0.0.1:8080/verify");
+        assert!(!c.secure_cookies());
+        // The dev key is generated once and reused.
+        let again = Config::from_raw(
+            RawConfig {
+                data_dir: dir,
+                ..Default::default()
+            },
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.keys.current().id(), again.keys.current().id());
+    }
+}

@@ -1,0 +1,103 @@
+//! `custos demo`: a victim account with a believable history, made by running the real use cases
+//! at past times (a manual clock), so everything in it — sessions, login events, audit chain,
+//! notices — is exactly what production would have recorded.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use custos_core::clock::ManualClock;
+use custos_core::email::Email;
+use custos_core::password::Password;
+
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+use crate::usecases::{accounts::Registration, login, operator};
+
+pub const VICTIM_EMAIL: &str = "alice@example.com";
+pub const VICTIM_PASSWORD: &str = "correct horse battery staple";
+pub const OTHER_EMAIL: &str = "bob@example.com";
+pub const OTHER_PASSWORD: &str = "tulip quarry lantern fjord";
+
+fn client(ip: &str, ua: &str, device: &str) -> Client {
+    Client {
+        ip: ip.parse::<IpAddr>().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        user_agent: ua.to_owned(),
+        device_key: Some(device.to_owned()),
+    }
+}
+
+/// Seeds the demo accounts unless they exist. Returns whether anything was written.
+pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
+    let key = Email::parse(VICTIM_EMAIL).map(|e| e.key()).unwrap_or_default();
+    if state.store.account_by_email_key(&key).await?.is_some() {
+        return Ok(false);
+    }
+    let clock = Arc::new(ManualClock::new(
+        state.clock.now().minus(Duration::from_secs(14 * 86_400)),
+    ));
+    let past = AppState::new(
+        state.store.clone(),
+        clock.clone(),
+        state.config.clone(),
+        state.hashes.clone(),
+    );
+
+    for (email, password) in [(VICTIM_EMAIL, VICTIM_PASSWORD), (OTHER_EMAIL, OTHER_PASSWORD)] {
+        let reg = Registration {
+            email: email.into(),
+            password: Password::new(password.into()),
+            phone: None,
+        };
+        operator::create_account(&past, reg, "demo").await?;
+    }
+    let login_as = |c: Client, password: &'static str| {
+        let past = past.clone();
+        async move {
+            let req = login::LoginRequest {
+                email: VICTIM_EMAIL.into(),
+                password: Password::new(password.into()),
+            };
+            login::login(&past, req, &c).await
+        }
+    };
+
+    // Two weeks ago: Alice's laptop at home. A week ago: her phone on the same network.
+    let laptop = client(
+        "198.51.100.23",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "demo-alice-laptop",
+    );
+    login_as(laptop.clone(), VICTIM_PASSWORD).await?;
+    clock.advance(Duration::from_secs(7 * 86_400));
+    let phone = client(
+        "198.51.100.23",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Safari/604.1",
+        "demo-alice-phone",
+    );
+    login_as(phone, VICTIM_PASSWORD).await?;
+
+    // Last night: someone else guesses, then gets in from a network and device she has never used.
+    clock.advance(Duration::from_secs(6 * 86_400 + 3_600));
+    let attacker = client(
+        "203.0.113.66",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
+        "demo-unknown",
+    );
+    for guess in [
+        "alice2024!alice2024!",
+        "Password123456789",
+        "correct horse battery",
+    ] {
+        clock.advance(Duration::from_secs(40));
+        let _refused = login_as(attacker.clone(), guess).await;
+    }
+    clock.advance(Duration::from_secs(120));
+    login_as(attacker, VICTIM_PASSWORD).await?;
+
+    // This morning, the laptop again.
+    clock.advance(Duration::from_secs(8 * 3_600));
+    login_as(laptop, VICTIM_PASSWORD).await?;
+    Ok(true)
+}

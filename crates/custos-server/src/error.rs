@@ -1,0 +1,229 @@
+//! RFC 9457 problem details: every error the API returns, in one enum, mapped to status and type
+//! in one `match`. `type` is `urn:custos:problem:<code>`; `reasons` lists every reason a request
+//! was refused. 5xx bodies are opaque: the cause goes to the log once, inside the request span.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custos_core::Reason;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON of the expected shape (malformed, unknown fields, wrong types).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// 422: the request is well-formed but a value is refused; `reasons` says which and why.
+    #[error("validation failed")]
+    Validation(Vec<Reason>),
+    /// 401: no session, or one that has ended.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// 401: wrong email or password (never says which).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 403: the password was right but the address is not verified yet.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// 403: the account is frozen, recovering or closed.
+    #[error("account inactive")]
+    AccountInactive,
+    /// 403: a cookie-authenticated state change without proof it came from our own pages.
+    #[error("cross-site request refused")]
+    CsrfRejected,
+    /// 400: an emailed or shown link that is malformed, unknown, expired, used or revoked.
+    #[error("link invalid")]
+    LinkInvalid,
+    /// 404
+    #[error("not found")]
+    NotFound,
+    /// 413
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 429, with `Retry-After`.
+    #[error("too many attempts")]
+    Throttled { retry_after: Duration },
+    /// 503, with `Retry-After`: the password-hashing queue is full.
+    #[error("overloaded")]
+    Overloaded,
+    /// 500: opaque to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<custos_store::StoreError> for ApiError {
+    fn from(e: custos_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:custos:problem:<code>`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[schema(value_type = Vec<ReasonDoc>)]
+    pub reasons: Vec<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// One reason a request was refused or held.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReasonDoc {
+    /// Stable kebab-case code, e.g. `password-too-short`.
+    pub code: String,
+    pub detail: String,
+    /// When the reason stops applying (microseconds since the epoch), if it does.
+    pub until: Option<i64>,
+}
+
+impl ApiError {
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use ApiError::*;
+        match self {
+            InvalidRequest(d) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "Invalid request",
+                d.clone(),
+            ),
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+                "Some values were refused; see reasons.".into(),
+            ),
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Sign-in required",
+                "Sign in again: there is no session, or it has ended.".into(),
+            ),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "Invalid credentials",
+                "The email address or password is not correct.".into(),
+            ),
+            EmailNotVerified => (
+                StatusCode::FORBIDDEN,
+                "email-not-verified",
+                "Email not verified",
+                "Open the link we emailed you to verify your address, then sign in.".into(),
+            ),
+            AccountInactive => (
+                StatusCode::FORBIDDEN,
+                "account-inactive",
+                "Account not active",
+                "This account is frozen or closed. Contact support through the official channels.".into(),
+            ),
+            CsrfRejected => (
+                StatusCode::FORBIDDEN,
+                "csrf-rejected",
+                "Cross-site request refused",
+                "The request did not come from a custos page. Reload the page and try again.".into(),
+            ),
+            LinkInvalid => (
+                StatusCode::BAD_REQUEST,
+                "link-invalid",
+                "Link not valid",
+                "This link is not valid any more: it may have expired, been used, or been replaced.".into(),
+            ),
+            NotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "There is nothing here.".into(),
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "The request body is too large.".into(),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as application/json.".into(),
+            ),
+            Throttled { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "Too many attempts",
+                "Too many attempts; wait before trying again.".into(),
+            ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Busy",
+                "The service is busy; try again in a moment.".into(),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "Something went wrong on our side; nothing was changed.".into(),
+            ),
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after } => Some(retry_after.as_secs().max(1)),
+            Self::Overloaded => Some(1),
+            _ => None,
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code, title, detail) = self.parts();
+        let reasons = match self {
+            Self::Validation(r) => r.clone(),
+            Self::Throttled { retry_after } => vec![Reason::new(
+                "too-many-attempts",
+                format!("Try again in {} seconds.", retry_after.as_secs().max(1)),
+            )],
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("urn:custos:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            reasons,
+            retry_after: self.retry_after(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let problem = self.problem();
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = problem.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,211 @@
+//! One extractor per kind of caller, so a handler's signature says who may call it.
+//!
+//! - [`Client`]: anyone; who they appear to be (address, user agent, device key).
+//! - [`UserSession`]: an account holder with a live session, by `Authorization: Bearer` (API) or
+//!   the session cookie (pages). Rejects with `401 unauthenticated`.
+//! - [`PageUser`]: the same for pages; an absent or ended session redirects to the login page.
+//!
+//! Service tokens, staff and capability links get their own extractors when those callers arrive.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use custos_core::Timestamp;
+use custos_core::crypto::{BearerToken, TokenHash};
+use custos_core::ids::{AccountId, DeviceId, SessionId};
+use custos_core::login::AccountStatus;
+use custos_core::network::client_ip;
+use custos_core::session::{Aal, SessionFacts, SessionVerdict};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Cookie names. `__Host-` requires `Secure`, so dev over plain http uses unprefixed names.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub device: &'static str,
+    pub csrf: &'static str,
+}
+
+impl CookieNames {
+    pub fn for_state(state: &AppState) -> Self {
+        if state.config.secure_cookies() {
+            Self {
+                session: "__Host-custos_session",
+                device: "__Host-custos_device",
+                csrf: "__Host-custos_csrf",
+            }
+        } else {
+            Self {
+                session: "custos_session",
+                device: "custos_device",
+                csrf: "custos_csrf",
+            }
+        }
+    }
+}
+
+/// Header an API client uses to name its device (any stable opaque string it keeps, ≤ 128 bytes).
+pub const DEVICE_HEADER: &str = "x-custos-device";
+
+/// Who is calling, as far as we can tell without a credential.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub user_agent: String,
+    /// The device identifier the client presented (cookie or header), if any. Asserted by the
+    /// client and copied along with stolen cookies: a signal, never proof.
+    pub device_key: Option<String>,
+}
+
+impl Client {
+    pub fn device_key_hash(&self) -> Option<TokenHash> {
+        self.device_key
+            .as_deref()
+            .map(|k| TokenHash(custos_core::crypto::sha256(k.as_bytes())))
+    }
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = client_ip(peer, xff, &state.config.trusted_proxies);
+        let user_agent: String = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect();
+        let names = CookieNames::for_state(state);
+        let jar = CookieJar::from_headers(&parts.headers);
+        let device_key = parts
+            .headers
+            .get(DEVICE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| jar.get(names.device).map(|c| c.value().to_owned()))
+            .filter(|k| !k.is_empty() && k.len() <= 128);
+        Ok(Self {
+            ip,
+            user_agent,
+            device_key,
+        })
+    }
+}
+
+/// A live session. Holding one proves the caller presented a valid, unexpired, unrevoked session
+/// token issued under the account's current security stamp.
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    pub account_id: AccountId,
+    pub session_id: SessionId,
+    pub device_id: DeviceId,
+    pub aal: Aal,
+    pub authenticated_at: Timestamp,
+    pub via_cookie: bool,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Finds and checks the session a request presents.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession, ApiError> {
+    let names = CookieNames::for_state(state);
+    let jar = CookieJar::from_headers(&parts.headers);
+    let (raw, via_cookie) = match bearer(&parts.headers) {
+        Some(t) => (t.to_owned(), false),
+        None => (
+            jar.get(names.session)
+                .map(|c| c.value().to_owned())
+                .ok_or(ApiError::Unauthenticated)?,
+            true,
+        ),
+    };
+    let token = BearerToken::parse(&raw).ok_or(ApiError::Unauthenticated)?;
+    let found = state
+        .store
+        .session_with_account(&token.hash())
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let s = &found.session;
+    let now = state.clock.now();
+    let verdict = state.config.sessions.evaluate(
+        &SessionFacts {
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            revoked: s.revoked_at.is_some(),
+            stamp_at_issue: &s.stamp_at_issue,
+            account_stamp: &found.account_stamp,
+            account_active: found.account_status == AccountStatus::Active,
+        },
+        now,
+    );
+    match verdict {
+        SessionVerdict::Live { touch } => {
+            if touch {
+                state.store.touch_session(s.id, now).await?;
+            }
+            Ok(UserSession {
+                account_id: s.account_id,
+                session_id: s.id,
+                device_id: s.device_id,
+                aal: s.aal,
+                authenticated_at: s.authenticated_at,
+                via_cookie,
+            })
+        }
+        _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+impl FromRequestParts<AppState> for UserSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await
+    }
+}
+
+/// A signed-in user on a page. Without a live session the page redirects to the login page.
+#[derive(Debug, Clone)]
+pub struct PageUser(pub UserSession);
+
+pub struct LoginRedirect;
+
+impl IntoResponse for LoginRedirect {
+    fn into_response(self) -> Response {
+        Redirect::to("/login").into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match authenticate(parts, state).await {
+            Ok(s) => Ok(Self(s)),
+            Err(ApiError::Unauthenticated) => Err(LoginRedirect.into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}

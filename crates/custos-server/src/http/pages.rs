@@ -1,0 +1,529 @@
+//! Server-rendered pages: register, verify, sign in, the security center, and (dev mode only)
+//! the dev mailbox. Usable without JavaScript. Every form carries a double-submit CSRF token on
+//! top of the Fetch-Metadata check every state change passes.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use custos_core::audit::RevokeReason;
+use custos_core::crypto::{BearerToken, ct_eq};
+use custos_core::ids::SessionId;
+use custos_core::password::Password;
+use serde::Deserialize;
+
+use super::views;
+use crate::config::Mode;
+use crate::error::ApiError;
+use crate::extract::{Client, CookieNames, PageUser};
+use crate::state::AppState;
+use crate::usecases::{accounts, login, sessions};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let r = Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login_submit))
+        .route("/register", get(register_form).post(register_submit))
+        .route("/verify-email/{token}", get(verify_page))
+        .route("/verify-email", post(verify_submit))
+        .route("/security", get(security_center))
+        .route("/security/sessions/{id}/revoke", post(revoke_session))
+        .route("/security/sessions/revoke-others", post(revoke_others))
+        .route("/logout", post(logout))
+        .route("/static/style.css", get(stylesheet));
+    if state.config.mode == Mode::Dev {
+        r.route("/dev/mailbox", get(dev_mailbox))
+    } else {
+        r
+    }
+}
+
+/// `axum::Form`, with rejections as problem+json.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct Form<T>(pub T);
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        match r {
+            FormRejection::InvalidFormContentType(_) => ApiError::UnsupportedMediaType,
+            other => ApiError::InvalidRequest(other.body_text()),
+        }
+    }
+}
+
+fn cookie<'c>(state: &AppState, name: &'static str, value: String) -> Cookie<'c> {
+    let mut c = Cookie::new(name, value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_secure(state.config.secure_cookies());
+    c.set_same_site(SameSite::Lax);
+    c
+}
+
+/// The form token for this browser, issuing one if it has none.
+fn csrf_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    let name = CookieNames::for_state(state).csrf;
+    if let Some(t) = jar.get(name).and_then(|c| BearerToken::parse(c.value())) {
+        return (jar, t.expose().to_owned());
+    }
+    let t = BearerToken::generate().expose().to_owned();
+    let mut c = cookie(state, name, t.clone());
+    c.set_same_site(SameSite::Strict);
+    (jar.add(c), t)
+}
+
+fn check_csrf(state: &AppState, jar: &CookieJar, submitted: &str) -> Result<(), ApiError> {
+    let name = CookieNames::for_state(state).csrf;
+    match jar.get(name) {
+        Some(c) if !submitted.is_empty() && ct_eq(c.value().as_bytes(), submitted.as_bytes()) => Ok(()),
+        _ => Err(ApiError::CsrfRejected),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+struct MessagePage {
+    title: String,
+    tone: &'static str,
+    paragraphs: Vec<String>,
+    next: Option<(String, String)>,
+}
+
+fn message(
+    status: StatusCode,
+    tone: &'static str,
+    title: &str,
+    paragraphs: &[&str],
+    next: Option<(&str, &str)>,
+) -> Response {
+    let page = MessagePage {
+        title: title.to_owned(),
+        tone,
+        paragraphs: paragraphs.iter().map(|p| (*p).to_owned()).collect(),
+        next: next.map(|(l, u)| (l.to_owned(), u.to_owned())),
+    };
+    (status, page).into_response()
+}
+
+fn error_page(e: &ApiError) -> Response {
+    let (status, _, title, detail) = e.parts();
+    if let ApiError::Internal(cause) = e {
+        tracing::error!(%cause, "page request failed");
+    }
+    message(
+        status,
+        "error",
+        title,
+        &[&detail],
+        Some(("Back to the start", "/")),
+    )
+}
+
+async fn home(jar: CookieJar, State(state): State<AppState>) -> Redirect {
+    if jar.get(CookieNames::for_state(&state).session).is_some() {
+        Redirect::to("/security")
+    } else {
+        Redirect::to("/login")
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/style.css"),
+    )
+        .into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+async fn login_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
+    let (jar, csrf) = csrf_token(&state, jar);
+    (
+        jar,
+        LoginPage {
+            csrf,
+            email: String::new(),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    client: Client,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
+        return error_page(&e);
+    }
+    let req = login::LoginRequest {
+        email: f.email.clone(),
+        password: Password::new(f.password),
+    };
+    match login::login(&state, req, &client).await {
+        Ok(granted) => {
+            let names = CookieNames::for_state(&state);
+            let mut jar = jar.add(cookie(
+                &state,
+                names.session,
+                granted.session_token.expose().to_owned(),
+            ));
+            if let Some(device) = granted.device_key {
+                let mut c = cookie(&state, names.device, device);
+                c.set_max_age(time::Duration::days(400));
+                jar = jar.add(c);
+            }
+            (jar, Redirect::to("/security")).into_response()
+        }
+        Err(e) => {
+            let text = match &e {
+                ApiError::Throttled { retry_after } => {
+                    format!(
+                        "Too many attempts. Try again in {} seconds.",
+                        retry_after.as_secs().max(1)
+                    )
+                }
+                ApiError::Validation(_) => "Enter your email address and password.".to_owned(),
+                ApiError::Internal(_) => return error_page(&e),
+                other => other.parts().3,
+            };
+            let (jar, csrf) = csrf_token(&state, jar);
+            (
+                e.parts().0,
+                jar,
+                LoginPage {
+                    csrf,
+                    email: f.email,
+                    error: Some(text),
+                },
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    csrf: String,
+    email: String,
+    phone: String,
+    errors: Vec<(&'static str, String)>,
+}
+
+impl RegisterPage {
+    fn field_error(&self, field: &str) -> Option<String> {
+        let msgs: Vec<&str> = self
+            .errors
+            .iter()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        (!msgs.is_empty()).then(|| msgs.join(" "))
+    }
+}
+
+async fn register_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
+    let (jar, csrf) = csrf_token(&state, jar);
+    (
+        jar,
+        RegisterPage {
+            csrf,
+            email: String::new(),
+            phone: String::new(),
+            errors: Vec::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    phone: String,
+}
+
+async fn register_submit(
+    State(state): State<AppState>,
+    client: Client,
+    jar: CookieJar,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
+        return error_page(&e);
+    }
+    let phone = Some(f.phone.clone()).filter(|p| !p.trim().is_empty());
+    let reg = accounts::Registration {
+        email: f.email.clone(),
+        password: Password::new(f.password),
+        phone,
+    };
+    match accounts::register(&state, reg, Some(client.ip)).await {
+        Ok(()) => message(
+            StatusCode::ACCEPTED,
+            "ok",
+            "Check your inbox",
+            &[
+                "We sent a message to the address you gave. Open the link in it to confirm your address, then sign in.",
+                "Nothing arrived after a few minutes? Check your spam folder.",
+            ],
+            Some(("Go to sign in", "/login")),
+        ),
+        Err(ApiError::Validation(reasons)) => {
+            let errors = reasons
+                .into_iter()
+                .map(|r| {
+                    let field = if r.code.0.starts_with("email") {
+                        "email"
+                    } else if r.code.0.starts_with("phone") {
+                        "phone"
+                    } else {
+                        "password"
+                    };
+                    (field, r.detail)
+                })
+                .collect();
+            let (jar, csrf) = csrf_token(&state, jar);
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                jar,
+                RegisterPage {
+                    csrf,
+                    email: f.email,
+                    phone: f.phone,
+                    errors,
+                },
+            )
+                .into_response()
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "verify.html")]
+struct VerifyPage {
+    csrf: String,
+    token: String,
+}
+
+/// Shows a confirmation button and changes nothing: mail scanners prefetch links.
+async fn verify_page(State(state): State<AppState>, jar: CookieJar, Path(token): Path<String>) -> Response {
+    if BearerToken::parse(&token).is_none() {
+        return error_page(&ApiError::LinkInvalid);
+    }
+    let (jar, csrf) = csrf_token(&state, jar);
+    (jar, VerifyPage { csrf, token }).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    token: String,
+}
+
+async fn verify_submit(
+    State(state): State<AppState>,
+    client: Client,
+    jar: CookieJar,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
+        return error_page(&e);
+    }
+    match accounts::verify_email(&state, &f.token, Some(client.ip)).await {
+        Ok(uid) => message(
+            StatusCode::OK,
+            "ok",
+            "Address confirmed",
+            &[&format!(
+                "Your account is ready. Your UID is {uid} — quote it when you contact support."
+            )],
+            Some(("Sign in", "/login")),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    csrf: String,
+    flash: Option<&'static str>,
+    me: views::Me,
+    sessions: Vec<views::SessionView>,
+    devices: Vec<views::DeviceView>,
+    activity: Vec<views::LoginView>,
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    done: Option<String>,
+}
+
+async fn security_center(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    jar: CookieJar,
+    Query(q): Query<Flash>,
+) -> Response {
+    let load = async {
+        let account = state
+            .store
+            .account(who.account_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok::<_, ApiError>((
+            views::Me::new(&account, &who),
+            views::sessions(&state, &who).await?,
+            views::devices(&state, &who).await?,
+            views::activity(&state, &who).await?,
+        ))
+    };
+    let (me, sessions, devices, activity) = match load.await {
+        Ok(v) => v,
+        Err(e) => return error_page(&e),
+    };
+    let flash = match q.done.as_deref() {
+        Some("session-ended") => Some("The session was ended. That device must sign in again."),
+        Some("others-ended") => Some("Every other session was ended. Only this device is still signed in."),
+        _ => None,
+    };
+    let (jar, csrf) = csrf_token(&state, jar);
+    (
+        jar,
+        SecurityPage {
+            csrf,
+            flash,
+            me,
+            sessions,
+            devices,
+            activity,
+        },
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &jar, &f.csrf)?;
+        let id: SessionId = id.parse().map_err(|_| ApiError::NotFound)?;
+        sessions::revoke(&state, &who, id, RevokeReason::RevokedByUser).await
+    };
+    match result.await {
+        Ok(()) => Redirect::to("/security?done=session-ended").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn revoke_others(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    jar: CookieJar,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let result = async {
+        check_csrf(&state, &jar, &f.csrf)?;
+        sessions::revoke_others(&state, &who).await
+    };
+    match result.await {
+        Ok(_) => Redirect::to("/security?done=others-ended").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    PageUser(who): PageUser,
+    jar: CookieJar,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
+        return error_page(&e);
+    }
+    if let Err(e) = sessions::revoke(&state, &who, who.session_id, RevokeReason::Logout).await {
+        return error_page(&e);
+    }
+    let jar = jar.remove(Cookie::build(CookieNames::for_state(&state).session).path("/"));
+    (jar, Redirect::to("/login")).into_response()
+}
+
+struct MailView {
+    subject: String,
+    recipient: String,
+    received_at: String,
+    text_body: String,
+    links: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox.html")]
+struct MailboxPage {
+    mail: Vec<MailView>,
+}
+
+async fn dev_mailbox(State(state): State<AppState>) -> Response {
+    match state.store.dev_mail(50).await {
+        Ok(mail) => MailboxPage {
+            mail: mail
+                .into_iter()
+                .map(|m| MailView {
+                    links: m
+                        .text_body
+                        .split_whitespace()
+                        .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+                        .map(str::to_owned)
+                        .collect(),
+                    subject: m.subject,
+                    recipient: m.recipient,
+                    received_at: m.received_at.to_string(),
+                    text_body: m.text_body,
+                })
+                .collect(),
+        }
+        .into_response(),
+        Err(e) => error_page(&e.into()),
+    }
+}

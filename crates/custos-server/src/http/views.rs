@@ -1,0 +1,154 @@
+//! Read models: what the API returns and the pages show, built from store records.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::UserSession;
+use crate::state::AppState;
+use custos_store::AccountRecord;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Public account number; absent until the email address is verified.
+    pub uid: Option<String>,
+    pub email: String,
+    pub email_verified: bool,
+    /// Masked, e.g. `+49••••••78`.
+    pub phone: Option<String>,
+    pub status: &'static str,
+    pub created_at: String,
+    pub anti_phishing_code_set: bool,
+    pub session: CurrentSession,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentSession {
+    pub id: String,
+    pub aal: &'static str,
+    pub authenticated_at: String,
+}
+
+pub fn mask_phone(p: &str) -> String {
+    let n = p.chars().count();
+    p.chars()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i + 2 >= n { c } else { '•' })
+        .collect()
+}
+
+impl Me {
+    pub fn new(a: &AccountRecord, s: &UserSession) -> Self {
+        Self {
+            uid: a.email_verified_at.map(|_| a.uid.to_string()),
+            email: a.email.clone(),
+            email_verified: a.email_verified_at.is_some(),
+            phone: a.phone.as_deref().map(mask_phone),
+            status: a.status.as_str(),
+            created_at: a.created_at.rfc3339(),
+            anti_phishing_code_set: a.anti_phishing_code.is_some(),
+            session: CurrentSession {
+                id: s.session_id.to_string(),
+                aal: s.aal.as_str(),
+                authenticated_at: s.authenticated_at.rfc3339(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub current: bool,
+    pub active: bool,
+    pub device_id: String,
+    pub ip: Option<String>,
+    pub user_agent: String,
+    pub aal: &'static str,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<&'static str>,
+}
+
+pub async fn sessions(state: &AppState, who: &UserSession) -> Result<Vec<SessionView>, ApiError> {
+    let now = state.clock.now();
+    let policy = state.config.sessions;
+    Ok(state
+        .store
+        .sessions(who.account_id, 50)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id.to_string(),
+            current: s.id == who.session_id,
+            active: s.revoked_at.is_none() && now < policy.expires_at(s.created_at, s.last_seen_at),
+            device_id: s.device_id.to_string(),
+            ip: s.ip.map(|i| i.to_string()),
+            user_agent: s.user_agent,
+            aal: s.aal.as_str(),
+            created_at: s.created_at.rfc3339(),
+            last_seen_at: s.last_seen_at.rfc3339(),
+            revoked_at: s.revoked_at.map(|t| t.rfc3339()),
+            revoke_reason: s.revoke_reason.map(|r| r.as_str()),
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    pub current: bool,
+    pub user_agent: String,
+    pub first_seen_at: String,
+    pub last_seen_at: String,
+    pub last_ip: Option<String>,
+}
+
+pub async fn devices(state: &AppState, who: &UserSession) -> Result<Vec<DeviceView>, ApiError> {
+    Ok(state
+        .store
+        .devices(who.account_id)
+        .await?
+        .into_iter()
+        .map(|d| DeviceView {
+            id: d.id.to_string(),
+            current: d.id == who.device_id,
+            user_agent: d.user_agent,
+            first_seen_at: d.first_seen_at.rfc3339(),
+            last_seen_at: d.last_seen_at.rfc3339(),
+            last_ip: d.last_ip.map(|i| i.to_string()),
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginView {
+    pub at: String,
+    pub outcome: &'static str,
+    pub ip: Option<String>,
+    pub country: Option<String>,
+    pub asn: Option<i64>,
+    pub device_id: Option<String>,
+    pub user_agent: String,
+    pub signals: Vec<String>,
+}
+
+pub async fn activity(state: &AppState, who: &UserSession) -> Result<Vec<LoginView>, ApiError> {
+    Ok(state
+        .store
+        .login_events(who.account_id, 50)
+        .await?
+        .into_iter()
+        .map(|e| LoginView {
+            at: e.at.rfc3339(),
+            outcome: e.outcome.as_str(),
+            ip: e.ip.map(|i| i.to_string()),
+            country: e.country,
+            asn: e.asn,
+            device_id: e.device_id.map(|d| d.to_string()),
+            user_agent: e.user_agent,
+            signals: e.signals,
+        })
+        .collect())
+}

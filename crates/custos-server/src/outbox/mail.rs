@@ -1,0 +1,169 @@
+//! Email: rendering notices into text + HTML, and the two transports (SMTP, dev mailbox).
+
+use askama::Template;
+use custos_core::crypto::sha256;
+use custos_core::notice::{EmailMessage, Notice};
+use custos_store::DevMail;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::state::AppState;
+
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The parts of every message, before layout.
+struct Body {
+    subject: String,
+    paragraphs: Vec<String>,
+    action: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "email.html")]
+struct EmailHtml<'a> {
+    subject: &'a str,
+    anti_phishing_code: Option<&'a str>,
+    paragraphs: &'a [String],
+    action: Option<&'a (String, String)>,
+    disable_url: Option<&'a str>,
+}
+
+fn body(notice: &Notice) -> Body {
+    match notice {
+        Notice::VerifyEmail { verify_url } => Body {
+            subject: "Confirm your email address".into(),
+            paragraphs: vec![
+                "Welcome to custos. Confirm that this address is yours to finish creating your account.".into(),
+                "The link works for 24 hours. If you did not sign up, ignore this message: no account will be \
+                 activated without it."
+                    .into(),
+            ],
+            action: Some(("Confirm my address".into(), verify_url.clone())),
+        },
+        Notice::AlreadyRegistered { login_url } => Body {
+            subject: "Someone tried to sign up with your address".into(),
+            paragraphs: vec![
+                "Someone tried to create a new account with this email address, which already has one. \
+                 No new account was created and nothing about your account changed."
+                    .into(),
+                "If it was you, sign in instead. If it was not, you need do nothing.".into(),
+            ],
+            action: Some(("Sign in".into(), login_url.clone())),
+        },
+        Notice::NewDeviceLogin { at, ip, user_agent } => Body {
+            subject: "New sign-in to your account".into(),
+            paragraphs: vec![
+                format!("Your account was signed in to from a device it has not used before, at {at}."),
+                format!("Address: {ip}. Browser or app: {}.", if user_agent.is_empty() { "unknown" } else { user_agent }),
+                "If this was you, there is nothing to do. If it was not, disable your account at once: \
+                 it stops sign-ins, trading and withdrawals until you recover it."
+                    .into(),
+            ],
+            action: None,
+        },
+    }
+}
+
+pub fn render(m: &EmailMessage) -> Rendered {
+    let b = body(&m.notice);
+    let mut text = String::new();
+    if let Some(code) = &m.anti_phishing_code {
+        text.push_str(&format!("Your anti-phishing code: {code}\n\n"));
+    }
+    for p in &b.paragraphs {
+        text.push_str(p);
+        text.push_str("\n\n");
+    }
+    if let Some((label, url)) = &b.action {
+        text.push_str(&format!("{label}: {url}\n\n"));
+    }
+    if let Some(url) = &m.disable_url {
+        text.push_str(&format!("Not you? Disable your account: {url}\n\n"));
+    }
+    text.push_str("custos will never ask for your password, 2FA codes or API secrets.\n");
+    let html = EmailHtml {
+        subject: &b.subject,
+        anti_phishing_code: m.anti_phishing_code.as_deref(),
+        paragraphs: &b.paragraphs,
+        action: b.action.as_ref(),
+        disable_url: m.disable_url.as_deref(),
+    }
+    .render()
+    .unwrap_or_else(|_| format!("<pre>{}</pre>", text.replace('&', "&amp;").replace('<', "&lt;")));
+    Rendered {
+        subject: b.subject,
+        text,
+        html,
+    }
+}
+
+/// `<hash-of-idempotency-key@host>`: a retry of the same message carries the same Message-ID.
+pub fn message_id(idempotency_key: &str, public_url: &url::Url) -> String {
+    let host = public_url.host_str().unwrap_or("custos.localhost");
+    format!(
+        "<{}@{host}>",
+        hex::encode(&sha256(idempotency_key.as_bytes())[..16])
+    )
+}
+
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    /// Dev mode without SMTP: messages land in the database and show at `/dev/mailbox`.
+    DevMailbox,
+}
+
+impl Mailer {
+    pub fn from_config(smtp_url: Option<&str>, from: &str) -> Result<Self, String> {
+        match smtp_url {
+            None => Ok(Self::DevMailbox),
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| format!("CUSTOS_SMTP_URL: {e}"))?
+                    .build();
+                let from: Mailbox = from.parse().map_err(|e| format!("CUSTOS_MAIL_FROM: {e}"))?;
+                Ok(Self::Smtp { transport, from })
+            }
+        }
+    }
+
+    pub async fn send(
+        &self,
+        state: &AppState,
+        message_id: &str,
+        to: &str,
+        r: &Rendered,
+    ) -> Result<(), String> {
+        match self {
+            Self::Smtp { transport, from } => {
+                let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+                let email = Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(&r.subject)
+                    .message_id(Some(message_id.to_owned()))
+                    .multipart(MultiPart::alternative_plain_html(r.text.clone(), r.html.clone()))
+                    .map_err(|e| e.to_string())?;
+                transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Self::DevMailbox => state
+                .store
+                .store_dev_mail(&DevMail {
+                    message_id: message_id.to_owned(),
+                    recipient: to.to_owned(),
+                    subject: r.subject.clone(),
+                    text_body: r.text.clone(),
+                    html_body: r.html.clone(),
+                    received_at: state.clock.now(),
+                })
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}

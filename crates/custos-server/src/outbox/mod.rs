@@ -1,0 +1,75 @@
+//! Outbox delivery: claim due messages, deliver, record the outcome. At-least-once: a crash
+//! between sending and recording re-sends with the same Message-ID, which receivers deduplicate.
+
+pub mod mail;
+
+use std::time::Duration;
+
+use custos_core::crypto::KeyPurpose;
+use custos_core::notice::{EmailMessage, delivery_backoff};
+use custos_store::{OutboxRecord, OutboxTopic};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+use mail::Mailer;
+
+const LEASE: Duration = Duration::from_secs(60);
+const BATCH: u32 = 20;
+
+/// Runs until `shutdown` changes: delivers whatever is due, then sleeps until woken or polled.
+pub async fn run(state: AppState, mailer: Mailer, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let delivered = match deliver_due(&state, &mailer).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: claiming messages failed");
+                0
+            }
+        };
+        if delivered == 0 {
+            tokio::select! {
+                _ = state.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(state.config.outbox_poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// One pass: claims up to a batch of due messages and tries each once. Returns how many were claimed.
+pub async fn deliver_due(state: &AppState, mailer: &Mailer) -> Result<usize, custos_store::StoreError> {
+    let now = state.clock.now();
+    let batch = state.store.claim_outbox(now, LEASE, BATCH).await?;
+    for message in &batch {
+        let outcome = deliver(state, mailer, message).await;
+        let now = state.clock.now();
+        match outcome {
+            Ok(purge) => state.store.outbox_delivered(message.id, now, purge).await?,
+            Err(error) => {
+                tracing::warn!(id = %message.id, attempts = message.attempts, %error, "outbox: delivery failed");
+                let next = now.plus(delivery_backoff(message.attempts));
+                state.store.outbox_failed(message.id, next, &error).await?;
+            }
+        }
+    }
+    Ok(batch.len())
+}
+
+/// Delivers one message; `Ok(purge)` says whether its payload should now be erased.
+async fn deliver(state: &AppState, mailer: &Mailer, m: &OutboxRecord) -> Result<bool, String> {
+    let sealed = m.payload.as_deref().ok_or("payload already purged")?;
+    let plaintext = state
+        .config
+        .keys
+        .open(KeyPurpose::OutboxPayload, m.idempotency_key.as_bytes(), sealed)
+        .map_err(|e| e.to_string())?;
+    match m.topic {
+        OutboxTopic::Email => {
+            let message: EmailMessage = serde_json::from_slice(&plaintext).map_err(|e| e.to_string())?;
+            let rendered = mail::render(&message);
+            let message_id = mail::message_id(&m.idempotency_key, &state.config.public_url);
+            mailer.send(state, &message_id, &message.to, &rendered).await?;
+            Ok(message.notice.holds_bearer_link())
+        }
+    }
+}

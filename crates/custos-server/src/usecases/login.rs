@@ -1,0 +1,326 @@
+//! Password login: throttles, the same work for unknown accounts, devices, sessions, notices.
+
+use std::net::IpAddr;
+
+use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::crypto::{BearerToken, sha256};
+use custos_core::email::Email;
+use custos_core::ids::{DeviceId, LoginEventId, SessionId};
+use custos_core::login::{AccountStatus, LoginOutcome};
+use custos_core::notice::Notice;
+use custos_core::password::Password;
+use custos_core::session::Aal;
+use custos_core::throttle::ThrottleRule;
+use custos_core::{Reason, Timestamp};
+use custos_store::{AccountRecord, DeviceRecord, LoginEventRecord, SessionRecord, Tx};
+
+use super::audit;
+use super::notify::{self, Recipient};
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Password,
+}
+
+/// What a successful login hands back: the session token (shown once), and the device key to
+/// remember if the client had none.
+pub struct LoginGranted {
+    pub session_token: BearerToken,
+    pub session_id: SessionId,
+    pub device_key: Option<String>,
+    pub new_device: bool,
+    pub expires_at: Timestamp,
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    format!("login:ip:{ip}")
+}
+
+/// Keyed by a hash of the address, so unknown and known addresses are throttled alike.
+fn account_key(email_key: &str) -> String {
+    format!(
+        "login:account:{}",
+        hex::encode(&sha256(email_key.as_bytes())[..16])
+    )
+}
+
+pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Result<LoginGranted, ApiError> {
+    let email = Email::parse(&req.email)
+        .map_err(|e| ApiError::Validation(vec![Reason::new("email-invalid", e.to_string())]))?;
+    if req.password.is_oversized() {
+        return Err(ApiError::Validation(vec![Reason::new(
+            "password-too-long",
+            "Passwords are at most 1024 bytes.",
+        )]));
+    }
+    let now = state.clock.now();
+    let account = state.store.account_by_email_key(&email.key()).await?;
+
+    // A device that has signed in to this account before is exempt from the per-account throttle,
+    // so a stranger hammering the address cannot keep its owner out (the per-IP throttle remains).
+    let known_device = match (&account, client.device_key_hash()) {
+        (Some(a), Some(h)) => state.store.devices(a.id).await?.iter().any(|d| d.key_hash == h),
+        _ => false,
+    };
+    let mut wait = throttle_wait(state, &ip_key(client.ip), ThrottleRule::LOGIN_PER_IP, now).await?;
+    if !known_device {
+        wait = wait.max(
+            throttle_wait(
+                state,
+                &account_key(&email.key()),
+                ThrottleRule::LOGIN_PER_ACCOUNT,
+                now,
+            )
+            .await?,
+        );
+    }
+    if let Some(retry_after) = wait {
+        return Err(ApiError::Throttled { retry_after });
+    }
+
+    let ok = state
+        .hashes
+        .verify(req.password, account.as_ref().map(|a| a.password_hash.clone()))
+        .await?;
+
+    let mut tx = state.store.begin().await?;
+    let locked = match &account {
+        Some(a) => tx.lock_account(a.id).await?,
+        None => None,
+    };
+    let account = match locked {
+        Some(a) if ok => a,
+        other => {
+            record_failure(&mut *tx, other.as_ref(), &email, client, now).await?;
+            tx.commit().await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    if account.email_verified_at.is_none() {
+        insert_event(
+            &mut *tx,
+            Some(&account),
+            LoginOutcome::EmailNotVerified,
+            None,
+            client,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(ApiError::EmailNotVerified);
+    }
+    if account.status != AccountStatus::Active {
+        insert_event(
+            &mut *tx,
+            Some(&account),
+            LoginOutcome::AccountInactive,
+            None,
+            client,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(ApiError::AccountInactive);
+    }
+
+    let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, now).await?;
+    tx.clear_throttle(&account_key(&account.email_key)).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(granted)
+}
+
+async fn throttle_wait(
+    state: &AppState,
+    key: &str,
+    rule: ThrottleRule,
+    now: Timestamp,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(s) = state.store.throttle_state(key).await? else {
+        return Ok(None);
+    };
+    if now >= s.window_start.plus(rule.window) {
+        return Ok(None);
+    }
+    Ok(rule.wait(s.failures, Some(s.last_failure_at), now))
+}
+
+async fn record_failure(
+    tx: &mut dyn Tx,
+    account: Option<&AccountRecord>,
+    email: &Email,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    tx.record_failure(&ip_key(client.ip), now, ThrottleRule::LOGIN_PER_IP.window)
+        .await?;
+    tx.record_failure(
+        &account_key(&email.key()),
+        now,
+        ThrottleRule::LOGIN_PER_ACCOUNT.window,
+    )
+    .await?;
+    if let Some(a) = account {
+        insert_event(tx, Some(a), LoginOutcome::WrongCredentials, None, client, now).await?;
+        audit(
+            tx,
+            Chain::Account(a.id),
+            now,
+            Actor::Anonymous { ip: Some(client.ip) },
+            AuditEvent::LoginFailed {
+                ip: Some(client.ip),
+                reason: LoginOutcome::WrongCredentials.as_str().into(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_event(
+    tx: &mut dyn Tx,
+    account: Option<&AccountRecord>,
+    outcome: LoginOutcome,
+    device: Option<DeviceId>,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    tx.insert_login_event(&LoginEventRecord {
+        id: LoginEventId::new(),
+        account_id: account.map(|a| a.id),
+        at: now,
+        outcome,
+        ip: Some(client.ip),
+        country: None,
+        asn: None,
+        device_id: device,
+        user_agent: client.user_agent.clone(),
+        signals: Vec::new(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Opens a session on `account` (already locked in `tx`): finds or records the device, writes
+/// the session, the login event, the audit record and — for a device never seen on this account —
+/// a new-device notice.
+pub(crate) async fn start_session(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: &AccountRecord,
+    client: &Client,
+    aal: Aal,
+    now: Timestamp,
+) -> Result<LoginGranted, ApiError> {
+    let (device_key, issued_key) = match &client.device_key {
+        Some(k) => (k.clone(), None),
+        None => {
+            let k = BearerToken::generate().expose().to_owned();
+            (k.clone(), Some(k))
+        }
+    };
+    let key_hash = custos_core::crypto::TokenHash(sha256(device_key.as_bytes()));
+    let (device_id, new_device) = match tx.device_by_key(account.id, &key_hash).await? {
+        Some(d) => {
+            tx.touch_device(d.id, now, Some(client.ip), &client.user_agent)
+                .await?;
+            (d.id, false)
+        }
+        None => {
+            let d = DeviceRecord {
+                id: DeviceId::new(),
+                account_id: account.id,
+                key_hash,
+                user_agent: client.user_agent.clone(),
+                first_seen_at: now,
+                last_seen_at: now,
+                last_ip: Some(client.ip),
+            };
+            tx.insert_device(&d).await?;
+            (d.id, true)
+        }
+    };
+
+    let token = BearerToken::generate();
+    let session = SessionRecord {
+        id: SessionId::new(),
+        account_id: account.id,
+        token_hash: token.hash(),
+        device_id,
+        ip: Some(client.ip),
+        user_agent: client.user_agent.clone(),
+        aal,
+        authenticated_at: now,
+        stepped_up_at: None,
+        created_at: now,
+        last_seen_at: now,
+        stamp_at_issue: account.security_stamp.clone(),
+        revoked_at: None,
+        revoke_reason: None,
+    };
+    tx.insert_session(&session).await?;
+    insert_event(
+        tx,
+        Some(account),
+        LoginOutcome::Succeeded,
+        Some(device_id),
+        client,
+        now,
+    )
+    .await?;
+    let chain = Chain::Account(account.id);
+    let actor = Actor::User {
+        account: account.id,
+        session: Some(session.id),
+    };
+    if new_device {
+        audit(
+            tx,
+            chain,
+            now,
+            actor.clone(),
+            AuditEvent::DeviceFirstSeen { device: device_id },
+        )
+        .await?;
+        notify::email(
+            tx,
+            state,
+            Recipient {
+                account: Some(account.id),
+                email: &account.email,
+                anti_phishing_code: account.anti_phishing_code.as_deref(),
+            },
+            Notice::NewDeviceLogin {
+                at: now,
+                ip: client.ip.to_string(),
+                user_agent: client.user_agent.clone(),
+            },
+            format!("new_device_login:{}", session.id),
+            now,
+        )
+        .await?;
+    }
+    audit(
+        tx,
+        chain,
+        now,
+        actor,
+        AuditEvent::LoginSucceeded {
+            session: session.id,
+            device: device_id,
+            ip: Some(client.ip),
+            new_device,
+        },
+    )
+    .await?;
+    Ok(LoginGranted {
+        session_token: token,
+        session_id: session.id,
+        device_key: issued_key,
+        new_device,
+        expires_at: state.config.sessions.expires_at(now, now),
+    })
+}

@@ -1,0 +1,97 @@
+//! Commands an operator runs at the command line: create an account, verify the audit trail.
+
+use custos_core::audit::{Actor, AuditEvent, BrokenChain, Chain, GENESIS, verify_from};
+use custos_core::crypto::new_security_stamp;
+use custos_core::ids::{AccountId, Uid};
+use custos_core::login::AccountStatus;
+use custos_store::{AccountRecord, Store, StoreError};
+
+use super::accounts::{Registration, validate};
+use super::audit;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Creates an account with its address already verified (the operator vouches for it).
+pub async fn create_account(state: &AppState, reg: Registration, operator: &str) -> Result<Uid, ApiError> {
+    let (email, phone) = validate(&reg)?;
+    let password_hash = state.hashes.hash(reg.password).await?;
+    for _ in 0..5 {
+        let now = state.clock.now();
+        let account = AccountRecord {
+            id: AccountId::new(),
+            uid: Uid::random(),
+            email: email.as_str().to_owned(),
+            email_key: email.key(),
+            email_verified_at: Some(now),
+            phone: phone.clone(),
+            status: AccountStatus::Active,
+            password_hash: password_hash.clone(),
+            security_stamp: new_security_stamp(),
+            anti_phishing_code: None,
+            created_at: now,
+        };
+        let mut tx = state.store.begin().await?;
+        match tx.insert_account(&account).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict("uid")) => continue,
+            Err(StoreError::Conflict(_)) => {
+                return Err(ApiError::Validation(vec![custos_core::Reason::new(
+                    "email-taken",
+                    "An account with this address already exists.",
+                )]));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let actor = Actor::Operator {
+            name: operator.to_owned(),
+        };
+        audit(
+            &mut *tx,
+            Chain::Account(account.id),
+            now,
+            actor,
+            AuditEvent::OperatorCreatedAccount {
+                uid: account.uid.get(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(account.uid);
+    }
+    Err(ApiError::Internal("could not allocate a unique UID".into()))
+}
+
+/// What `custos audit verify` found.
+#[derive(Debug, Default)]
+pub struct AuditReport {
+    pub chains: u64,
+    pub records: u64,
+    pub broken: Vec<BrokenChain>,
+}
+
+/// Verifies every chain page by page; `progress` is told how many records each page checked.
+pub async fn verify_audit(store: &Store, mut progress: impl FnMut(u64)) -> Result<AuditReport, StoreError> {
+    const PAGE: u32 = 1_000;
+    let mut report = AuditReport::default();
+    for chain in store.audit_chains().await? {
+        report.chains += 1;
+        let mut head = (0i64, GENESIS);
+        loop {
+            let page = store.audit_records(&chain, head.0, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            let before = report.records;
+            let result = verify_from(&mut head, &mut report.records, &page);
+            progress(report.records - before);
+            if let Err(broken) = result {
+                report.broken.push(broken);
+                break;
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
