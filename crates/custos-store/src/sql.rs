@@ -607,6 +607,14 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(outbox_row).transpose()
             }
 
+            async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT $1"))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(outbox_row).collect()
+            }
+
             async fn store_dev_mail(&self, m: &DevMail) -> Result<()> {
                 sqlx::query("INSERT INTO dev_mailbox (id, message_id, recipient, subject, text_body, html_body, received_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING")

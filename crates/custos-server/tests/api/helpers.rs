@@ -1,0 +1,238 @@
+//! Typed helpers: each test starts the real application on port 0 with a fresh database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use custos_core::Timestamp;
+use custos_core::clock::ManualClock;
+use custos_core::password::HashCost;
+use custos_server::config::RawConfig;
+use custos_server::state::AppState;
+use custos_server::{Application, Config, Overrides};
+use custos_store::testing::TempDir;
+use custos_store::{DevMail, Store};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    _dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub smtp_url: Option<String>,
+    pub hash_workers: Option<usize>,
+    pub hash_queue: Option<usize>,
+    pub cost: Option<HashCost>,
+}
+
+pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
+    let raw = RawConfig {
+        data_dir: Some(dir.display().to_string()),
+        ..Default::default()
+    };
+    let mut config = Config::from_raw(
+        raw,
+        Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        },
+    )
+    .expect("test config");
+    let cost = o.cost.unwrap_or(HashCost::TEST);
+    config.hash_cost = cost;
+    config.smtp_url = o.smtp_url.clone();
+    config.hash_workers = o.hash_workers.unwrap_or(2);
+    config.hash_queue = o.hash_queue.unwrap_or(64);
+    config.outbox_poll = Duration::from_millis(50);
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(o: Options) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new();
+    let config = test_config(dir.path(), &o);
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("custos.db").display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_micros(1_800_000_000_000_000)));
+    let app = Application::build_with_store(config, clock.clone(), store.clone())
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        http,
+        state,
+        clock,
+        store,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn post_authed(&self, path: &str, token: &str) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    pub async fn login_raw(&self, email: &str, password: &str, device: Option<&str>) -> Response {
+        let mut req = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}));
+        if let Some(d) = device {
+            req = req.header("x-custos-device", d);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs in on `device`; returns the session token.
+    pub async fn login(&self, email: &str, device: &str) -> String {
+        let r = self.login_raw(email, PASSWORD, Some(device)).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "login failed: {}",
+            r.text().await.unwrap()
+        );
+        r.json::<Value>().await.unwrap()["session_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Registers and verifies `email`; returns its UID.
+    pub async fn verified_account(&self, email: &str) -> String {
+        assert_eq!(self.register(email).await.status(), StatusCode::ACCEPTED);
+        let mail = self.wait_for_mail(email, "Confirm your email address").await;
+        let token = link_token(&mail.text_body, "/verify-email/");
+        let r = self
+            .post_json("/api/v1/auth/verify-email", json!({"token": token}))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["uid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits (bounded) for the outbox worker to deliver a message with this subject to the dev mailbox.
+    pub async fn wait_for_mail(&self, to: &str, subject: &str) -> DevMail {
+        for _ in 0..250 {
+            let mail = self.store.dev_mail(100).await.unwrap();
+            if let Some(m) = mail
+                .into_iter()
+                .find(|m| m.recipient == to && m.subject == subject)
+            {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no mail {subject:?} to {to}");
+    }
+
+    pub async fn mails_to(&self, to: &str) -> Vec<DevMail> {
+        self.store
+            .dev_mail(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.recipient == to)
+            .collect()
+    }
+}
+
+/// The token that follows `prefix` in a mail body.
+pub fn link_token(body: &str, prefix: &str) -> String {
+    let start = body
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in {body}"))
+        + prefix.len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+pub async fn problem(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(ct, "application/problem+json", "{body}");
+    assert!(
+        body["type"].as_str().unwrap().starts_with("urn:custos:problem:"),
+        "{body}"
+    );
+    assert_eq!(body["status"].as_u64().unwrap(), u64::from(status.as_u16()));
+    (status, body)
+}
+
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::new_v4().simple()))
+}

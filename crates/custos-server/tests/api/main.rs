@@ -1,0 +1,11 @@
+//! Integration tests: the real application on port 0, a fresh database per test, driven over HTTP.
+//! One test binary (one link step) for all of them.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod login;
+mod mail;
+mod sessions;
+mod surface;
