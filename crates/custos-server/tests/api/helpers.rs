@@ -70,13 +70,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(o: Options) -> TestApp {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = TempDir::new();
-    let config = test_config(dir.path(), &o);
     let store = Store::connect(&format!("sqlite:{}", dir.path().join("custos.db").display()))
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    spawn_app_on(store, dir, o).await
+}
+
+/// The same application on a fresh PostgreSQL schema; `None` (with a SKIPPED line) without a server.
+pub async fn spawn_app_on_postgres(test: &str) -> Option<TestApp> {
+    let url = custos_store::testing::postgres_url(test)?;
+    let store = custos_store::testing::fresh_postgres(&url)
+        .await
+        .expect("postgres store");
+    Some(spawn_app_on(store, TempDir::new(), Options::default()).await)
+}
+
+async fn spawn_app_on(store: Store, dir: TempDir, o: Options) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = test_config(dir.path(), &o);
     let clock = Arc::new(ManualClock::new(Timestamp::from_micros(1_800_000_000_000_000)));
     let app = Application::build_with_store(config, clock.clone(), store.clone())
         .await

@@ -45,12 +45,14 @@ async fn start_smtp(port: u16) -> SmtpServer {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 with aiosmtpd is needed for the SMTP tests (pip install aiosmtpd==1.4.6)");
+    let server = SmtpServer { child, port, maildir };
     for _ in 0..250 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return SmtpServer { child, port, maildir };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drop(server);
     panic!("aiosmtpd did not start on port {port}: is it installed? (pip install aiosmtpd==1.4.6)");
 }
 

@@ -7,5 +7,6 @@ mod accounts;
 mod bad_input;
 mod login;
 mod mail;
+mod postgres;
 mod sessions;
 mod surface;
