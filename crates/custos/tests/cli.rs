@@ -1,0 +1,128 @@
+//! The `custos` binary as an operator uses it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn custos(args: &[&str], data_dir: &std::path::Path, stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("CUSTOS_DATABASE_URL")
+        .env_remove("CUSTOS_SMTP_URL")
+        .env_remove("CUSTOS_MODE")
+        .env("CUSTOS_ARGON2_MEMORY_KIB", "64")
+        .env("CUSTOS_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("custos runs");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh directory per test (the counter keeps parallel tests apart).
+fn temp_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("custos-cli-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn an_operator_creates_a_user_and_verifies_the_audit_trail() {
+    let dir = temp_dir();
+    let out = custos(
+        &["user", "create", "--email", "ops.made@example.com"],
+        &dir,
+        Some("correct horse battery staple\n"),
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("with UID "), "{}", text(&out.stdout));
+
+    let again = custos(
+        &["user", "create", "--email", "ops.made@example.com"],
+        &dir,
+        Some("correct horse battery staple\n"),
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("email-taken"));
+
+    let weak = custos(
+        &["user", "create", "--email", "weak@example.com"],
+        &dir,
+        Some("short\n"),
+        &[],
+    );
+    assert_eq!(weak.status.code(), Some(2));
+    assert!(text(&weak.stderr).contains("password-too-short"));
+
+    let verify = custos(&["audit", "verify"], &dir, None, &[]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    assert!(
+        text(&verify.stdout).contains("audit trail intact: 1 chains, 1 records"),
+        "{}",
+        text(&verify.stdout)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn migrate_creates_the_database_and_keygen_prints_a_root_key() {
+    let dir = temp_dir();
+    let out = custos(&["migrate"], &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.join("custos.db").exists());
+    let key = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("keygen")
+        .output()
+        .unwrap();
+    let key = text(&key.stdout);
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn production_refuses_to_start_without_a_master_key() {
+    let dir = temp_dir();
+    let out = custos(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &dir,
+        None,
+        &[
+            ("CUSTOS_MODE", "production"),
+            ("CUSTOS_PUBLIC_URL", "https://custos.example"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("CUSTOS_MASTER_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn dev_mode_refuses_a_public_listen_address() {
+    let dir = temp_dir();
+    let out = custos(&["serve", "--listen", "0.0.0.0:0"], &dir, None, &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("loopback"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}
