@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod credential_matrix;
 pub mod crypto;
 pub mod email;
 pub mod ids;
@@ -14,9 +15,11 @@ pub mod login;
 pub mod network;
 pub mod notice;
 pub mod password;
+pub mod password_policy;
 pub mod reason;
 pub mod session;
 pub mod throttle;
+pub mod totp;
 
 pub use clock::{Clock, Timestamp};
 pub use reason::{Reason, ReasonCode};
