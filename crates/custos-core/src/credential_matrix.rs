@@ -129,8 +129,10 @@ mod tests {
     use super::CredentialEvent::*;
     use super::*;
 
-    /// The spec, row by row: (event, sessions, revoke API keys, rotate stamp, lock hours, notify previous).
-    const SPEC: &[(CredentialEvent, Sessions, bool, bool, Option<u64>, bool)] = &[
+    /// One row of the spec: (event, sessions, revoke API keys, rotate stamp, lock hours, notify previous).
+    type Row = (CredentialEvent, Sessions, bool, bool, Option<u64>, bool);
+
+    const SPEC: &[Row] = &[
         (
             PasswordChanged,
             Sessions::RevokeOthers,
