@@ -62,6 +62,7 @@ uuid_id!(DeviceId);
 uuid_id!(LoginEventId);
 uuid_id!(OutboxId);
 uuid_id!(LinkTokenId);
+uuid_id!(ChallengeId);
 
 /// The public numeric account number users quote to support. Random (not derived from sign-up
 /// order) so it reveals nothing about the size or age of the platform or the account.

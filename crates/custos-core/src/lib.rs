@@ -5,6 +5,7 @@
 //! can be unit- and property-tested without a server.
 
 pub mod audit;
+pub mod challenge;
 pub mod clock;
 pub mod credential_matrix;
 pub mod crypto;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, RevokeReason};
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
+use custos_core::ids::{AccountId, ChallengeId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
 
 use crate::Result;
 use crate::records::*;
@@ -26,6 +26,79 @@ pub trait Tx: Send {
     async fn set_email_verified(&mut self, id: AccountId, at: Timestamp) -> Result<()>;
     async fn set_security_stamp(&mut self, id: AccountId, stamp: &[u8]) -> Result<()>;
     async fn set_password_hash(&mut self, id: AccountId, phc: &str) -> Result<()>;
+    /// Sets the withdrawal lock as given; callers compute it with `extend_lock` so it never shortens.
+    async fn set_withdrawal_lock(
+        &mut self,
+        id: AccountId,
+        until: Option<Timestamp>,
+        reason: Option<&str>,
+    ) -> Result<()>;
+    async fn set_anti_phishing_code(&mut self, id: AccountId, code: Option<&str>) -> Result<()>;
+    /// Conflict("email") when another account has the address.
+    async fn set_email(
+        &mut self,
+        id: AccountId,
+        email: &str,
+        email_key: &str,
+        verified_at: Timestamp,
+    ) -> Result<()>;
+    async fn set_phone(&mut self, id: AccountId, phone: Option<&str>) -> Result<()>;
+
+    // Second factors
+    async fn totp_factor(&mut self, account: AccountId) -> Result<Option<TotpRecord>>;
+    /// Starts (or restarts) an enrolment: replaces any unconfirmed row; a confirmed factor is kept
+    /// (Conflict("totp")) — resetting one is an explicit removal first.
+    async fn begin_totp_enrolment(
+        &mut self,
+        account: AccountId,
+        seed_sealed: &[u8],
+        at: Timestamp,
+    ) -> Result<()>;
+    async fn confirm_totp(&mut self, account: AccountId, at: Timestamp, step: i64) -> Result<()>;
+    /// Records an accepted step; false if an equal or later step was already accepted (replay).
+    async fn accept_totp_step(&mut self, account: AccountId, step: i64) -> Result<bool>;
+    async fn delete_totp(&mut self, account: AccountId) -> Result<bool>;
+    /// Replaces every recovery code of the account with these hashes.
+    async fn replace_recovery_codes(
+        &mut self,
+        account: AccountId,
+        hashes: &[TokenHash],
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Spends one unused code; false if there is none with this hash.
+    async fn use_recovery_code(
+        &mut self,
+        account: AccountId,
+        hash: &TokenHash,
+        at: Timestamp,
+    ) -> Result<bool>;
+    async fn unused_recovery_codes(&mut self, account: AccountId) -> Result<u32>;
+
+    async fn insert_password_history(
+        &mut self,
+        account: AccountId,
+        entry: &PasswordHistoryRecord,
+    ) -> Result<()>;
+    async fn password_history(
+        &mut self,
+        account: AccountId,
+        limit: u32,
+    ) -> Result<Vec<PasswordHistoryRecord>>;
+
+    // Challenges
+    async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()>;
+    async fn challenge_by_hash(&mut self, hash: &TokenHash) -> Result<Option<ChallengeRecord>>;
+    async fn count_challenge_attempt(&mut self, id: ChallengeId) -> Result<()>;
+    /// Spends a challenge; false if it was already spent.
+    async fn use_challenge(&mut self, id: ChallengeId, at: Timestamp) -> Result<bool>;
+    /// Gives a session a new token and assurance, recording the step-up time.
+    async fn reissue_session(
+        &mut self,
+        id: SessionId,
+        token_hash: &TokenHash,
+        aal: custos_core::session::Aal,
+        stepped_up_at: Timestamp,
+    ) -> Result<()>;
 
     // Devices
     async fn device_by_key(
@@ -104,6 +177,8 @@ pub trait Reader: Send + Sync {
     async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
     async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
+    /// Which second factors the account has confirmed (read without locking, for pages and login).
+    async fn second_factors(&self, account: AccountId) -> Result<SecondFactors>;
 
     async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
 
@@ -157,7 +232,7 @@ pub(crate) fn duration_micros(d: Duration) -> i64 {
 // refuses run-time SQL unless it is marked; only genuinely dynamic SQL should be).
 macro_rules! account_columns {
     () => {
-        "id, uid, email, email_key, email_verified_at, phone, status, password_hash, security_stamp, anti_phishing_code, created_at"
+        "id, uid, email, email_key, email_verified_at, phone, status, password_hash, security_stamp, anti_phishing_code, created_at, withdrawal_lock_until, withdrawal_lock_reason"
     };
 }
 pub(crate) use account_columns;
@@ -203,3 +278,10 @@ macro_rules! audit_columns {
     };
 }
 pub(crate) use audit_columns;
+
+macro_rules! challenge_columns {
+    () => {
+        "id, token_hash, account_id, purpose, code_hash, session_id, created_at, expires_at, attempts, used_at"
+    };
+}
+pub(crate) use challenge_columns;

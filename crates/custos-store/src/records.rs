@@ -4,8 +4,11 @@ use std::net::IpAddr;
 
 use custos_core::Timestamp;
 use custos_core::audit::RevokeReason;
+use custos_core::challenge::ChallengePurpose;
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+use custos_core::ids::{
+    AccountId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid,
+};
 use custos_core::link_token::LinkPurpose;
 use custos_core::login::{AccountStatus, LoginOutcome};
 use custos_core::session::Aal;
@@ -23,6 +26,9 @@ pub struct AccountRecord {
     pub security_stamp: Vec<u8>,
     pub anti_phishing_code: Option<String>,
     pub created_at: Timestamp,
+    /// Withdrawals stay locked until then (credential-change matrix); only ever extended.
+    pub withdrawal_lock_until: Option<Timestamp>,
+    pub withdrawal_lock_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,4 +171,53 @@ pub struct DevMail {
     pub text_body: String,
     pub html_body: String,
     pub received_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct TotpRecord {
+    pub account_id: AccountId,
+    pub seed_sealed: Vec<u8>,
+    pub created_at: Timestamp,
+    /// `None` while the enrolment awaits its first code.
+    pub confirmed_at: Option<Timestamp>,
+    /// The step of the last accepted code (replay guard).
+    pub last_step: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChallengeRecord {
+    pub id: ChallengeId,
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub purpose: ChallengePurpose,
+    /// SHA-256 of an emailed code, when the challenge carries one.
+    pub code_hash: Option<TokenHash>,
+    /// The session a step-up challenge belongs to.
+    pub session_id: Option<SessionId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub attempts: i32,
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordHistoryRecord {
+    pub password_hash: String,
+    /// HMAC of the password's skeleton under a key derived from the root key.
+    pub skeleton_mac: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// The confirmed second factors of an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactors {
+    pub totp: bool,
+    pub recovery_codes: u32,
+}
+
+impl SecondFactors {
+    /// Recovery codes are a fallback for a factor, not a factor of their own.
+    pub fn any(&self) -> bool {
+        self.totp
+    }
 }

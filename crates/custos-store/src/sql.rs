@@ -12,7 +12,8 @@ macro_rules! impl_sql_store {
         use custos_core::Timestamp;
         use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, GENESIS, RevokeReason};
         use custos_core::crypto::TokenHash;
-        use custos_core::ids::{AccountId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+        use custos_core::challenge::ChallengePurpose;
+        use custos_core::ids::{AccountId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
         use custos_core::link_token::LinkPurpose;
         use custos_core::login::{AccountStatus, LoginOutcome};
         use custos_core::session::Aal;
@@ -37,6 +38,25 @@ macro_rules! impl_sql_store {
                 security_stamp: r.try_get("security_stamp")?,
                 anti_phishing_code: r.try_get("anti_phishing_code")?,
                 created_at: ts(r.try_get("created_at")?),
+                withdrawal_lock_until: opt_ts(r.try_get("withdrawal_lock_until")?),
+                withdrawal_lock_reason: r.try_get("withdrawal_lock_reason")?,
+            })
+        }
+
+        fn challenge_row(r: &DbRow) -> Result<ChallengeRecord> {
+            let code: Option<Vec<u8>> = r.try_get("code_hash")?;
+            let session: Option<uuid::Uuid> = r.try_get("session_id")?;
+            Ok(ChallengeRecord {
+                id: ChallengeId::from_uuid(r.try_get("id")?),
+                token_hash: hash32(r.try_get("token_hash")?)?,
+                account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                purpose: ChallengePurpose::parse(&r.try_get::<String, _>("purpose")?).ok_or_else(|| corrupt("purpose"))?,
+                code_hash: code.map(hash32).transpose()?,
+                session_id: session.map(SessionId::from_uuid),
+                created_at: ts(r.try_get("created_at")?),
+                expires_at: ts(r.try_get("expires_at")?),
+                attempts: r.try_get("attempts")?,
+                used_at: opt_ts(r.try_get("used_at")?),
             })
         }
 
@@ -150,7 +170,7 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl Tx for $tx {
             async fn insert_account(&mut self, a: &AccountRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO accounts (", account_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+                sqlx::query(concat!("INSERT INTO accounts (", account_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
                     .bind(a.id.as_uuid())
                     .bind(a.uid.get() as i64)
                     .bind(&a.email)
@@ -162,6 +182,8 @@ macro_rules! impl_sql_store {
                     .bind(&a.security_stamp)
                     .bind(&a.anti_phishing_code)
                     .bind(micros(a.created_at))
+                    .bind(a.withdrawal_lock_until.map(micros))
+                    .bind(&a.withdrawal_lock_reason)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(|e| {
@@ -208,6 +230,231 @@ macro_rules! impl_sql_store {
             async fn set_password_hash(&mut self, id: AccountId, phc: &str) -> Result<()> {
                 sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
                     .bind(phc)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_withdrawal_lock(&mut self, id: AccountId, until: Option<Timestamp>, reason: Option<&str>) -> Result<()> {
+                sqlx::query("UPDATE accounts SET withdrawal_lock_until = $1, withdrawal_lock_reason = $2 WHERE id = $3")
+                    .bind(until.map(micros))
+                    .bind(reason)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_anti_phishing_code(&mut self, id: AccountId, code: Option<&str>) -> Result<()> {
+                sqlx::query("UPDATE accounts SET anti_phishing_code = $1 WHERE id = $2")
+                    .bind(code)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_email(&mut self, id: AccountId, email: &str, email_key: &str, verified_at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE accounts SET email = $1, email_key = $2, email_verified_at = $3 WHERE id = $4")
+                    .bind(email)
+                    .bind(email_key)
+                    .bind(micros(verified_at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "email"))?;
+                Ok(())
+            }
+
+            async fn set_phone(&mut self, id: AccountId, phone: Option<&str>) -> Result<()> {
+                sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
+                    .bind(phone)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn totp_factor(&mut self, account: AccountId) -> Result<Option<TotpRecord>> {
+                let row = sqlx::query("SELECT account_id, seed_sealed, created_at, confirmed_at, last_step FROM totp_factors WHERE account_id = $1")
+                    .bind(account.as_uuid())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(|r| {
+                    Ok(TotpRecord {
+                        account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                        seed_sealed: r.try_get("seed_sealed")?,
+                        created_at: ts(r.try_get("created_at")?),
+                        confirmed_at: opt_ts(r.try_get("confirmed_at")?),
+                        last_step: r.try_get("last_step")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn begin_totp_enrolment(&mut self, account: AccountId, seed_sealed: &[u8], at: Timestamp) -> Result<()> {
+                // Checked first rather than left to the key: a failed statement would abort a
+                // PostgreSQL transaction, and the caller may want to carry on and report.
+                let confirmed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL")
+                    .bind(account.as_uuid())
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                if confirmed > 0 {
+                    return Err(crate::StoreError::Conflict("totp"));
+                }
+                sqlx::query("DELETE FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NULL")
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                sqlx::query("INSERT INTO totp_factors (account_id, seed_sealed, created_at) VALUES ($1, $2, $3)")
+                    .bind(account.as_uuid())
+                    .bind(seed_sealed)
+                    .bind(micros(at))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "totp"))?;
+                Ok(())
+            }
+
+            async fn confirm_totp(&mut self, account: AccountId, at: Timestamp, step: i64) -> Result<()> {
+                sqlx::query("UPDATE totp_factors SET confirmed_at = $1, last_step = $2 WHERE account_id = $3 AND confirmed_at IS NULL")
+                    .bind(micros(at))
+                    .bind(step)
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn accept_totp_step(&mut self, account: AccountId, step: i64) -> Result<bool> {
+                let done = sqlx::query("UPDATE totp_factors SET last_step = $1 WHERE account_id = $2 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $1)")
+                    .bind(step)
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_totp(&mut self, account: AccountId) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM totp_factors WHERE account_id = $1")
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn replace_recovery_codes(&mut self, account: AccountId, hashes: &[TokenHash], at: Timestamp) -> Result<()> {
+                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                for h in hashes {
+                    sqlx::query("INSERT INTO recovery_codes (id, account_id, code_hash, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(uuid::Uuid::now_v7())
+                        .bind(account.as_uuid())
+                        .bind(h.as_bytes())
+                        .bind(micros(at))
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn use_recovery_code(&mut self, account: AccountId, hash: &TokenHash, at: Timestamp) -> Result<bool> {
+                let done = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL")
+                    .bind(micros(at))
+                    .bind(account.as_uuid())
+                    .bind(hash.as_bytes())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn unused_recovery_codes(&mut self, account: AccountId) -> Result<u32> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+                    .bind(account.as_uuid())
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(u32::try_from(n).unwrap_or(0))
+            }
+
+            async fn insert_password_history(&mut self, account: AccountId, e: &PasswordHistoryRecord) -> Result<()> {
+                sqlx::query("INSERT INTO password_history (id, account_id, password_hash, skeleton_mac, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(account.as_uuid())
+                    .bind(&e.password_hash)
+                    .bind(&e.skeleton_mac)
+                    .bind(micros(e.created_at))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn password_history(&mut self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>> {
+                let rows = sqlx::query("SELECT password_hash, skeleton_mac, created_at FROM password_history WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(PasswordHistoryRecord {
+                            password_hash: r.try_get("password_hash")?,
+                            skeleton_mac: r.try_get("skeleton_mac")?,
+                            created_at: ts(r.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO auth_challenges (", challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(c.id.as_uuid())
+                    .bind(c.token_hash.as_bytes())
+                    .bind(c.account_id.as_uuid())
+                    .bind(c.purpose.as_str())
+                    .bind(c.code_hash.as_ref().map(|h| h.as_bytes().to_vec()))
+                    .bind(c.session_id.map(|s| s.as_uuid()))
+                    .bind(micros(c.created_at))
+                    .bind(micros(c.expires_at))
+                    .bind(c.attempts)
+                    .bind(c.used_at.map(micros))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn challenge_by_hash(&mut self, hash: &TokenHash) -> Result<Option<ChallengeRecord>> {
+                let row = sqlx::query(concat!("SELECT ", challenge_columns!(), " FROM auth_challenges WHERE token_hash = $1"))
+                    .bind(hash.as_bytes())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(challenge_row).transpose()
+            }
+
+            async fn count_challenge_attempt(&mut self, id: ChallengeId) -> Result<()> {
+                sqlx::query("UPDATE auth_challenges SET attempts = attempts + 1 WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn use_challenge(&mut self, id: ChallengeId, at: Timestamp) -> Result<bool> {
+                let done = sqlx::query("UPDATE auth_challenges SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn reissue_session(&mut self, id: SessionId, token_hash: &TokenHash, aal: Aal, stepped_up_at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3 WHERE id = $4")
+                    .bind(token_hash.as_bytes())
+                    .bind(aal.as_str())
+                    .bind(micros(stepped_up_at))
                     .bind(id.as_uuid())
                     .execute(&mut *self.tx)
                     .await?;
@@ -544,6 +791,18 @@ macro_rules! impl_sql_store {
                     })
                 })
                 .transpose()
+            }
+
+            async fn second_factors(&self, account: AccountId) -> Result<SecondFactors> {
+                let totp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL")
+                    .bind(account.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await?;
+                let codes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+                    .bind(account.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(SecondFactors { totp: totp > 0, recovery_codes: u32::try_from(codes).unwrap_or(0) })
             }
 
             async fn audit_chains(&self) -> Result<Vec<String>> {

@@ -55,6 +55,11 @@ conformance!(
     throttles_count_failures_in_a_window,
     login_events_and_devices_are_listed_newest_first,
     the_dev_mailbox_keeps_one_copy_per_message_id,
+    a_totp_step_is_accepted_once_and_enrolment_needs_confirmation,
+    recovery_codes_are_single_use_and_a_new_set_replaces_the_old,
+    challenges_count_attempts_and_are_spent_once,
+    account_settings_round_trip_and_emails_stay_unique,
+    sessions_are_reissued_with_a_new_token,
 );
 
 fn t(s: i64) -> Timestamp {
@@ -74,6 +79,8 @@ fn account(email: &str) -> AccountRecord {
         security_stamp: vec![1; 16],
         anti_phishing_code: None,
         created_at: t(0),
+        withdrawal_lock_until: None,
+        withdrawal_lock_reason: None,
     }
 }
 
@@ -563,4 +570,147 @@ async fn the_dev_mailbox_keeps_one_copy_per_message_id(store: Store) {
     let all = store.dev_mail(10).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].subject, "Verify");
+}
+
+async fn a_totp_step_is_accepted_once_and_enrolment_needs_confirmation(store: Store) {
+    let a = create_account(&store, "totp@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.begin_totp_enrolment(a.id, b"sealed-1", t(0)).await.unwrap();
+    tx.begin_totp_enrolment(a.id, b"sealed-2", t(1)).await.unwrap(); // restarts an unconfirmed one
+    let f = tx.totp_factor(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (f.seed_sealed.as_slice(), f.confirmed_at),
+        (&b"sealed-2"[..], None)
+    );
+    assert!(
+        !tx.accept_totp_step(a.id, 10).await.unwrap(),
+        "no codes before confirmation"
+    );
+    tx.confirm_totp(a.id, t(2), 10).await.unwrap();
+    assert!(
+        !tx.accept_totp_step(a.id, 10).await.unwrap(),
+        "the confirming step is spent"
+    );
+    assert!(tx.accept_totp_step(a.id, 11).await.unwrap());
+    assert!(!tx.accept_totp_step(a.id, 11).await.unwrap());
+    assert!(matches!(
+        tx.begin_totp_enrolment(a.id, b"x", t(3)).await,
+        Err(StoreError::Conflict("totp"))
+    ));
+    tx.commit().await.unwrap();
+    assert!(store.second_factors(a.id).await.unwrap().totp);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.delete_totp(a.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(!store.second_factors(a.id).await.unwrap().totp);
+}
+
+async fn recovery_codes_are_single_use_and_a_new_set_replaces_the_old(store: Store) {
+    let a = create_account(&store, "codes@example.com").await;
+    let old: Vec<_> = (0..10).map(|_| BearerToken::generate().hash()).collect();
+    let new: Vec<_> = (0..10).map(|_| BearerToken::generate().hash()).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.replace_recovery_codes(a.id, &old, t(0)).await.unwrap();
+    assert!(tx.use_recovery_code(a.id, &old[0], t(1)).await.unwrap());
+    assert!(!tx.use_recovery_code(a.id, &old[0], t(2)).await.unwrap());
+    assert_eq!(tx.unused_recovery_codes(a.id).await.unwrap(), 9);
+    tx.replace_recovery_codes(a.id, &new, t(3)).await.unwrap();
+    assert!(
+        !tx.use_recovery_code(a.id, &old[1], t(4)).await.unwrap(),
+        "the old set is gone"
+    );
+    assert!(tx.use_recovery_code(a.id, &new[1], t(4)).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.second_factors(a.id).await.unwrap().recovery_codes, 9);
+}
+
+async fn challenges_count_attempts_and_are_spent_once(store: Store) {
+    let a = create_account(&store, "challenge@example.com").await;
+    let token = BearerToken::generate();
+    let c = ChallengeRecord {
+        id: ChallengeId::new(),
+        token_hash: token.hash(),
+        account_id: a.id,
+        purpose: custos_core::challenge::ChallengePurpose::StepUpEmail,
+        code_hash: Some(BearerToken::generate().hash()),
+        session_id: Some(SessionId::new()),
+        created_at: t(0),
+        expires_at: t(600),
+        attempts: 0,
+        used_at: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_challenge(&c).await.unwrap();
+    tx.count_challenge_attempt(c.id).await.unwrap();
+    let found = tx.challenge_by_hash(&token.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.attempts, found.code_hash, found.session_id),
+        (1, c.code_hash, c.session_id)
+    );
+    assert!(tx.use_challenge(c.id, t(5)).await.unwrap());
+    assert!(!tx.use_challenge(c.id, t(6)).await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+async fn account_settings_round_trip_and_emails_stay_unique(store: Store) {
+    let a = create_account(&store, "settings@example.com").await;
+    create_account(&store, "taken@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.set_withdrawal_lock(a.id, Some(t(86_400)), Some("password_changed"))
+        .await
+        .unwrap();
+    tx.set_anti_phishing_code(a.id, Some("blue-otter")).await.unwrap();
+    tx.set_phone(a.id, Some("+4915112345678")).await.unwrap();
+    tx.set_email(a.id, "New@example.com", "new@example.com", t(5))
+        .await
+        .unwrap();
+    for (i, pw) in ["h1", "h2", "h3"].into_iter().enumerate() {
+        let e = PasswordHistoryRecord {
+            password_hash: pw.into(),
+            skeleton_mac: vec![i as u8],
+            created_at: t(i as i64),
+        };
+        tx.insert_password_history(a.id, &e).await.unwrap();
+    }
+    let history: Vec<_> = tx
+        .password_history(a.id, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.password_hash)
+        .collect();
+    assert_eq!(history, ["h3", "h2"]);
+    tx.commit().await.unwrap();
+    let got = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(got.withdrawal_lock_until, Some(t(86_400)));
+    assert_eq!(got.withdrawal_lock_reason.as_deref(), Some("password_changed"));
+    assert_eq!(got.anti_phishing_code.as_deref(), Some("blue-otter"));
+    assert_eq!(got.phone.as_deref(), Some("+4915112345678"));
+    assert_eq!(
+        (got.email.as_str(), got.email_key.as_str()),
+        ("New@example.com", "new@example.com")
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(
+        tx.set_email(a.id, "taken@example.com", "taken@example.com", t(6))
+            .await,
+        Err(StoreError::Conflict("email"))
+    ));
+}
+
+async fn sessions_are_reissued_with_a_new_token(store: Store) {
+    let a = create_account(&store, "reissue@example.com").await;
+    let (s, old) = create_session(&store, &a, t(1)).await;
+    let new = BearerToken::generate();
+    let mut tx = store.begin().await.unwrap();
+    tx.reissue_session(s.id, &new.hash(), Aal::Aal2, t(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.session_with_account(&old.hash()).await.unwrap().is_none());
+    let found = store.session_with_account(&new.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.session.id, found.session.aal, found.session.stepped_up_at),
+        (s.id, Aal::Aal2, Some(t(2)))
+    );
 }

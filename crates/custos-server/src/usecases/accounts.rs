@@ -130,6 +130,8 @@ async fn register_once(
         security_stamp: new_security_stamp(),
         anti_phishing_code: None,
         created_at: now,
+        withdrawal_lock_until: None,
+        withdrawal_lock_reason: None,
     };
     match tx.insert_account(&account).await {
         Ok(()) => {}

@@ -29,6 +29,8 @@ pub async fn create_account(state: &AppState, reg: Registration, operator: &str)
             security_stamp: new_security_stamp(),
             anti_phishing_code: None,
             created_at: now,
+            withdrawal_lock_until: None,
+            withdrawal_lock_reason: None,
         };
         let mut tx = state.store.begin().await?;
         match tx.insert_account(&account).await {
