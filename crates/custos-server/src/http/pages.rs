@@ -93,6 +93,8 @@ struct MessagePage {
     title: String,
     tone: &'static str,
     paragraphs: Vec<String>,
+    /// A value the reader must be able to find again at a glance (label, value), e.g. the UID.
+    highlight: Option<(String, String)>,
     next: Option<(String, String)>,
 }
 
@@ -107,6 +109,7 @@ fn message(
         title: title.to_owned(),
         tone,
         paragraphs: paragraphs.iter().map(|p| (*p).to_owned()).collect(),
+        highlight: None,
         next: next.map(|(l, u)| (l.to_owned(), u.to_owned())),
     };
     (status, page).into_response()
@@ -362,15 +365,20 @@ async fn verify_submit(
         return error_page(&e);
     }
     match accounts::verify_email(&state, &f.token, Some(client.ip)).await {
-        Ok(uid) => message(
+        Ok(uid) => (
             StatusCode::OK,
-            "ok",
-            "Address confirmed",
-            &[&format!(
-                "Your account is ready. Your UID is {uid} — quote it when you contact support."
-            )],
-            Some(("Sign in", "/login")),
-        ),
+            MessagePage {
+                title: "Address confirmed".to_owned(),
+                tone: "ok",
+                paragraphs: vec![
+                    "Your account is ready. Quote your UID whenever you contact support; your security center shows it too."
+                        .to_owned(),
+                ],
+                highlight: Some(("Your UID".to_owned(), uid.to_string())),
+                next: Some(("Sign in".to_owned(), "/login".to_owned())),
+            },
+        )
+            .into_response(),
         Err(e) => error_page(&e),
     }
 }
@@ -384,6 +392,84 @@ struct SecurityPage {
     sessions: Vec<views::SessionView>,
     devices: Vec<views::DeviceView>,
     activity: Vec<views::LoginView>,
+}
+
+impl SecurityPage {
+    /// `2026-11-25T10:09:02.805511Z` as `25 Nov 2026, 10:09 UTC`; anything else unchanged.
+    fn when(&self, rfc3339: &str) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let parts = (
+            rfc3339.get(0..4),
+            rfc3339.get(5..7).and_then(|m| m.parse::<usize>().ok()),
+            rfc3339.get(8..10).and_then(|d| d.parse::<u8>().ok()),
+            rfc3339.get(11..16),
+        );
+        match parts {
+            (Some(y), Some(m @ 1..=12), Some(d), Some(hm)) if rfc3339.ends_with('Z') => {
+                format!("{d} {} {y}, {hm} UTC", MONTHS[m - 1])
+            }
+            _ => rfc3339.to_owned(),
+        }
+    }
+
+    /// A user agent in words, e.g. `Chrome on Linux`. The full string stays in the page as a title.
+    fn device_name(&self, ua: &str) -> String {
+        let browser = [
+            ("Edg/", "Edge"),
+            ("OPR/", "Opera"),
+            ("Firefox/", "Firefox"),
+            ("FxiOS/", "Firefox"),
+            ("HeadlessChrome/", "Headless Chrome"),
+            ("CriOS/", "Chrome"),
+            ("Chrome/", "Chrome"),
+            ("Safari/", "Safari"),
+        ]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+        let os = [
+            ("iPhone", "iPhone"),
+            ("iPad", "iPad"),
+            ("Android", "Android"),
+            ("Windows", "Windows"),
+            ("Mac OS X", "macOS"),
+            ("CrOS", "ChromeOS"),
+            ("Linux", "Linux"),
+        ]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+        match (browser, os) {
+            (Some(b), Some(o)) => format!("{b} on {o}"),
+            (Some(b), None) => b.to_owned(),
+            (None, Some(o)) => format!("Unknown browser on {o}"),
+            (None, None) if ua.trim().is_empty() => "Unknown browser or app".to_owned(),
+            // An API client or script: its own name, e.g. `curl/8.5.0` → `curl`.
+            (None, None) => ua.split(['/', ' ']).next().unwrap_or(ua).to_owned(),
+        }
+    }
+
+    fn outcome_words(&self, outcome: &str) -> &'static str {
+        match outcome {
+            "succeeded" => "Signed in",
+            "wrong_credentials" => "Wrong password",
+            "email_not_verified" => "Refused: email not verified",
+            "throttled" => "Refused: too many attempts",
+            "account_inactive" => "Refused: account not active",
+            _ => "Refused",
+        }
+    }
+
+    /// Whether this sign-in is the one that introduced its device (the device was first seen then).
+    fn is_new_device(&self, e: &views::LoginView) -> bool {
+        e.outcome == "succeeded"
+            && self
+                .devices
+                .iter()
+                .any(|d| e.device_id.as_deref() == Some(d.id.as_str()) && d.first_seen_at == e.at)
+    }
 }
 
 #[derive(Deserialize)]
@@ -410,10 +496,13 @@ async fn security_center(
             views::activity(&state, &who).await?,
         ))
     };
-    let (me, sessions, devices, activity) = match load.await {
+    let (me, mut sessions, mut devices, activity) = match load.await {
         Ok(v) => v,
         Err(e) => return error_page(&e),
     };
+    // This device first: the reader looks for "me" before judging the others.
+    sessions.sort_by_key(|s| !s.current);
+    devices.sort_by_key(|d| !d.current);
     let flash = match q.done.as_deref() {
         Some("session-ended") => Some("The session was ended. That device must sign in again."),
         Some("others-ended") => Some("Every other session was ended. Only this device is still signed in."),
