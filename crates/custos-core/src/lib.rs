@@ -19,6 +19,7 @@ pub mod password;
 pub mod password_policy;
 pub mod reason;
 pub mod session;
+pub mod step_up;
 pub mod throttle;
 pub mod totp;
 

@@ -31,6 +31,14 @@ impl ThrottleRule {
         base_delay: Duration::from_secs(1),
         max_delay: Duration::from_secs(15 * 60),
     };
+    /// Wrong one-time codes (TOTP, recovery, emailed, SMS) per account: a six-digit code must not
+    /// be guessable by volume.
+    pub const CODES_PER_ACCOUNT: ThrottleRule = ThrottleRule {
+        window: Duration::from_secs(15 * 60),
+        free: 5,
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(15 * 60),
+    };
 
     /// The wait imposed after `failures` failures in the window.
     pub fn delay_after(&self, failures: u32) -> Duration {
