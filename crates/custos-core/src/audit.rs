@@ -20,10 +20,7 @@ pub const GENESIS: [u8; 32] = [0; 32];
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// The account holder, through a session.
-    User {
-        account: AccountId,
-        session: Option<SessionId>,
-    },
+    User { account: AccountId, session: Option<SessionId> },
     /// Someone not signed in (registration, login attempts, an emailed link), known by address.
     Anonymous { ip: Option<IpAddr> },
     /// An operator at the command line (`custos …`), by the name they gave.
@@ -83,43 +80,18 @@ impl RevokeReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuditEvent {
     // Accounts
-    AccountRegistered {
-        uid: u64,
-        email_domain: String,
-    },
+    AccountRegistered { uid: u64, email_domain: String },
     RegistrationAttemptedForExistingEmail,
     EmailVerified,
     VerificationLinkSent,
     // Logins and sessions
-    LoginSucceeded {
-        session: SessionId,
-        device: DeviceId,
-        ip: Option<IpAddr>,
-        new_device: bool,
-    },
-    LoginFailed {
-        ip: Option<IpAddr>,
-        reason: String,
-    },
-    LoginThrottled {
-        ip: Option<IpAddr>,
-        retry_after_secs: u64,
-    },
-    SessionRevoked {
-        session: SessionId,
-        reason: RevokeReason,
-    },
-    OtherSessionsRevoked {
-        kept: SessionId,
-        count: u32,
-    },
-    SecurityStampRotated {
-        reason: RevokeReason,
-        sessions_revoked: u32,
-    },
-    DeviceFirstSeen {
-        device: DeviceId,
-    },
+    LoginSucceeded { session: SessionId, device: DeviceId, ip: Option<IpAddr>, new_device: bool },
+    LoginFailed { ip: Option<IpAddr>, reason: String },
+    LoginThrottled { ip: Option<IpAddr>, retry_after_secs: u64 },
+    SessionRevoked { session: SessionId, reason: RevokeReason },
+    OtherSessionsRevoked { kept: SessionId, count: u32 },
+    SecurityStampRotated { reason: RevokeReason, sessions_revoked: u32 },
+    DeviceFirstSeen { device: DeviceId },
     // Credentials (credentials issue)
     PasswordChanged,
     PasswordResetRequested,
@@ -127,89 +99,37 @@ pub enum AuditEvent {
     TotpEnabled,
     TotpDisabled,
     TotpReset,
-    PasskeyAdded {
-        name: String,
-    },
-    PasskeyRemoved {
-        name: String,
-    },
+    PasskeyAdded { name: String },
+    PasskeyRemoved { name: String },
     SmsFactorEnabled,
     SmsFactorDisabled,
     RecoveryCodesGenerated,
     RecoveryCodeUsed,
-    EmailChanged {
-        old_domain: String,
-        new_domain: String,
-    },
+    EmailChanged { old_domain: String, new_domain: String },
     PhoneChanged,
     AntiPhishingCodeSet,
-    SteppedUp {
-        method: String,
-    },
+    SteppedUp { method: String },
     // Money out (money-out issue)
-    ApiKeyCreated {
-        key_id: String,
-        scopes: Vec<String>,
-    },
-    ApiKeyRevoked {
-        key_id: String,
-    },
-    WithdrawalRequested {
-        withdrawal: String,
-        asset: String,
-        amount: String,
-    },
-    WithdrawalConfirmed {
-        withdrawal: String,
-    },
-    WithdrawalHeld {
-        withdrawal: String,
-        reasons: Vec<String>,
-    },
-    WithdrawalCancelled {
-        withdrawal: String,
-        by: String,
-    },
-    WithdrawalIntercepted {
-        withdrawal: String,
-        outcome: String,
-    },
-    TransferRequested {
-        transfer: String,
-        amount: String,
-    },
-    TransferCancelled {
-        transfer: String,
-        by: String,
-    },
-    AllowlistEntryAdded {
-        entry: String,
-    },
-    AllowlistEntryRemoved {
-        entry: String,
-    },
-    AllowlistModeChanged {
-        enabled: bool,
-        effective_at: Timestamp,
-    },
-    WithdrawalLockSet {
-        until: Timestamp,
-        reason: String,
-    },
+    ApiKeyCreated { key_id: String, scopes: Vec<String> },
+    ApiKeyRevoked { key_id: String },
+    WithdrawalRequested { withdrawal: String, asset: String, amount: String },
+    WithdrawalConfirmed { withdrawal: String },
+    WithdrawalHeld { withdrawal: String, reasons: Vec<String> },
+    WithdrawalCancelled { withdrawal: String, by: String },
+    WithdrawalIntercepted { withdrawal: String, outcome: String },
+    TransferRequested { transfer: String, amount: String },
+    TransferCancelled { transfer: String, by: String },
+    AllowlistEntryAdded { entry: String },
+    AllowlistEntryRemoved { entry: String },
+    AllowlistModeChanged { enabled: bool, effective_at: Timestamp },
+    WithdrawalLockSet { until: Timestamp, reason: String },
     // Freeze and recovery (kill-switch issue)
     PanicCodeGenerated,
-    AccountFrozen {
-        channel: String,
-        reason: String,
-    },
+    AccountFrozen { channel: String, reason: String },
     AccountUnfrozen,
     // Operations
-    OperatorCreatedAccount {
-        uid: u64,
-    },
-    StaffViewedAccount {
-        staff: String,
-    },
+    OperatorCreatedAccount { uid: u64 },
+    StaffViewedAccount { staff: String },
 }
 
 /// A record as it is stored.
@@ -255,16 +175,7 @@ impl AuditRecord {
             Chain::Account(a) => Some(a),
             Chain::System => None,
         };
-        Self {
-            chain: chain_key,
-            seq,
-            at,
-            actor,
-            account,
-            event,
-            prev_hash: head.1,
-            hash,
-        }
+        Self { chain: chain_key, seq, at, actor, account, event, prev_hash: head.1, hash }
     }
 }
 
@@ -293,22 +204,14 @@ pub fn verify_from<'a>(
 ) -> Result<(), BrokenChain> {
     let prev = head;
     for r in records {
-        let broken = |problem| BrokenChain {
-            chain: r.chain.clone(),
-            seq: r.seq,
-            problem,
-        };
+        let broken = |problem| BrokenChain { chain: r.chain.clone(), seq: r.seq, problem };
         if r.seq != prev.0 + 1 {
             return Err(broken("sequence gap or reordering"));
         }
         if r.prev_hash != prev.1 {
             return Err(broken("previous-hash link does not match the record before it"));
         }
-        if link(
-            &r.prev_hash,
-            &canonical(&r.chain, r.seq, r.at, &r.actor, &r.event),
-        ) != r.hash
-        {
+        if link(&r.prev_hash, &canonical(&r.chain, r.seq, r.at, &r.actor, &r.event)) != r.hash {
             return Err(broken("content does not match its hash (altered record)"));
         }
         *prev = (r.seq, r.hash);
@@ -331,10 +234,7 @@ mod tests {
                 head,
                 Timestamp::from_micros(1_700_000_000_000_000 + i as i64),
                 Actor::System,
-                AuditEvent::LoginFailed {
-                    ip: None,
-                    reason: format!("attempt {i}"),
-                },
+                AuditEvent::LoginFailed { ip: None, reason: format!("attempt {i}") },
             ));
         }
         out
@@ -364,13 +264,7 @@ mod tests {
 
     #[test]
     fn canonical_encoding_is_stable() {
-        let a = canonical(
-            "system",
-            1,
-            Timestamp::from_micros(5),
-            &Actor::System,
-            &AuditEvent::EmailVerified,
-        );
+        let a = canonical("system", 1, Timestamp::from_micros(5), &Actor::System, &AuditEvent::EmailVerified);
         assert_eq!(
             String::from_utf8(a).unwrap(),
             r#"{"actor":{"kind":"system"},"at":5,"chain":"system","event":{"type":"email_verified"},"seq":1}"#

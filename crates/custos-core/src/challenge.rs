@@ -22,9 +22,7 @@ impl ChallengePurpose {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::LoginSecondFactor, Self::StepUpEmail]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [Self::LoginSecondFactor, Self::StepUpEmail].into_iter().find(|p| p.as_str() == s)
     }
 
     pub fn ttl(self) -> Duration {
@@ -86,31 +84,15 @@ mod tests {
     fn a_challenge_is_refused_when_expired_used_exhausted_or_misdirected() {
         let p = ChallengePurpose::LoginSecondFactor;
         let t = Timestamp::from_micros(10);
-        assert_eq!(
-            check_challenge(p, p, t, false, 0, Timestamp::from_micros(5)),
-            Ok(())
-        );
-        assert_eq!(
-            check_challenge(p, p, t, false, 0, t),
-            Err(ChallengeRefusal::Expired)
-        );
-        assert_eq!(
-            check_challenge(p, p, t, true, 0, Timestamp::from_micros(5)),
-            Err(ChallengeRefusal::Used)
-        );
+        assert_eq!(check_challenge(p, p, t, false, 0, Timestamp::from_micros(5)), Ok(()));
+        assert_eq!(check_challenge(p, p, t, false, 0, t), Err(ChallengeRefusal::Expired));
+        assert_eq!(check_challenge(p, p, t, true, 0, Timestamp::from_micros(5)), Err(ChallengeRefusal::Used));
         assert_eq!(
             check_challenge(p, p, t, false, 5, Timestamp::from_micros(5)),
             Err(ChallengeRefusal::Exhausted)
         );
         assert_eq!(
-            check_challenge(
-                p,
-                ChallengePurpose::StepUpEmail,
-                t,
-                false,
-                0,
-                Timestamp::from_micros(5)
-            ),
+            check_challenge(p, ChallengePurpose::StepUpEmail, t, false, 0, Timestamp::from_micros(5)),
             Err(ChallengeRefusal::Unknown)
         );
     }

@@ -46,8 +46,7 @@ impl Timestamp {
     /// RFC 3339 with microseconds, e.g. `2026-11-25T09:44:31.123456Z`.
     pub fn rfc3339(self) -> String {
         let t = self.to_offset_datetime();
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| self.0.to_string())
+        t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| self.0.to_string())
     }
 }
 

@@ -133,40 +133,19 @@ mod tests {
     type Row = (CredentialEvent, Sessions, bool, bool, Option<u64>, bool);
 
     const SPEC: &[Row] = &[
-        (
-            PasswordChanged,
-            Sessions::RevokeOthers,
-            false,
-            true,
-            Some(24),
-            false,
-        ),
+        (PasswordChanged, Sessions::RevokeOthers, false, true, Some(24), false),
         (PasswordReset, Sessions::RevokeAll, true, true, Some(48), false),
         (TotpEnabled, Sessions::Keep, false, false, None, false),
         (TotpDisabled, Sessions::RevokeOthers, false, true, Some(24), false),
         (TotpReset, Sessions::RevokeOthers, false, true, Some(48), false),
         (PasskeyAdded, Sessions::Keep, false, false, None, false),
-        (
-            PasskeyRemoved,
-            Sessions::RevokeOthers,
-            false,
-            true,
-            Some(24),
-            false,
-        ),
+        (PasskeyRemoved, Sessions::RevokeOthers, false, true, Some(24), false),
         (SmsEnabled, Sessions::Keep, false, false, None, false),
         (SmsDisabled, Sessions::RevokeOthers, false, true, Some(24), false),
         (EmailChanged, Sessions::RevokeOthers, false, true, Some(48), true),
         (PhoneChanged, Sessions::RevokeOthers, false, true, Some(48), true),
         (AntiPhishingCodeChanged, Sessions::Keep, false, false, None, false),
-        (
-            RecoveryCodesRegenerated,
-            Sessions::Keep,
-            false,
-            false,
-            None,
-            false,
-        ),
+        (RecoveryCodesRegenerated, Sessions::Keep, false, false, None, false),
         (MoneyApiKeyCreated, Sessions::Keep, false, false, None, false),
     ];
 
@@ -177,20 +156,9 @@ mod tests {
             assert_eq!(e.sessions, sessions, "{event:?} sessions");
             assert_eq!(e.revoke_api_keys, keys, "{event:?} api keys");
             assert_eq!(e.rotate_stamp, stamp, "{event:?} stamp");
-            assert_eq!(
-                e.withdrawal_lock,
-                lock_h.map(|h| Duration::from_secs(h * 3_600)),
-                "{event:?} lock"
-            );
-            assert!(
-                e.notify.contains(&Contact::Current),
-                "{event:?} always tells the current contact"
-            );
-            assert_eq!(
-                e.notify.contains(&Contact::Previous),
-                previous,
-                "{event:?} previous contact"
-            );
+            assert_eq!(e.withdrawal_lock, lock_h.map(|h| Duration::from_secs(h * 3_600)), "{event:?} lock");
+            assert!(e.notify.contains(&Contact::Current), "{event:?} always tells the current contact");
+            assert_eq!(e.notify.contains(&Contact::Previous), previous, "{event:?} previous contact");
         }
         assert_eq!(SPEC.len(), 14, "every event has a row");
     }
@@ -207,19 +175,9 @@ mod tests {
     fn locks_only_extend() {
         let now = Timestamp::from_micros(0);
         let later = now.plus(Duration::from_secs(72 * 3_600));
-        assert_eq!(
-            extend_lock(Some(later), now, H24),
-            Some(later),
-            "a 24 h lock never shortens a 72 h one"
-        );
-        assert_eq!(
-            extend_lock(None, now, H48),
-            Some(now.plus(Duration::from_secs(48 * 3_600)))
-        );
-        assert_eq!(
-            extend_lock(Some(now), now, H24),
-            Some(now.plus(Duration::from_secs(24 * 3_600)))
-        );
+        assert_eq!(extend_lock(Some(later), now, H24), Some(later), "a 24 h lock never shortens a 72 h one");
+        assert_eq!(extend_lock(None, now, H48), Some(now.plus(Duration::from_secs(48 * 3_600))));
+        assert_eq!(extend_lock(Some(now), now, H24), Some(now.plus(Duration::from_secs(24 * 3_600))));
         assert_eq!(extend_lock(Some(later), now, None), Some(later));
         assert_eq!(extend_lock(None, now, None), None);
     }

@@ -48,10 +48,8 @@ impl BearerToken {
     /// Accepts only the exact shape we issue (43 base64url characters), so garbage never reaches
     /// the database and an oversized value is refused before it is hashed.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 43
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(s.to_owned()))
+        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Self(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -96,6 +94,7 @@ pub enum KeyPurpose {
     OutboxPayload,
     AuditSigning,
     Cookie,
+    PasswordSkeleton,
 }
 
 impl KeyPurpose {
@@ -106,6 +105,7 @@ impl KeyPurpose {
             Self::OutboxPayload => b"custos/v1/outbox-payload",
             Self::AuditSigning => b"custos/v1/audit-signing",
             Self::Cookie => b"custos/v1/cookie",
+            Self::PasswordSkeleton => b"custos/v1/password-skeleton",
         }
     }
 }
@@ -206,21 +206,25 @@ impl Keyring {
         &self.current
     }
 
+    /// HMAC-SHA-256 under the current root key's key for `purpose`: a keyed fingerprint that the
+    /// database alone cannot reverse (e.g. of a password's skeleton). Fingerprints made before a
+    /// key rotation no longer match.
+    pub fn mac(&self, purpose: KeyPurpose, data: &[u8]) -> [u8; 32] {
+        use hmac::{KeyInit as _, Mac};
+        let key = self.current.derive(purpose);
+        let Ok(mut m) = hmac::Hmac::<Sha256>::new_from_slice(&key.0) else { return [0; 32] };
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
     /// `kid ‖ nonce ‖ ciphertext+tag`, bound to `purpose` and `context` as associated data.
     pub fn seal(&self, purpose: KeyPurpose, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let key = self.current.derive(purpose);
         let cipher = XChaCha20Poly1305::new_from_slice(&key.0).unwrap_or_else(|_| unreachable_key());
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         let aad = associated_data(purpose, context);
-        let ct = cipher
-            .encrypt(
-                &nonce_bytes.into(),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
+        let ct =
+            cipher.encrypt(&nonce_bytes.into(), Payload { msg: plaintext, aad: &aad }).unwrap_or_default();
         let mut out = Vec::with_capacity(KID_LEN + NONCE_LEN + ct.len());
         out.extend_from_slice(&self.current.id);
         out.extend_from_slice(&nonce_bytes);
@@ -242,9 +246,7 @@ impl Keyring {
         let cipher = XChaCha20Poly1305::new_from_slice(&key.0).map_err(|_| KeyError::Unopenable)?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Unopenable)?;
         let aad = associated_data(purpose, context);
-        cipher
-            .decrypt(&nonce.into(), Payload { msg: ct, aad: &aad })
-            .map_err(|_| KeyError::Unopenable)
+        cipher.decrypt(&nonce.into(), Payload { msg: ct, aad: &aad }).map_err(|_| KeyError::Unopenable)
     }
 }
 
@@ -279,30 +281,16 @@ mod tests {
     #[test]
     fn sealed_data_opens_only_with_the_same_purpose_and_context() {
         let ring = Keyring::new(RootKey::generate(), vec![]);
-        let sealed = ring.seal(
-            KeyPurpose::OutboxPayload,
-            b"account-1",
-            b"https://x/disable/secret",
-        );
+        let sealed = ring.seal(KeyPurpose::OutboxPayload, b"account-1", b"https://x/disable/secret");
         assert_eq!(
-            ring.open(KeyPurpose::OutboxPayload, b"account-1", &sealed)
-                .unwrap(),
+            ring.open(KeyPurpose::OutboxPayload, b"account-1", &sealed).unwrap(),
             b"https://x/disable/secret"
         );
-        assert_eq!(
-            ring.open(KeyPurpose::OutboxPayload, b"account-2", &sealed),
-            Err(KeyError::Unopenable)
-        );
-        assert_eq!(
-            ring.open(KeyPurpose::TotpSeed, b"account-1", &sealed),
-            Err(KeyError::Unopenable)
-        );
+        assert_eq!(ring.open(KeyPurpose::OutboxPayload, b"account-2", &sealed), Err(KeyError::Unopenable));
+        assert_eq!(ring.open(KeyPurpose::TotpSeed, b"account-1", &sealed), Err(KeyError::Unopenable));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            ring.open(KeyPurpose::OutboxPayload, b"account-1", &tampered),
-            Err(KeyError::Unopenable)
-        );
+        assert_eq!(ring.open(KeyPurpose::OutboxPayload, b"account-1", &tampered), Err(KeyError::Unopenable));
     }
 
     #[test]
@@ -310,10 +298,7 @@ mod tests {
         let old = RootKey::generate();
         let sealed = Keyring::new(old.clone(), vec![]).seal(KeyPurpose::TotpSeed, b"a", b"seed");
         let rotated = Keyring::new(RootKey::generate(), vec![old.clone()]);
-        assert_eq!(
-            rotated.open(KeyPurpose::TotpSeed, b"a", &sealed).unwrap(),
-            b"seed"
-        );
+        assert_eq!(rotated.open(KeyPurpose::TotpSeed, b"a", &sealed).unwrap(), b"seed");
         let forgotten = Keyring::new(RootKey::generate(), vec![]);
         assert_eq!(
             forgotten.open(KeyPurpose::TotpSeed, b"a", &sealed),
@@ -327,6 +312,21 @@ mod tests {
         assert_eq!(RootKey::parse(&k.to_hex()).unwrap().id(), k.id());
         assert!(matches!(RootKey::parse("00ff"), Err(KeyError::BadRootKey)));
         assert_eq!(format!("{k:?}"), format!("RootKey(id={})", k.id()));
+    }
+
+    #[test]
+    fn macs_are_keyed_and_purpose_bound() {
+        let ring = Keyring::new(RootKey::generate(), vec![]);
+        assert_eq!(
+            ring.mac(KeyPurpose::PasswordSkeleton, b"x"),
+            ring.mac(KeyPurpose::PasswordSkeleton, b"x")
+        );
+        assert_ne!(ring.mac(KeyPurpose::PasswordSkeleton, b"x"), ring.mac(KeyPurpose::Cookie, b"x"));
+        let other = Keyring::new(RootKey::generate(), vec![]);
+        assert_ne!(
+            ring.mac(KeyPurpose::PasswordSkeleton, b"x"),
+            other.mac(KeyPurpose::PasswordSkeleton, b"x")
+        );
     }
 
     #[test]

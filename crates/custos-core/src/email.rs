@@ -38,9 +38,7 @@ impl Email {
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Malformed);
         }
-        Ok(Self {
-            address: format!("{local}@{}", domain.to_ascii_lowercase()),
-        })
+        Ok(Self { address: format!("{local}@{}", domain.to_ascii_lowercase()) })
     }
 
     pub fn as_str(&self) -> &str {
@@ -68,9 +66,7 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b))
+        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -140,10 +136,7 @@ mod tests {
         ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
-        assert_eq!(
-            Email::parse(&format!("{}@example.com", "a".repeat(250))),
-            Err(EmailError::TooLong)
-        );
+        assert_eq!(Email::parse(&format!("{}@example.com", "a".repeat(250))), Err(EmailError::TooLong));
     }
 
     proptest! {

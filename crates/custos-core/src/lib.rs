@@ -4,6 +4,7 @@
 //! reading the clock except through [`clock::Clock`]. Security-critical decisions live here so they
 //! can be unit- and property-tested without a server.
 
+pub mod anti_phishing;
 pub mod audit;
 pub mod challenge;
 pub mod clock;
@@ -17,7 +18,9 @@ pub mod network;
 pub mod notice;
 pub mod password;
 pub mod password_policy;
+pub mod posture;
 pub mod reason;
+pub mod recovery_code;
 pub mod session;
 pub mod step_up;
 pub mod throttle;

@@ -146,10 +146,7 @@ mod tests {
             check_link(&f, LinkPurpose::ResetPassword, Timestamp::from_micros(1)),
             Err(LinkRefusal::WrongPurpose)
         );
-        let used = LinkFacts {
-            used_at: Some(Timestamp::from_micros(1)),
-            ..f
-        };
+        let used = LinkFacts { used_at: Some(Timestamp::from_micros(1)), ..f };
         assert_eq!(
             check_link(&used, LinkPurpose::VerifyEmail, Timestamp::from_micros(2)),
             Err(LinkRefusal::AlreadyUsed)

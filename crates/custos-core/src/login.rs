@@ -10,6 +10,7 @@ pub enum LoginOutcome {
     EmailNotVerified,
     Throttled,
     AccountInactive,
+    SecondFactorFailed,
 }
 
 impl LoginOutcome {
@@ -20,6 +21,7 @@ impl LoginOutcome {
             Self::EmailNotVerified => "email_not_verified",
             Self::Throttled => "throttled",
             Self::AccountInactive => "account_inactive",
+            Self::SecondFactorFailed => "second_factor_failed",
         }
     }
 
@@ -30,6 +32,7 @@ impl LoginOutcome {
             Self::EmailNotVerified,
             Self::Throttled,
             Self::AccountInactive,
+            Self::SecondFactorFailed,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -57,8 +60,6 @@ impl AccountStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Frozen, Self::Recovering, Self::Closed]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [Self::Active, Self::Frozen, Self::Recovering, Self::Closed].into_iter().find(|o| o.as_str() == s)
     }
 }

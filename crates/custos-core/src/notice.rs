@@ -17,29 +17,41 @@ pub enum Notice {
     /// verification link, so the registration endpoint answers identically in both cases.
     AlreadyRegistered { login_url: String },
     /// A sign-in from a device this account has not used before.
-    NewDeviceLogin {
-        at: Timestamp,
-        ip: String,
-        user_agent: String,
-    },
+    NewDeviceLogin { at: Timestamp, ip: String, user_agent: String },
+    /// A credential or binding changed (the credential-change matrix decides who is told).
+    /// `change` is a sentence such as "Your password was changed."; `lock_until` is the end of the
+    /// withdrawal lock the change set, if any.
+    SecurityChange { change: String, at: Timestamp, ip: Option<String>, lock_until: Option<Timestamp> },
+    /// A password-reset link. Holds a bearer link.
+    PasswordReset { reset_url: String },
+    /// A code that, with the password, steps a session up (accounts without a second factor).
+    StepUpCode { code: String },
+    /// Confirms a new email address before it replaces the old one. Holds a bearer link.
+    ConfirmEmailChange { confirm_url: String },
 }
 
 impl Notice {
     /// Security notices carry the disable-account link (filled by the kill switch).
     pub fn is_security(&self) -> bool {
-        matches!(self, Self::NewDeviceLogin { .. } | Self::AlreadyRegistered { .. })
+        !matches!(self, Self::VerifyEmail { .. })
     }
 
     /// Whether a stranger can cause this message to be sent (by registering or asking for a link).
     /// Those are throttled per recipient, so nobody can bomb an inbox through custos; messages that
     /// only follow the holder's own successful actions are never throttled away.
     pub fn stranger_triggerable(&self) -> bool {
-        matches!(self, Self::VerifyEmail { .. } | Self::AlreadyRegistered { .. })
+        matches!(self, Self::VerifyEmail { .. } | Self::AlreadyRegistered { .. } | Self::PasswordReset { .. })
     }
 
     /// Whether the payload holds a bearer link (it is sealed at rest and purged after delivery).
     pub fn holds_bearer_link(&self) -> bool {
-        matches!(self, Self::VerifyEmail { .. })
+        matches!(
+            self,
+            Self::VerifyEmail { .. }
+                | Self::PasswordReset { .. }
+                | Self::StepUpCode { .. }
+                | Self::ConfirmEmailChange { .. }
+        )
     }
 
     pub fn kind(&self) -> &'static str {
@@ -47,6 +59,10 @@ impl Notice {
             Self::VerifyEmail { .. } => "verify_email",
             Self::AlreadyRegistered { .. } => "already_registered",
             Self::NewDeviceLogin { .. } => "new_device_login",
+            Self::SecurityChange { .. } => "security_change",
+            Self::PasswordReset { .. } => "password_reset",
+            Self::StepUpCode { .. } => "step_up_code",
+            Self::ConfirmEmailChange { .. } => "confirm_email_change",
         }
     }
 }
@@ -86,18 +102,8 @@ mod tests {
 
     #[test]
     fn only_messages_a_stranger_can_cause_are_throttled() {
-        assert!(
-            Notice::VerifyEmail {
-                verify_url: String::new()
-            }
-            .stranger_triggerable()
-        );
-        assert!(
-            Notice::AlreadyRegistered {
-                login_url: String::new()
-            }
-            .stranger_triggerable()
-        );
+        assert!(Notice::VerifyEmail { verify_url: String::new() }.stranger_triggerable());
+        assert!(Notice::AlreadyRegistered { login_url: String::new() }.stranger_triggerable());
         let login = Notice::NewDeviceLogin {
             at: crate::Timestamp::from_micros(0),
             ip: String::new(),

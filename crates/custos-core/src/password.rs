@@ -1,15 +1,11 @@
-//! Passwords: the plaintext as a secret type from the form field to the hash, the admission rule,
+//! Passwords: the plaintext as a secret type from the form field to the hash,
 //! and Argon2id.
 //!
-//! The admission rule here is the foundation's minimum (at least 15 characters, at most 1 024 bytes,
-//! NIST SP 800-63B: no composition rules). The full policy (strength estimate, breached list,
-//! history, similarity) replaces [`PasswordRule::check`] with the credentials work.
+//! What a password may be is decided by [`crate::password_policy`].
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-
-use crate::Reason;
 
 /// Upper bound on what we will feed to Argon2: a megabyte "password" is a denial-of-service.
 pub const MAX_PASSWORD_BYTES: usize = 1_024;
@@ -32,41 +28,6 @@ impl Password {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct PasswordRule {
-    pub min_chars: usize,
-}
-
-impl Default for PasswordRule {
-    fn default() -> Self {
-        Self { min_chars: 15 }
-    }
-}
-
-impl PasswordRule {
-    /// Every reason the password is refused, not just the first; empty means accepted.
-    pub fn check(&self, pw: &Password) -> Vec<Reason> {
-        let mut reasons = Vec::new();
-        let chars = pw.expose().chars().count();
-        if chars < self.min_chars {
-            reasons.push(Reason::new(
-                "password-too-short",
-                format!(
-                    "Use at least {} characters; a few unrelated words make a good one.",
-                    self.min_chars
-                ),
-            ));
-        }
-        if pw.is_oversized() {
-            reasons.push(Reason::new(
-                "password-too-long",
-                format!("Use at most {MAX_PASSWORD_BYTES} bytes."),
-            ));
-        }
-        reasons
-    }
-}
-
 /// Argon2id cost. The default follows the OWASP Password Storage Cheat Sheet's first option:
 /// m = 19 MiB, t = 2, p = 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,21 +39,13 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
 impl HashCost {
     /// Tests only: cheap enough to hash thousands of times, still real Argon2id.
-    pub const TEST: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    pub const TEST: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
 }
 
 #[derive(Debug, Clone)]
@@ -111,14 +64,9 @@ pub enum HashError {
 
 impl PasswordHasher {
     pub fn new(cost: HashCost) -> Result<Self, HashError> {
-        let mut h = Self {
-            cost,
-            dummy: String::new(),
-        };
+        let mut h = Self { cost, dummy: String::new() };
         h.argon2()?;
-        h.dummy = h.hash(&Password::new(
-            crate::crypto::BearerToken::generate().expose().to_owned(),
-        ));
+        h.dummy = h.hash(&Password::new(crate::crypto::BearerToken::generate().expose().to_owned()));
         Ok(h)
     }
 
@@ -127,13 +75,8 @@ impl PasswordHasher {
     }
 
     fn argon2(&self) -> Result<Argon2<'static>, HashError> {
-        let params = Params::new(
-            self.cost.memory_kib,
-            self.cost.iterations,
-            self.cost.parallelism,
-            None,
-        )
-        .map_err(|e| HashError::Params(e.to_string()))?;
+        let params = Params::new(self.cost.memory_kib, self.cost.iterations, self.cost.parallelism, None)
+            .map_err(|e| HashError::Params(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -142,9 +85,7 @@ impl PasswordHasher {
         let Ok(a) = self.argon2() else {
             return String::new();
         };
-        a.hash_password(pw.expose().as_bytes())
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        a.hash_password(pw.expose().as_bytes()).map(|h| h.to_string()).unwrap_or_default()
     }
 
     /// Verifies against the PHC string, using the parameters recorded in it (so a cost change
@@ -157,18 +98,14 @@ impl PasswordHasher {
         let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else {
             return false;
         };
-        let ok = Argon2::default()
-            .verify_password(pw.expose().as_bytes(), &parsed)
-            .is_ok();
+        let ok = Argon2::default().verify_password(pw.expose().as_bytes(), &parsed).is_ok();
         ok && real
     }
 
     /// True when a stored hash was made at a different cost and should be re-hashed on next login.
     pub fn needs_rehash(&self, phc: &str) -> bool {
-        let want = format!(
-            "m={},t={},p={}",
-            self.cost.memory_kib, self.cost.iterations, self.cost.parallelism
-        );
+        let want =
+            format!("m={},t={},p={}", self.cost.memory_kib, self.cost.iterations, self.cost.parallelism);
         !phc.contains(&want)
     }
 }
@@ -176,22 +113,6 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_minimal_rule_lists_every_reason() {
-        let rule = PasswordRule::default();
-        assert!(
-            rule.check(&Password::new("correct horse battery staple".into()))
-                .is_empty()
-        );
-        let codes: Vec<_> = rule
-            .check(&Password::new("short".into()))
-            .iter()
-            .map(|r| r.code.0)
-            .collect();
-        assert_eq!(codes, ["password-too-short"]);
-        assert_eq!(rule.check(&Password::new("x".repeat(2_000))).len(), 1);
-    }
 
     #[test]
     fn hashes_verify_and_the_dummy_never_does() {
@@ -204,11 +125,7 @@ mod tests {
         assert!(!h.verify(&pw, None));
         assert!(!h.verify(&pw, Some("not a phc string")));
         assert!(!h.needs_rehash(&phc));
-        assert!(
-            PasswordHasher::new(HashCost::default())
-                .unwrap()
-                .needs_rehash(&phc)
-        );
+        assert!(PasswordHasher::new(HashCost::default()).unwrap().needs_rehash(&phc));
     }
 
     #[test]

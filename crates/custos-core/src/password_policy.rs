@@ -39,9 +39,7 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 /// The normalised skeleton: lower-cased, with digits, punctuation and whitespace stripped from
 /// both ends. Two passwords with the same skeleton are "similar".
 pub fn skeleton(pw: &str) -> String {
-    pw.to_lowercase()
-        .trim_matches(|c: char| !c.is_alphabetic())
-        .to_owned()
+    pw.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()).to_owned()
 }
 
 /// What the policy needs to know besides the password itself.
@@ -59,11 +57,7 @@ pub struct PolicyContext<'a> {
 pub fn check(pw: &Password, ctx: &PolicyContext<'_>) -> Vec<Reason> {
     let text = pw.expose();
     let mut reasons = Vec::new();
-    let min = if ctx.has_second_factor {
-        MIN_CHARS_WITH_SECOND_FACTOR
-    } else {
-        MIN_CHARS_SINGLE_FACTOR
-    };
+    let min = if ctx.has_second_factor { MIN_CHARS_WITH_SECOND_FACTOR } else { MIN_CHARS_SINGLE_FACTOR };
     if text.chars().count() < min {
         let why = if ctx.has_second_factor {
             format!("Use at least {min} characters.")
@@ -73,10 +67,7 @@ pub fn check(pw: &Password, ctx: &PolicyContext<'_>) -> Vec<Reason> {
         reasons.push(Reason::new("password-too-short", why));
     }
     if text.len() > MAX_PASSWORD_BYTES {
-        reasons.push(Reason::new(
-            "password-too-long",
-            format!("Use at most {MAX_PASSWORD_BYTES} bytes."),
-        ));
+        reasons.push(Reason::new("password-too-long", format!("Use at most {MAX_PASSWORD_BYTES} bytes.")));
         // Estimating strength of a megabyte is pointless work; the other checks are cheap.
         return reasons;
     }
@@ -98,10 +89,7 @@ pub fn check(pw: &Password, ctx: &PolicyContext<'_>) -> Vec<Reason> {
         ));
     }
     if ctx.reused {
-        reasons.push(Reason::new(
-            "password-reused",
-            "Choose a password you have not used here before.",
-        ));
+        reasons.push(Reason::new("password-reused", "Choose a password you have not used here before."));
     } else if ctx.similar_to_previous {
         reasons.push(Reason::new(
             "password-similar",
@@ -117,13 +105,7 @@ pub fn personal_words(email: &str) -> Vec<String> {
     let mut words = vec![email.to_lowercase()];
     if let Some((local, _)) = email.split_once('@') {
         words.push(local.to_lowercase());
-        words.push(
-            local
-                .to_lowercase()
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect(),
-        );
+        words.push(local.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect());
     }
     words.extend(
         email
@@ -150,10 +132,7 @@ mod tests {
     use super::*;
 
     fn codes(pw: &str, ctx: &PolicyContext<'_>) -> Vec<&'static str> {
-        check(&Password::new(pw.into()), ctx)
-            .iter()
-            .map(|r| r.code.0)
-            .collect()
+        check(&Password::new(pw.into()), ctx).iter().map(|r| r.code.0).collect()
     }
 
     #[test]
@@ -167,61 +146,39 @@ mod tests {
 
     #[test]
     fn a_long_keyboard_walk_is_too_weak() {
-        assert_eq!(
-            codes("qwertyuiopasdfghjkl", &PolicyContext::default()),
-            ["password-too-weak"]
-        );
+        assert_eq!(codes("qwertyuiopasdfghjkl", &PolicyContext::default()), ["password-too-weak"]);
         assert!(codes("1qaz2wsx3edc4rfv5tgb", &PolicyContext::default()).contains(&"password-too-weak"));
     }
 
     #[test]
     fn a_leaked_list_entry_is_refused() {
         // On the shipped list and long enough to pass the length rule with a second factor.
-        let leaked = include_str!("../data/common-passwords.txt")
-            .lines()
-            .find(|l| l.chars().count() >= 12)
-            .unwrap();
-        let ctx = PolicyContext {
-            has_second_factor: true,
-            ..Default::default()
-        };
+        let leaked =
+            include_str!("../data/common-passwords.txt").lines().find(|l| l.chars().count() >= 12).unwrap();
+        let ctx = PolicyContext { has_second_factor: true, ..Default::default() };
         assert!(codes(leaked, &ctx).contains(&"password-breached"), "{leaked}");
     }
 
     #[test]
     fn the_previous_password_with_a_digit_added_is_similar() {
-        assert_eq!(
-            skeleton("Tulip quarry lantern fjord7"),
-            skeleton("tulip quarry lantern fjord")
-        );
-        assert_eq!(
-            skeleton("!!Tulip quarry lantern fjord2024!"),
-            "tulip quarry lantern fjord"
-        );
-        let ctx = PolicyContext {
-            similar_to_previous: true,
-            ..Default::default()
-        };
+        assert_eq!(skeleton("Tulip quarry lantern fjord7"), skeleton("tulip quarry lantern fjord"));
+        assert_eq!(skeleton("!!Tulip quarry lantern fjord2024!"), "tulip quarry lantern fjord");
+        let ctx = PolicyContext { similar_to_previous: true, ..Default::default() };
         assert_eq!(codes("tulip quarry lantern fjord7", &ctx), ["password-similar"]);
     }
 
     #[test]
     fn a_long_passphrase_is_accepted() {
         assert!(codes("tulip quarry lantern fjord", &PolicyContext::default()).is_empty());
-        let with_2fa = PolicyContext {
-            has_second_factor: true,
-            ..Default::default()
-        };
+        let with_2fa = PolicyContext { has_second_factor: true, ..Default::default() };
         assert!(codes("vivid-otter-kayak", &with_2fa).is_empty());
     }
 
     #[test]
     fn the_users_own_details_weaken_a_password() {
         let words = personal_words("alice.wonderland@example.com");
-        let ctx = PolicyContext {
-            user_inputs: words.iter().map(String::as_str).collect(),
-            ..Default::default()
-        };
+        let ctx =
+            PolicyContext { user_inputs: words.iter().map(String::as_str).collect(), ..Default::default() };
         assert!(codes("alicewonderland2024", &ctx).contains(&"password-too-weak"));
     }
 
@@ -229,10 +186,7 @@ mod tests {
     fn fifteen_characters_are_needed_without_a_second_factor_and_twelve_with_one() {
         let pw = "vivid-otter-kayak"; // 17
         assert!(!codes(&pw[..13], &PolicyContext::default()).is_empty());
-        let with_2fa = PolicyContext {
-            has_second_factor: true,
-            ..Default::default()
-        };
+        let with_2fa = PolicyContext { has_second_factor: true, ..Default::default() };
         assert!(!codes(&pw[..13], &with_2fa).contains(&"password-too-short"));
     }
 }

@@ -19,11 +19,7 @@ pub struct Reason {
 
 impl Reason {
     pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            code: ReasonCode(code),
-            detail: detail.into(),
-            until: None,
-        }
+        Self { code: ReasonCode(code), detail: detail.into(), until: None }
     }
 
     pub fn until(mut self, t: Timestamp) -> Self {

@@ -89,9 +89,7 @@ impl SessionPolicy {
         } else if now >= s.last_seen_at.plus(self.idle) {
             SessionVerdict::IdleExpired
         } else {
-            SessionVerdict::Live {
-                touch: now.since(s.last_seen_at) >= self.touch_every,
-            }
+            SessionVerdict::Live { touch: now.since(s.last_seen_at) >= self.touch_every }
         }
     }
 
@@ -134,15 +132,9 @@ mod tests {
     #[test]
     fn idle_and_absolute_limits_end_a_session() {
         let p = SessionPolicy::default();
-        assert_eq!(
-            p.evaluate(&facts(0, 0), Timestamp::from_micros(30 * MIN)),
-            SessionVerdict::IdleExpired
-        );
+        assert_eq!(p.evaluate(&facts(0, 0), Timestamp::from_micros(30 * MIN)), SessionVerdict::IdleExpired);
         let busy = facts(0, 12 * 60 * MIN - MIN);
-        assert_eq!(
-            p.evaluate(&busy, Timestamp::from_micros(12 * 60 * MIN)),
-            SessionVerdict::AbsoluteExpired
-        );
+        assert_eq!(p.evaluate(&busy, Timestamp::from_micros(12 * 60 * MIN)), SessionVerdict::AbsoluteExpired);
     }
 
     #[test]

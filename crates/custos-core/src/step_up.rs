@@ -62,10 +62,7 @@ pub fn check(
         return Ok(());
     }
     let enrol = need == Requirement::RecentAal2 && !f.has_totp;
-    Err(StepUpNeeded {
-        methods: if enrol { Vec::new() } else { methods(f) },
-        enrol_second_factor: enrol,
-    })
+    Err(StepUpNeeded { methods: if enrol { Vec::new() } else { methods(f) }, enrol_second_factor: enrol })
 }
 
 #[cfg(test)]
@@ -88,15 +85,10 @@ mod tests {
     #[test]
     fn without_a_second_factor_a_password_and_email_step_up_allows_credential_changes() {
         let f = facts(Aal::Aal1, Some(0), false);
-        assert_eq!(
-            check(&f, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW),
-            Ok(())
-        );
+        assert_eq!(check(&f, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW), Ok(()));
         let never = facts(Aal::Aal1, None, false);
         assert_eq!(
-            check(&never, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW)
-                .unwrap_err()
-                .methods,
+            check(&never, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW).unwrap_err().methods,
             ["password_and_email_code"]
         );
     }
@@ -107,12 +99,7 @@ mod tests {
         let e = check(&f, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW).unwrap_err();
         assert_eq!(e.methods, ["totp", "recovery_code"]);
         assert_eq!(
-            check(
-                &facts(Aal::Aal2, Some(0), true),
-                Requirement::RecentStepUp,
-                at(60),
-                DEFAULT_WINDOW
-            ),
+            check(&facts(Aal::Aal2, Some(0), true), Requirement::RecentStepUp, at(60), DEFAULT_WINDOW),
             Ok(())
         );
     }
@@ -130,13 +117,7 @@ mod tests {
         let e = check(&f, Requirement::RecentAal2, at(1), DEFAULT_WINDOW).unwrap_err();
         assert!(e.enrol_second_factor && e.methods.is_empty());
         assert!(
-            check(
-                &facts(Aal::Aal2, Some(0), true),
-                Requirement::RecentAal2,
-                at(1),
-                DEFAULT_WINDOW
-            )
-            .is_ok()
+            check(&facts(Aal::Aal2, Some(0), true), Requirement::RecentAal2, at(1), DEFAULT_WINDOW).is_ok()
         );
     }
 }

@@ -46,9 +46,7 @@ impl ThrottleRule {
             return Duration::ZERO;
         }
         let doublings = (failures - self.free).min(30);
-        self.base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
+        self.base_delay.saturating_mul(1u32 << doublings).min(self.max_delay)
     }
 
     /// `Some(retry_after)` if an attempt now must wait, given the failure count and the time of the

@@ -66,9 +66,7 @@ pub fn verify(seed: &[u8], code: &str, now: Timestamp, last_step: Option<u64>) -
 /// The code for a time (tests and the demo's simulated authenticator).
 pub fn code_at(seed: &[u8], at: Timestamp) -> String {
     let secs = u64::try_from(at.as_micros() / 1_000_000).unwrap_or(0);
-    totp(seed, "-", "-")
-        .map(|t| t.generate(secs).to_string())
-        .unwrap_or_default()
+    totp(seed, "-", "-").map(|t| t.generate(secs).to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -102,10 +100,7 @@ mod tests {
         let code = code_at(RFC_SEED, at(1_000_000_000));
         assert!(verify(RFC_SEED, &code, at(1_000_000_000 + 30), None).is_ok());
         assert!(verify(RFC_SEED, &code, at(1_000_000_000 - 30), None).is_ok());
-        assert_eq!(
-            verify(RFC_SEED, &code, at(1_000_000_000 + 90), None),
-            Err(TotpRefusal::Wrong)
-        );
+        assert_eq!(verify(RFC_SEED, &code, at(1_000_000_000 + 90), None), Err(TotpRefusal::Wrong));
     }
 
     #[test]
@@ -113,26 +108,16 @@ mod tests {
         let now = at(1_700_000_000);
         let code = code_at(RFC_SEED, now);
         let step = verify(RFC_SEED, &code, now, None).unwrap();
-        assert_eq!(
-            verify(RFC_SEED, &code, now, Some(step)),
-            Err(TotpRefusal::Replayed)
-        );
+        assert_eq!(verify(RFC_SEED, &code, now, Some(step)), Err(TotpRefusal::Replayed));
         // Nor an older one still inside the window.
         let previous = code_at(RFC_SEED, at(1_700_000_000 - 30));
-        assert_eq!(
-            verify(RFC_SEED, &previous, now, Some(step)),
-            Err(TotpRefusal::Replayed)
-        );
+        assert_eq!(verify(RFC_SEED, &previous, now, Some(step)), Err(TotpRefusal::Replayed));
     }
 
     #[test]
     fn malformed_codes_are_refused_before_any_work() {
         for bad in ["", "12345", "1234567", "12a456", "１２３４５６"] {
-            assert_eq!(
-                verify(RFC_SEED, bad, at(59), None),
-                Err(TotpRefusal::Malformed),
-                "{bad:?}"
-            );
+            assert_eq!(verify(RFC_SEED, bad, at(59), None), Err(TotpRefusal::Malformed), "{bad:?}");
         }
     }
 
@@ -140,10 +125,7 @@ mod tests {
     fn the_uri_names_issuer_account_and_parameters() {
         let seed = new_seed();
         let uri = otpauth_uri(&seed, "alice@example.com", "custos").unwrap();
-        assert!(
-            uri.starts_with("otpauth://totp/custos:alice%40example.com?"),
-            "{uri}"
-        );
+        assert!(uri.starts_with("otpauth://totp/custos:alice%40example.com?"), "{uri}");
         assert!(uri.contains(&format!("secret={}", seed_base32(&seed))));
         assert!(uri.contains("issuer=custos"));
     }

@@ -26,10 +26,7 @@ pub enum BuildError {
     #[error("mail: {0}")]
     Mail(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 pub struct Application {
@@ -65,19 +62,11 @@ impl Application {
             Mailer::from_config(config.smtp_url.as_deref(), &config.mail_from).map_err(BuildError::Mail)?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| BuildError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+            .map_err(|source| BuildError::Bind { addr: config.listen, source })?;
         let state = AppState::new(store, clock, config, hashes);
         let (shutdown, rx) = watch::channel(false);
         let worker = tokio::spawn(outbox::run(state.clone(), mailer, rx));
-        Ok(Self {
-            state,
-            listener,
-            shutdown,
-            worker,
-        })
+        Ok(Self { state, listener, shutdown, worker })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,12 +83,9 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
-        let result = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
+        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop)
+            .await;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         self.state.store.close().await;

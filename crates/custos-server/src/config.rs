@@ -46,6 +46,8 @@ pub struct Config {
     pub log_json: bool,
     /// How often the outbox worker polls when nothing wakes it.
     pub outbox_poll: Duration,
+    /// How long a step-up counts (default 10 minutes).
+    pub step_up_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,7 @@ pub struct RawConfig {
     pub mail_per_recipient_per_hour: Option<u32>,
     pub log_format: Option<String>,
     pub outbox_poll: Option<String>,
+    pub step_up_window: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -101,10 +104,7 @@ pub struct Overrides {
 }
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        problem: problem.into(),
-    }
+    ConfigError::Invalid { setting, problem: problem.into() }
 }
 
 fn duration(setting: &'static str, v: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
@@ -118,9 +118,7 @@ fn duration(setting: &'static str, v: Option<&str>, default: Duration) -> Result
 impl Config {
     /// Reads `path` (default `custos.toml`, if present) and `CUSTOS_*` variables, then the overrides.
     pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
-        let file = path
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("custos.toml"));
+        let file = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("custos.toml"));
         let raw: RawConfig = Figment::new()
             .merge(Toml::file(file))
             .merge(Env::prefixed("CUSTOS_").ignore(&["test_postgres_url", "config"]))
@@ -138,10 +136,7 @@ impl Config {
             "dev" | "development" => Mode::Dev,
             "production" | "prod" => Mode::Production,
             other => {
-                return Err(invalid(
-                    "CUSTOS_MODE",
-                    format!("{other:?}: use dev or production"),
-                ));
+                return Err(invalid("CUSTOS_MODE", format!("{other:?}: use dev or production")));
             }
         };
         let listen: SocketAddr = raw
@@ -178,12 +173,7 @@ impl Config {
         let trusted_proxies = parse_cidr_list(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| invalid("CUSTOS_TRUSTED_PROXIES", e))?;
 
-        let keys = load_keys(
-            mode,
-            &data_dir,
-            raw.master_key.as_deref(),
-            raw.retired_keys.as_deref(),
-        )?;
+        let keys = load_keys(mode, &data_dir, raw.master_key.as_deref(), raw.retired_keys.as_deref())?;
 
         let defaults = SessionPolicy::default();
         let sessions = SessionPolicy {
@@ -206,10 +196,7 @@ impl Config {
             "json" => true,
             "text" => false,
             other => {
-                return Err(invalid(
-                    "CUSTOS_LOG_FORMAT",
-                    format!("{other:?}: use text or json"),
-                ));
+                return Err(invalid("CUSTOS_LOG_FORMAT", format!("{other:?}: use text or json")));
             }
         };
         Ok(Self {
@@ -219,9 +206,7 @@ impl Config {
             database_url,
             public_url,
             smtp_url: raw.smtp_url.filter(|s| !s.is_empty()),
-            mail_from: raw
-                .mail_from
-                .unwrap_or_else(|| "custos security <security@custos.localhost>".into()),
+            mail_from: raw.mail_from.unwrap_or_else(|| "custos security <security@custos.localhost>".into()),
             trusted_proxies,
             keys,
             sessions,
@@ -230,10 +215,11 @@ impl Config {
             hash_queue: raw.hash_queue.unwrap_or(64),
             mail_per_recipient_per_hour: raw.mail_per_recipient_per_hour.unwrap_or(5),
             log_json,
-            outbox_poll: duration(
-                "CUSTOS_OUTBOX_POLL",
-                raw.outbox_poll.as_deref(),
-                Duration::from_secs(1),
+            outbox_poll: duration("CUSTOS_OUTBOX_POLL", raw.outbox_poll.as_deref(), Duration::from_secs(1))?,
+            step_up_window: duration(
+                "CUSTOS_STEP_UP_WINDOW",
+                raw.step_up_window.as_deref(),
+                custos_core::step_up::DEFAULT_WINDOW,
             )?,
         })
     }
@@ -278,10 +264,7 @@ fn load_keys(
 /// Dev mode only: a root key generated once and kept in `<data dir>/master.key`, mode 0600.
 fn dev_key(data_dir: &Path) -> Result<RootKey, ConfigError> {
     let path = data_dir.join("master.key");
-    let err = |problem: String| ConfigError::KeyFile {
-        path: path.clone(),
-        problem,
-    };
+    let err = |problem: String| ConfigError::KeyFile { path: path.clone(), problem };
     if let Ok(text) = std::fs::read_to_string(&path) {
         return RootKey::parse(&text).map_err(|e| err(e.to_string()));
     }
@@ -304,8 +287,7 @@ fn dev_key(data_dir: &Path) -> Result<RootKey, ConfigError> {
         }
         Err(e) => return Err(err(e.to_string())),
     };
-    f.write_all(key.to_hex().as_bytes())
-        .map_err(|e| err(e.to_string()))?;
+    f.write_all(key.to_hex().as_bytes()).map_err(|e| err(e.to_string()))?;
     Ok(key)
 }
 
@@ -315,53 +297,32 @@ mod tests {
 
     fn raw() -> RawConfig {
         let dir = std::env::temp_dir().join(format!("custos-config-test-{}", uuid::Uuid::new_v4().simple()));
-        RawConfig {
-            data_dir: Some(dir.display().to_string()),
-            ..Default::default()
-        }
+        RawConfig { data_dir: Some(dir.display().to_string()), ..Default::default() }
     }
 
     #[test]
     fn dev_mode_refuses_a_public_listen_address() {
-        let o = Overrides {
-            listen: Some("0.0.0.0:8080".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Config::from_raw(raw(), o),
-            Err(ConfigError::DevNotLoopback(_))
-        ));
+        let o = Overrides { listen: Some("0.0.0.0:8080".into()), ..Default::default() };
+        assert!(matches!(Config::from_raw(raw(), o), Err(ConfigError::DevNotLoopback(_))));
     }
 
     #[test]
     fn production_refuses_to_start_without_a_master_key() {
-        let r = RawConfig {
-            public_url: Some("https://custos.example".into()),
-            ..raw()
-        };
+        let r = RawConfig { public_url: Some("https://custos.example".into()), ..raw() };
         let o = Overrides {
             mode: Some("production".into()),
             listen: Some("0.0.0.0:8080".into()),
             ..Default::default()
         };
-        assert!(matches!(
-            Config::from_raw(r, o),
-            Err(ConfigError::MissingMasterKey)
-        ));
+        assert!(matches!(Config::from_raw(r, o), Err(ConfigError::MissingMasterKey)));
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let r = RawConfig {
-            session_idle: Some("soon".into()),
-            ..raw()
-        };
+        let r = RawConfig { session_idle: Some("soon".into()), ..raw() };
         let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("CUSTOS_SESSION_IDLE"), "{e}");
-        let r = RawConfig {
-            trusted_proxies: Some("10.0.0.0/8, nope".into()),
-            ..raw()
-        };
+        let r = RawConfig { trusted_proxies: Some("10.0.0.0/8, nope".into()), ..raw() };
         let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("CUSTOS_TRUSTED_PROXIES") && e.contains("nope"), "{e}");
     }
@@ -377,14 +338,8 @@ mod tests {
         assert_eq!(c.link("/verify"), "http://127.0.0.1:8080/verify");
         assert!(!c.secure_cookies());
         // The dev key is generated once and reused.
-        let again = Config::from_raw(
-            RawConfig {
-                data_dir: dir,
-                ..Default::default()
-            },
-            Overrides::default(),
-        )
-        .unwrap();
+        let again = Config::from_raw(RawConfig { data_dir: dir, ..Default::default() }, Overrides::default())
+            .unwrap();
         assert_eq!(c.keys.current().id(), again.keys.current().id());
     }
 }

@@ -34,31 +34,18 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
     if state.store.account_by_email_key(&key).await?.is_some() {
         return Ok(false);
     }
-    let clock = Arc::new(ManualClock::new(
-        state.clock.now().minus(Duration::from_secs(14 * 86_400)),
-    ));
-    let past = AppState::new(
-        state.store.clone(),
-        clock.clone(),
-        state.config.clone(),
-        state.hashes.clone(),
-    );
+    let clock = Arc::new(ManualClock::new(state.clock.now().minus(Duration::from_secs(14 * 86_400))));
+    let past = AppState::new(state.store.clone(), clock.clone(), state.config.clone(), state.hashes.clone());
 
     for (email, password) in [(VICTIM_EMAIL, VICTIM_PASSWORD), (OTHER_EMAIL, OTHER_PASSWORD)] {
-        let reg = Registration {
-            email: email.into(),
-            password: Password::new(password.into()),
-            phone: None,
-        };
+        let reg = Registration { email: email.into(), password: Password::new(password.into()), phone: None };
         operator::create_account(&past, reg, "demo").await?;
     }
     let login_as = |c: Client, password: &'static str| {
         let past = past.clone();
         async move {
-            let req = login::LoginRequest {
-                email: VICTIM_EMAIL.into(),
-                password: Password::new(password.into()),
-            };
+            let req =
+                login::LoginRequest { email: VICTIM_EMAIL.into(), password: Password::new(password.into()) };
             login::login(&past, req, &c).await
         }
     };
@@ -85,11 +72,7 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
         "demo-unknown",
     );
-    for guess in [
-        "alice2024!alice2024!",
-        "Password123456789",
-        "correct horse battery",
-    ] {
+    for guess in ["alice2024!alice2024!", "Password123456789", "correct horse battery"] {
         clock.advance(Duration::from_secs(40));
         let _refused = login_as(attacker.clone(), guess).await;
     }

@@ -32,6 +32,15 @@ pub enum ApiError {
     /// 403: a cookie-authenticated state change without proof it came from our own pages.
     #[error("cross-site request refused")]
     CsrfRejected,
+    /// 403: the action needs a recent step-up; `methods` says how to give one.
+    #[error("step-up required")]
+    StepUpRequired(custos_core::step_up::StepUpNeeded),
+    /// 400: a one-time code or challenge was refused; the reason says why (wrong, replayed, expired…).
+    #[error("code refused")]
+    CodeRefused(Reason),
+    /// 409: the request conflicts with the account's state (e.g. a factor already enrolled).
+    #[error("conflict")]
+    Conflict(Reason),
     /// 400: an emailed or shown link that is malformed, unknown, expired, used or revoked.
     #[error("link invalid")]
     LinkInvalid,
@@ -73,6 +82,9 @@ pub struct Problem {
     pub reasons: Vec<Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With `step-up-required`: the ways to step up now (`totp`, `recovery_code`, `password_and_email_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<&'static str>>,
 }
 
 /// One reason a request was refused or held.
@@ -89,12 +101,7 @@ impl ApiError {
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use ApiError::*;
         match self {
-            InvalidRequest(d) => (
-                StatusCode::BAD_REQUEST,
-                "invalid-request",
-                "Invalid request",
-                d.clone(),
-            ),
+            InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", d.clone()),
             Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation-failed",
@@ -131,18 +138,28 @@ impl ApiError {
                 "Cross-site request refused",
                 "The request did not come from a custos page. Reload the page and try again.".into(),
             ),
+            StepUpRequired(n) => (
+                StatusCode::FORBIDDEN,
+                "step-up-required",
+                "Confirm it's you",
+                if n.enrol_second_factor {
+                    "This needs a second factor. Enrol an authenticator app first, then confirm with it."
+                        .into()
+                } else {
+                    "Confirm it's you before making this change; see methods.".into()
+                },
+            ),
+            CodeRefused(r) => {
+                (StatusCode::BAD_REQUEST, "code-refused", "Code not accepted", r.detail.clone())
+            }
+            Conflict(r) => (StatusCode::CONFLICT, "conflict", "Conflict", r.detail.clone()),
             LinkInvalid => (
                 StatusCode::BAD_REQUEST,
                 "link-invalid",
                 "Link not valid",
                 "This link is not valid any more: it may have expired, been used, or been replaced.".into(),
             ),
-            NotFound => (
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                "There is nothing here.".into(),
-            ),
+            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", "There is nothing here.".into()),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -188,6 +205,15 @@ impl ApiError {
         let (status, code, title, detail) = self.parts();
         let reasons = match self {
             Self::Validation(r) => r.clone(),
+            Self::CodeRefused(r) | Self::Conflict(r) => vec![r.clone()],
+            Self::StepUpRequired(n) => vec![if n.enrol_second_factor {
+                Reason::new("second-factor-required", "Moving money needs a second factor on the account.")
+            } else {
+                Reason::new(
+                    "step-up-required",
+                    "Confirm with one of the listed methods; it lasts 10 minutes.",
+                )
+            }],
             Self::Throttled { retry_after } => vec![Reason::new(
                 "too-many-attempts",
                 format!("Try again in {} seconds.", retry_after.as_secs().max(1)),
@@ -201,6 +227,10 @@ impl ApiError {
             detail,
             reasons,
             retry_after: self.retry_after(),
+            methods: match self {
+                Self::StepUpRequired(n) => Some(n.methods.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -214,13 +244,9 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut resp = (status, body).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = problem.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -41,11 +41,7 @@ impl CookieNames {
                 csrf: "__Host-custos_csrf",
             }
         } else {
-            Self {
-                session: "custos_session",
-                device: "custos_device",
-                csrf: "custos_csrf",
-            }
+            Self { session: "custos_session", device: "custos_device", csrf: "custos_csrf" }
         }
     }
 }
@@ -65,9 +61,7 @@ pub struct Client {
 
 impl Client {
     pub fn device_key_hash(&self) -> Option<TokenHash> {
-        self.device_key
-            .as_deref()
-            .map(|k| TokenHash(custos_core::crypto::sha256(k.as_bytes())))
+        self.device_key.as_deref().map(|k| TokenHash(custos_core::crypto::sha256(k.as_bytes())))
     }
 }
 
@@ -99,11 +93,7 @@ impl FromRequestParts<AppState> for Client {
             .map(str::to_owned)
             .or_else(|| jar.get(names.device).map(|c| c.value().to_owned()))
             .filter(|k| !k.is_empty() && k.len() <= 128);
-        Ok(Self {
-            ip,
-            user_agent,
-            device_key,
-        })
+        Ok(Self { ip, user_agent, device_key })
     }
 }
 
@@ -116,16 +106,12 @@ pub struct UserSession {
     pub device_id: DeviceId,
     pub aal: Aal,
     pub authenticated_at: Timestamp,
+    pub stepped_up_at: Option<Timestamp>,
     pub via_cookie: bool,
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 /// Finds and checks the session a request presents.
@@ -134,19 +120,12 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession
     let jar = CookieJar::from_headers(&parts.headers);
     let (raw, via_cookie) = match bearer(&parts.headers) {
         Some(t) => (t.to_owned(), false),
-        None => (
-            jar.get(names.session)
-                .map(|c| c.value().to_owned())
-                .ok_or(ApiError::Unauthenticated)?,
-            true,
-        ),
+        None => {
+            (jar.get(names.session).map(|c| c.value().to_owned()).ok_or(ApiError::Unauthenticated)?, true)
+        }
     };
     let token = BearerToken::parse(&raw).ok_or(ApiError::Unauthenticated)?;
-    let found = state
-        .store
-        .session_with_account(&token.hash())
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let found = state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
     let s = &found.session;
     let now = state.clock.now();
     let verdict = state.config.sessions.evaluate(
@@ -171,6 +150,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession
                 device_id: s.device_id,
                 aal: s.aal,
                 authenticated_at: s.authenticated_at,
+                stepped_up_at: s.stepped_up_at,
                 via_cookie,
             })
         }

@@ -35,17 +35,8 @@ impl HashPool {
         &self,
         job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::Overloaded)?;
-        let _running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Overloaded)?;
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded)?;
+        let _running = self.running.clone().acquire_owned().await.map_err(|_| ApiError::Overloaded)?;
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || job(&hasher))
             .await

@@ -23,13 +23,7 @@ pub struct Inner {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config, hashes: HashPool) -> Self {
-        Self(Arc::new(Inner {
-            store,
-            clock,
-            config,
-            hashes,
-            outbox_wake: Notify::new(),
-        }))
+        Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new() }))
     }
 }
 

@@ -11,6 +11,7 @@ use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, RevokeReason};
 use custos_core::crypto::TokenHash;
 use custos_core::ids::{AccountId, ChallengeId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
+use custos_core::link_token::LinkPurpose;
 
 use crate::Result;
 use crate::records::*;
@@ -79,11 +80,6 @@ pub trait Tx: Send {
         account: AccountId,
         entry: &PasswordHistoryRecord,
     ) -> Result<()>;
-    async fn password_history(
-        &mut self,
-        account: AccountId,
-        limit: u32,
-    ) -> Result<Vec<PasswordHistoryRecord>>;
 
     // Challenges
     async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()>;
@@ -91,14 +87,9 @@ pub trait Tx: Send {
     async fn count_challenge_attempt(&mut self, id: ChallengeId) -> Result<()>;
     /// Spends a challenge; false if it was already spent.
     async fn use_challenge(&mut self, id: ChallengeId, at: Timestamp) -> Result<bool>;
-    /// Gives a session a new token and assurance, recording the step-up time.
-    async fn reissue_session(
-        &mut self,
-        id: SessionId,
-        token_hash: &TokenHash,
-        aal: custos_core::session::Aal,
-        stepped_up_at: Timestamp,
-    ) -> Result<()>;
+    /// Gives a live session a new token (and assurance, step-up time and stamp): after a step-up,
+    /// and after a change that rotated the stamp, the acting session continues under a new token.
+    async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<()>;
 
     // Devices
     async fn device_by_key(
@@ -140,6 +131,8 @@ pub trait Tx: Send {
     // Link tokens
     async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()>;
     async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>>;
+    /// Spends every unspent link of `purpose` for the account ("only the newest is valid").
+    async fn spend_links(&mut self, account: AccountId, purpose: LinkPurpose, at: Timestamp) -> Result<u32>;
     /// Spends a single-use token; false if it was already spent (a concurrent use lost the race).
     async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool>;
 
@@ -177,6 +170,8 @@ pub trait Reader: Send + Sync {
     async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
     async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
+    /// The account's passwords, newest first (the current one included).
+    async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>>;
     /// Which second factors the account has confirmed (read without locking, for pages and login).
     async fn second_factors(&self, account: AccountId) -> Result<SecondFactors>;
 

@@ -127,17 +127,13 @@ pub mod testing {
     pub async fn fresh_postgres(base_url: &str) -> Result<Store> {
         let backend = crate::postgres::fresh_schema(base_url).await?;
         backend.migrate().await?;
-        Ok(Store {
-            inner: Arc::new(backend),
-        })
+        Ok(Store { inner: Arc::new(backend) })
     }
 
     /// The PostgreSQL URL for tests, from `CUSTOS_TEST_POSTGRES_URL`; `None` (and a loud line on
     /// stderr) when unset, so a skipped suite is never mistaken for a passing one.
     pub fn postgres_url(suite: &str) -> Option<String> {
-        let url = std::env::var("CUSTOS_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty());
+        let url = std::env::var("CUSTOS_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
         if url.is_none() {
             eprintln!("SKIPPED: {suite} on PostgreSQL (set CUSTOS_TEST_POSTGRES_URL to run it)");
         }

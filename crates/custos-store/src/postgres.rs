@@ -20,10 +20,7 @@ impl PgBackend {
     }
 
     pub(crate) async fn connect_with(options: PgConnectOptions) -> crate::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
         Ok(Self { pool })
     }
 }
@@ -59,10 +56,7 @@ impl crate::Backend for PgBackend {
     }
 
     async fn execute_unchecked(&self, sql: &str) -> crate::Result<u64> {
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?.rows_affected())
     }
 }
 
@@ -79,9 +73,7 @@ pub(crate) async fn fresh_schema(base_url: &str) -> crate::Result<PgBackend> {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let admin = PgPoolOptions::new().max_connections(1).connect(base_url).await?;
     // The name is ours (hex from a UUID), not input, so building it into SQL is safe.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await?;
     admin.close().await;
     let options = PgConnectOptions::from_str(base_url)?.options([("search_path", schema.as_str())]);
     PgBackend::connect_with(options).await

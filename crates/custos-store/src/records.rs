@@ -221,3 +221,12 @@ impl SecondFactors {
         self.totp
     }
 }
+
+/// The new state of a session that continues under a new token.
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    pub token_hash: TokenHash,
+    pub aal: Aal,
+    pub stepped_up_at: Option<Timestamp>,
+    pub stamp: Vec<u8>,
+}

@@ -391,23 +391,6 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn password_history(&mut self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>> {
-                let rows = sqlx::query("SELECT password_hash, skeleton_mac, created_at FROM password_history WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
-                    .bind(account.as_uuid())
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *self.tx)
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(PasswordHistoryRecord {
-                            password_hash: r.try_get("password_hash")?,
-                            skeleton_mac: r.try_get("skeleton_mac")?,
-                            created_at: ts(r.try_get("created_at")?),
-                        })
-                    })
-                    .collect()
-            }
-
             async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()> {
                 sqlx::query(concat!("INSERT INTO auth_challenges (", challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
                     .bind(c.id.as_uuid())
@@ -450,11 +433,12 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn reissue_session(&mut self, id: SessionId, token_hash: &TokenHash, aal: Aal, stepped_up_at: Timestamp) -> Result<()> {
-                sqlx::query("UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3 WHERE id = $4")
-                    .bind(token_hash.as_bytes())
-                    .bind(aal.as_str())
-                    .bind(micros(stepped_up_at))
+            async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<()> {
+                sqlx::query("UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3, stamp_at_issue = $4 WHERE id = $5")
+                    .bind(new.token_hash.as_bytes())
+                    .bind(new.aal.as_str())
+                    .bind(new.stepped_up_at.map(micros))
+                    .bind(&new.stamp)
                     .bind(id.as_uuid())
                     .execute(&mut *self.tx)
                     .await?;
@@ -596,6 +580,16 @@ macro_rules! impl_sql_store {
                     .fetch_optional(&mut *self.tx)
                     .await?;
                 row.as_ref().map(link_row).transpose()
+            }
+
+            async fn spend_links(&mut self, account: AccountId, purpose: LinkPurpose, at: Timestamp) -> Result<u32> {
+                let done = sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
+                    .bind(micros(at))
+                    .bind(account.as_uuid())
+                    .bind(purpose.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
             }
 
             async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool> {
@@ -791,6 +785,23 @@ macro_rules! impl_sql_store {
                     })
                 })
                 .transpose()
+            }
+
+            async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>> {
+                let rows = sqlx::query("SELECT password_hash, skeleton_mac, created_at FROM password_history WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(PasswordHistoryRecord {
+                            password_hash: r.try_get("password_hash")?,
+                            skeleton_mac: r.try_get("skeleton_mac")?,
+                            created_at: ts(r.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
             }
 
             async fn second_factors(&self, account: AccountId) -> Result<SecondFactors> {

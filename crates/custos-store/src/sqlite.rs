@@ -23,10 +23,7 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         Ok(Self { pool })
     }
 }
@@ -59,17 +56,8 @@ impl crate::Backend for SqliteBackend {
     }
 
     async fn execute_unchecked(&self, sql: &str) -> crate::Result<u64> {
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?.rows_affected())
     }
 }
 
-crate::sql::impl_sql_store!(
-    sqlx::Sqlite,
-    SqliteBackend,
-    SqliteTx,
-    for_update = "",
-    skip_locked = ""
-);
+crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");

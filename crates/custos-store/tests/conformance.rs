@@ -129,68 +129,31 @@ async fn create_session(store: &Store, a: &AccountRecord, at: Timestamp) -> (Ses
 async fn accounts_are_unique_by_email_key_and_uid(store: Store) {
     let a = create_account(&store, "Alice@example.com").await;
     let mut tx = store.begin().await.unwrap();
-    let clash = AccountRecord {
-        id: AccountId::new(),
-        uid: Uid::random(),
-        ..a.clone()
-    };
-    assert!(matches!(
-        tx.insert_account(&clash).await,
-        Err(StoreError::Conflict("email"))
-    ));
+    let clash = AccountRecord { id: AccountId::new(), uid: Uid::random(), ..a.clone() };
+    assert!(matches!(tx.insert_account(&clash).await, Err(StoreError::Conflict("email"))));
     drop(tx);
     let mut tx = store.begin().await.unwrap();
-    let same_uid = AccountRecord {
-        id: AccountId::new(),
-        email_key: "bob@example.com".into(),
-        ..a.clone()
-    };
-    assert!(matches!(
-        tx.insert_account(&same_uid).await,
-        Err(StoreError::Conflict("uid"))
-    ));
+    let same_uid = AccountRecord { id: AccountId::new(), email_key: "bob@example.com".into(), ..a.clone() };
+    assert!(matches!(tx.insert_account(&same_uid).await, Err(StoreError::Conflict("uid"))));
     drop(tx);
 
-    let found = store
-        .account_by_email_key("alice@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (found.id, found.uid, found.email.as_str()),
-        (a.id, a.uid, "Alice@example.com")
-    );
+    let found = store.account_by_email_key("alice@example.com").await.unwrap().unwrap();
+    assert_eq!((found.id, found.uid, found.email.as_str()), (a.id, a.uid, "Alice@example.com"));
     assert_eq!(store.account_by_uid(a.uid).await.unwrap().unwrap().id, a.id);
-    assert!(
-        store
-            .account_by_email_key("nobody@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.account_by_email_key("nobody@example.com").await.unwrap().is_none());
 
     let mut tx = store.begin().await.unwrap();
     tx.set_email_verified(a.id, t(5)).await.unwrap();
     tx.set_email_verified(a.id, t(9)).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(
-        store.account(a.id).await.unwrap().unwrap().email_verified_at,
-        Some(t(5))
-    );
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().email_verified_at, Some(t(5)));
 }
 
 async fn a_dropped_transaction_leaves_nothing_behind(store: Store) {
     let a = account("carol@example.com");
     let mut tx = store.begin().await.unwrap();
     tx.insert_account(&a).await.unwrap();
-    tx.append_audit(
-        Chain::Account(a.id),
-        t(0),
-        Actor::System,
-        AuditEvent::EmailVerified,
-    )
-    .await
-    .unwrap();
+    tx.append_audit(Chain::Account(a.id), t(0), Actor::System, AuditEvent::EmailVerified).await.unwrap();
     drop(tx);
     assert!(store.account(a.id).await.unwrap().is_none());
     assert!(store.audit_chains().await.unwrap().is_empty());
@@ -204,13 +167,7 @@ async fn sessions_are_found_by_token_hash_with_their_account(store: Store) {
     assert_eq!(found.session.ip, s.ip);
     assert_eq!(found.account_stamp, a.security_stamp);
     assert_eq!(found.account_status, AccountStatus::Active);
-    assert!(
-        store
-            .session_with_account(&BearerToken::generate().hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.session_with_account(&BearerToken::generate().hash()).await.unwrap().is_none());
 
     store.touch_session(s.id, t(100)).await.unwrap();
     store.touch_session(s.id, t(50)).await.unwrap(); // never moves backwards
@@ -224,43 +181,22 @@ async fn revoking_others_keeps_the_current_session(store: Store) {
     let (other1, _) = create_session(&store, &a, t(2)).await;
     let (_other2, _) = create_session(&store, &a, t(3)).await;
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.revoke_session(a.id, other1.id, t(4), RevokeReason::RevokedByUser)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !tx.revoke_session(a.id, other1.id, t(4), RevokeReason::RevokedByUser)
-            .await
-            .unwrap()
-    );
+    assert!(tx.revoke_session(a.id, other1.id, t(4), RevokeReason::RevokedByUser).await.unwrap());
+    assert!(!tx.revoke_session(a.id, other1.id, t(4), RevokeReason::RevokedByUser).await.unwrap());
     assert_eq!(
-        tx.revoke_sessions(a.id, Some(keep.id), t(5), RevokeReason::OthersRevokedByUser)
-            .await
-            .unwrap(),
+        tx.revoke_sessions(a.id, Some(keep.id), t(5), RevokeReason::OthersRevokedByUser).await.unwrap(),
         1
     );
     tx.commit().await.unwrap();
     let sessions = store.sessions(a.id, 10).await.unwrap();
-    let live: Vec<_> = sessions
-        .iter()
-        .filter(|s| s.revoked_at.is_none())
-        .map(|s| s.id)
-        .collect();
+    let live: Vec<_> = sessions.iter().filter(|s| s.revoked_at.is_none()).map(|s| s.id).collect();
     assert_eq!(live, vec![keep.id]);
     let r1 = sessions.iter().find(|s| s.id == other1.id).unwrap();
-    assert_eq!(
-        (r1.revoked_at, r1.revoke_reason),
-        (Some(t(4)), Some(RevokeReason::RevokedByUser))
-    );
+    assert_eq!((r1.revoked_at, r1.revoke_reason), (Some(t(4)), Some(RevokeReason::RevokedByUser)));
 
     let stranger = create_account(&store, "mallory@example.com").await;
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        !tx.revoke_session(stranger.id, keep.id, t(6), RevokeReason::RevokedByUser)
-            .await
-            .unwrap()
-    );
+    assert!(!tx.revoke_session(stranger.id, keep.id, t(6), RevokeReason::RevokedByUser).await.unwrap());
 }
 
 async fn a_single_use_link_is_spent_exactly_once(store: Store) {
@@ -282,11 +218,9 @@ async fn a_single_use_link_is_spent_exactly_once(store: Store) {
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
     let found = tx.link_token_by_hash(&token.hash()).await.unwrap().unwrap();
-    assert_eq!(
-        (found.purpose, found.expires_at, found.used_at),
-        (LinkPurpose::VerifyEmail, t(600), None)
-    );
+    assert_eq!((found.purpose, found.expires_at, found.used_at), (LinkPurpose::VerifyEmail, t(600), None));
     assert!(tx.mark_link_token_used(found.id, t(10)).await.unwrap());
+    assert_eq!(tx.spend_links(a.id, LinkPurpose::VerifyEmail, t(10)).await.unwrap(), 0, "already spent");
     assert!(!tx.mark_link_token_used(found.id, t(11)).await.unwrap());
     tx.commit().await.unwrap();
 }
@@ -299,13 +233,8 @@ async fn audit_chains_link_and_verify_after_a_round_trip(store: Store) {
         tx.append_audit(
             Chain::Account(a.id),
             at,
-            Actor::Anonymous {
-                ip: Some("2001:db8::1".parse().unwrap()),
-            },
-            AuditEvent::LoginFailed {
-                ip: None,
-                reason: "wrong_credentials".into(),
-            },
+            Actor::Anonymous { ip: Some("2001:db8::1".parse().unwrap()) },
+            AuditEvent::LoginFailed { ip: None, reason: "wrong_credentials".into() },
         )
         .await
         .unwrap();
@@ -336,65 +265,30 @@ async fn concurrent_commands_on_one_account_serialise(store: Store) {
         tasks.push(tokio::spawn(async move {
             let mut tx = store.begin().await.unwrap();
             tx.lock_account(a.id).await.unwrap().unwrap();
-            tx.append_audit(
-                Chain::Account(a.id),
-                t(i),
-                Actor::System,
-                AuditEvent::EmailVerified,
-            )
-            .await
-            .unwrap();
+            tx.append_audit(Chain::Account(a.id), t(i), Actor::System, AuditEvent::EmailVerified)
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    let records = store
-        .audit_records(&Chain::Account(a.id).key(), 0, 100)
-        .await
-        .unwrap();
+    let records = store.audit_records(&Chain::Account(a.id).key(), 0, 100).await.unwrap();
     assert_eq!(verify_chain(&records), Ok(16));
 }
 
 async fn audit_records_cannot_be_updated_or_deleted(store: Store) {
     let mut tx = store.begin().await.unwrap();
-    tx.append_audit(
-        Chain::System,
-        t(0),
-        Actor::System,
-        AuditEvent::VerificationLinkSent,
-    )
-    .await
-    .unwrap();
+    tx.append_audit(Chain::System, t(0), Actor::System, AuditEvent::VerificationLinkSent).await.unwrap();
     tx.commit().await.unwrap();
-    assert!(
-        store
-            .execute_unchecked_for_tests("UPDATE audit_records SET at = 0")
-            .await
-            .is_err()
-    );
-    assert!(
-        store
-            .execute_unchecked_for_tests("DELETE FROM audit_records")
-            .await
-            .is_err()
-    );
-    assert_eq!(
-        verify_chain(&store.audit_records("system", 0, 10).await.unwrap()),
-        Ok(1)
-    );
+    assert!(store.execute_unchecked_for_tests("UPDATE audit_records SET at = 0").await.is_err());
+    assert!(store.execute_unchecked_for_tests("DELETE FROM audit_records").await.is_err());
+    assert_eq!(verify_chain(&store.audit_records("system", 0, 10).await.unwrap()), Ok(1));
 }
 
 fn outbox(key: &str, at: Timestamp) -> OutboxRecord {
-    OutboxRecord::new(
-        OutboxTopic::Email,
-        key.into(),
-        None,
-        "ivan@example.com".into(),
-        b"sealed".to_vec(),
-        at,
-    )
+    OutboxRecord::new(OutboxTopic::Email, key.into(), None, "ivan@example.com".into(), b"sealed".to_vec(), at)
 }
 
 async fn the_outbox_is_idempotent_and_claims_each_message_once(store: Store) {
@@ -407,45 +301,21 @@ async fn the_outbox_is_idempotent_and_claims_each_message_once(store: Store) {
     tx.commit().await.unwrap();
 
     let lease = Duration::from_secs(60);
-    let (a, b) = tokio::join!(
-        store.claim_outbox(t(1), lease, 10),
-        store.claim_outbox(t(1), lease, 10)
-    );
+    let (a, b) = tokio::join!(store.claim_outbox(t(1), lease, 10), store.claim_outbox(t(1), lease, 10));
     let (a, b) = (a.unwrap(), b.unwrap());
-    let mut keys: Vec<_> = a
-        .iter()
-        .chain(b.iter())
-        .map(|m| m.idempotency_key.clone())
-        .collect();
+    let mut keys: Vec<_> = a.iter().chain(b.iter()).map(|m| m.idempotency_key.clone()).collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        ["k1", "k2"],
-        "each due message is claimed by exactly one worker"
-    );
+    assert_eq!(keys, ["k1", "k2"], "each due message is claimed by exactly one worker");
     assert!(a.iter().chain(b.iter()).all(|m| m.attempts == 1));
-    assert!(
-        store.claim_outbox(t(2), lease, 10).await.unwrap().is_empty(),
-        "leased rows are not reclaimed"
-    );
+    assert!(store.claim_outbox(t(2), lease, 10).await.unwrap().is_empty(), "leased rows are not reclaimed");
 
-    let k1 = a
-        .iter()
-        .chain(b.iter())
-        .find(|m| m.idempotency_key == "k1")
-        .unwrap();
+    let k1 = a.iter().chain(b.iter()).find(|m| m.idempotency_key == "k1").unwrap();
     store.outbox_delivered(k1.id, t(3), true).await.unwrap();
     let stored = store.outbox_message(k1.id).await.unwrap().unwrap();
     assert_eq!((stored.delivered_at, stored.payload), (Some(t(3)), None));
     // After the lease runs out, only the undelivered message comes back.
     let again = store.claim_outbox(t(62), lease, 10).await.unwrap();
-    assert_eq!(
-        again
-            .iter()
-            .map(|m| m.idempotency_key.as_str())
-            .collect::<Vec<_>>(),
-        ["k2"]
-    );
+    assert_eq!(again.iter().map(|m| m.idempotency_key.as_str()).collect::<Vec<_>>(), ["k2"]);
     assert_eq!(again[0].attempts, 2);
 }
 
@@ -453,23 +323,10 @@ async fn failed_deliveries_come_back_after_their_backoff(store: Store) {
     let mut tx = store.begin().await.unwrap();
     tx.enqueue(&outbox("retry", t(0))).await.unwrap();
     tx.commit().await.unwrap();
-    let m = store
-        .claim_outbox(t(0), Duration::from_secs(60), 10)
-        .await
-        .unwrap()
-        .remove(0);
+    let m = store.claim_outbox(t(0), Duration::from_secs(60), 10).await.unwrap().remove(0);
     store.outbox_failed(m.id, t(30), "451 try later").await.unwrap();
-    assert!(
-        store
-            .claim_outbox(t(29), Duration::from_secs(60), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let back = store
-        .claim_outbox(t(30), Duration::from_secs(60), 10)
-        .await
-        .unwrap();
+    assert!(store.claim_outbox(t(29), Duration::from_secs(60), 10).await.unwrap().is_empty());
+    let back = store.claim_outbox(t(30), Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].last_error.as_deref(), Some("451 try later"));
 }
@@ -478,28 +335,12 @@ async fn throttles_count_failures_in_a_window(store: Store) {
     let window = Duration::from_secs(60);
     assert!(store.throttle_state("login:ip:1").await.unwrap().is_none());
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(
-        tx.record_failure("login:ip:1", t(0), window)
-            .await
-            .unwrap()
-            .failures,
-        1
-    );
-    assert_eq!(
-        tx.record_failure("login:ip:1", t(10), window)
-            .await
-            .unwrap()
-            .failures,
-        2
-    );
+    assert_eq!(tx.record_failure("login:ip:1", t(0), window).await.unwrap().failures, 1);
+    assert_eq!(tx.record_failure("login:ip:1", t(10), window).await.unwrap().failures, 2);
     let s = tx.record_failure("login:ip:1", t(20), window).await.unwrap();
     assert_eq!((s.failures, s.window_start, s.last_failure_at), (3, t(0), t(20)));
     let fresh = tx.record_failure("login:ip:1", t(61), window).await.unwrap();
-    assert_eq!(
-        (fresh.failures, fresh.window_start),
-        (1, t(61)),
-        "a new window starts over"
-    );
+    assert_eq!((fresh.failures, fresh.window_start), (1, t(61)), "a new window starts over");
     tx.clear_throttle("login:ip:1").await.unwrap();
     tx.commit().await.unwrap();
     assert!(store.throttle_state("login:ip:1").await.unwrap().is_none());
@@ -509,10 +350,7 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
     let a = create_account(&store, "judy@example.com").await;
     let (s1, _) = create_session(&store, &a, t(1)).await;
     let mut tx = store.begin().await.unwrap();
-    for (i, outcome) in [LoginOutcome::WrongCredentials, LoginOutcome::Succeeded]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, outcome) in [LoginOutcome::WrongCredentials, LoginOutcome::Succeeded].into_iter().enumerate() {
         tx.insert_login_event(&LoginEventRecord {
             id: LoginEventId::new(),
             account_id: Some(a.id),
@@ -528,14 +366,7 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
         .await
         .unwrap();
     }
-    tx.touch_device(
-        s1.device_id,
-        t(20),
-        Some("198.51.100.5".parse().unwrap()),
-        "Firefox 2",
-    )
-    .await
-    .unwrap();
+    tx.touch_device(s1.device_id, t(20), Some("198.51.100.5".parse().unwrap()), "Firefox 2").await.unwrap();
     tx.commit().await.unwrap();
     let events = store.login_events(a.id, 10).await.unwrap();
     assert_eq!(
@@ -543,16 +374,10 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
         [LoginOutcome::Succeeded, LoginOutcome::WrongCredentials]
     );
     assert_eq!(events[0].signals, ["new_device"]);
-    assert_eq!(
-        (events[0].country.as_deref(), events[0].asn),
-        (Some("DE"), Some(64_500))
-    );
+    assert_eq!((events[0].country.as_deref(), events[0].asn), (Some("DE"), Some(64_500)));
     let devices = store.devices(a.id).await.unwrap();
     assert_eq!(devices.len(), 1);
-    assert_eq!(
-        (devices[0].last_seen_at, devices[0].user_agent.as_str()),
-        (t(20), "Firefox 2")
-    );
+    assert_eq!((devices[0].last_seen_at, devices[0].user_agent.as_str()), (t(20), "Firefox 2"));
     assert_eq!(devices[0].first_seen_at, t(1));
 }
 
@@ -578,25 +403,13 @@ async fn a_totp_step_is_accepted_once_and_enrolment_needs_confirmation(store: St
     tx.begin_totp_enrolment(a.id, b"sealed-1", t(0)).await.unwrap();
     tx.begin_totp_enrolment(a.id, b"sealed-2", t(1)).await.unwrap(); // restarts an unconfirmed one
     let f = tx.totp_factor(a.id).await.unwrap().unwrap();
-    assert_eq!(
-        (f.seed_sealed.as_slice(), f.confirmed_at),
-        (&b"sealed-2"[..], None)
-    );
-    assert!(
-        !tx.accept_totp_step(a.id, 10).await.unwrap(),
-        "no codes before confirmation"
-    );
+    assert_eq!((f.seed_sealed.as_slice(), f.confirmed_at), (&b"sealed-2"[..], None));
+    assert!(!tx.accept_totp_step(a.id, 10).await.unwrap(), "no codes before confirmation");
     tx.confirm_totp(a.id, t(2), 10).await.unwrap();
-    assert!(
-        !tx.accept_totp_step(a.id, 10).await.unwrap(),
-        "the confirming step is spent"
-    );
+    assert!(!tx.accept_totp_step(a.id, 10).await.unwrap(), "the confirming step is spent");
     assert!(tx.accept_totp_step(a.id, 11).await.unwrap());
     assert!(!tx.accept_totp_step(a.id, 11).await.unwrap());
-    assert!(matches!(
-        tx.begin_totp_enrolment(a.id, b"x", t(3)).await,
-        Err(StoreError::Conflict("totp"))
-    ));
+    assert!(matches!(tx.begin_totp_enrolment(a.id, b"x", t(3)).await, Err(StoreError::Conflict("totp"))));
     tx.commit().await.unwrap();
     assert!(store.second_factors(a.id).await.unwrap().totp);
     let mut tx = store.begin().await.unwrap();
@@ -615,10 +428,7 @@ async fn recovery_codes_are_single_use_and_a_new_set_replaces_the_old(store: Sto
     assert!(!tx.use_recovery_code(a.id, &old[0], t(2)).await.unwrap());
     assert_eq!(tx.unused_recovery_codes(a.id).await.unwrap(), 9);
     tx.replace_recovery_codes(a.id, &new, t(3)).await.unwrap();
-    assert!(
-        !tx.use_recovery_code(a.id, &old[1], t(4)).await.unwrap(),
-        "the old set is gone"
-    );
+    assert!(!tx.use_recovery_code(a.id, &old[1], t(4)).await.unwrap(), "the old set is gone");
     assert!(tx.use_recovery_code(a.id, &new[1], t(4)).await.unwrap());
     tx.commit().await.unwrap();
     assert_eq!(store.second_factors(a.id).await.unwrap().recovery_codes, 9);
@@ -643,10 +453,7 @@ async fn challenges_count_attempts_and_are_spent_once(store: Store) {
     tx.insert_challenge(&c).await.unwrap();
     tx.count_challenge_attempt(c.id).await.unwrap();
     let found = tx.challenge_by_hash(&token.hash()).await.unwrap().unwrap();
-    assert_eq!(
-        (found.attempts, found.code_hash, found.session_id),
-        (1, c.code_hash, c.session_id)
-    );
+    assert_eq!((found.attempts, found.code_hash, found.session_id), (1, c.code_hash, c.session_id));
     assert!(tx.use_challenge(c.id, t(5)).await.unwrap());
     assert!(!tx.use_challenge(c.id, t(6)).await.unwrap());
     tx.commit().await.unwrap();
@@ -656,14 +463,10 @@ async fn account_settings_round_trip_and_emails_stay_unique(store: Store) {
     let a = create_account(&store, "settings@example.com").await;
     create_account(&store, "taken@example.com").await;
     let mut tx = store.begin().await.unwrap();
-    tx.set_withdrawal_lock(a.id, Some(t(86_400)), Some("password_changed"))
-        .await
-        .unwrap();
+    tx.set_withdrawal_lock(a.id, Some(t(86_400)), Some("password_changed")).await.unwrap();
     tx.set_anti_phishing_code(a.id, Some("blue-otter")).await.unwrap();
     tx.set_phone(a.id, Some("+4915112345678")).await.unwrap();
-    tx.set_email(a.id, "New@example.com", "new@example.com", t(5))
-        .await
-        .unwrap();
+    tx.set_email(a.id, "New@example.com", "new@example.com", t(5)).await.unwrap();
     for (i, pw) in ["h1", "h2", "h3"].into_iter().enumerate() {
         let e = PasswordHistoryRecord {
             password_hash: pw.into(),
@@ -672,28 +475,19 @@ async fn account_settings_round_trip_and_emails_stay_unique(store: Store) {
         };
         tx.insert_password_history(a.id, &e).await.unwrap();
     }
-    let history: Vec<_> = tx
-        .password_history(a.id, 2)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|h| h.password_hash)
-        .collect();
-    assert_eq!(history, ["h3", "h2"]);
     tx.commit().await.unwrap();
+    let history: Vec<_> =
+        store.password_history(a.id, 2).await.unwrap().into_iter().map(|h| h.password_hash).collect();
+    assert_eq!(history, ["h3", "h2"]);
     let got = store.account(a.id).await.unwrap().unwrap();
     assert_eq!(got.withdrawal_lock_until, Some(t(86_400)));
     assert_eq!(got.withdrawal_lock_reason.as_deref(), Some("password_changed"));
     assert_eq!(got.anti_phishing_code.as_deref(), Some("blue-otter"));
     assert_eq!(got.phone.as_deref(), Some("+4915112345678"));
-    assert_eq!(
-        (got.email.as_str(), got.email_key.as_str()),
-        ("New@example.com", "new@example.com")
-    );
+    assert_eq!((got.email.as_str(), got.email_key.as_str()), ("New@example.com", "new@example.com"));
     let mut tx = store.begin().await.unwrap();
     assert!(matches!(
-        tx.set_email(a.id, "taken@example.com", "taken@example.com", t(6))
-            .await,
+        tx.set_email(a.id, "taken@example.com", "taken@example.com", t(6)).await,
         Err(StoreError::Conflict("email"))
     ));
 }
@@ -703,9 +497,9 @@ async fn sessions_are_reissued_with_a_new_token(store: Store) {
     let (s, old) = create_session(&store, &a, t(1)).await;
     let new = BearerToken::generate();
     let mut tx = store.begin().await.unwrap();
-    tx.reissue_session(s.id, &new.hash(), Aal::Aal2, t(2))
-        .await
-        .unwrap();
+    let reissue =
+        Reissue { token_hash: new.hash(), aal: Aal::Aal2, stepped_up_at: Some(t(2)), stamp: vec![9; 16] };
+    tx.reissue_session(s.id, &reissue).await.unwrap();
     tx.commit().await.unwrap();
     assert!(store.session_with_account(&old.hash()).await.unwrap().is_none());
     let found = store.session_with_account(&new.hash()).await.unwrap().unwrap();
@@ -713,4 +507,5 @@ async fn sessions_are_reissued_with_a_new_token(store: Store) {
         (found.session.id, found.session.aal, found.session.stepped_up_at),
         (s.id, Aal::Aal2, Some(t(2)))
     );
+    assert_eq!(found.session.stamp_at_issue, vec![9; 16]);
 }

@@ -79,20 +79,14 @@ enum AuditCommand {
 }
 
 fn load(cli_config: &Option<PathBuf>, args: &ServeArgs) -> anyhow::Result<Config> {
-    let overrides = Overrides {
-        listen: args.listen.clone(),
-        data_dir: args.data_dir.clone(),
-        mode: None,
-    };
+    let overrides = Overrides { listen: args.listen.clone(), data_dir: args.data_dir.clone(), mode: None };
     Ok(Config::load(cli_config.as_deref(), overrides)?)
 }
 
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CUSTOS_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -131,17 +125,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let public = config.public_url.clone();
     let app = Application::build(config).await?;
     if demo {
-        let seeded = custos_server::demo::seed(app.state())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let seeded = custos_server::demo::seed(app.state()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let base = public.as_str().trim_end_matches('/');
         println!(
             "\ncustos demo {}\n\n  Security center  {base}/login\n  Victim           {} / {}\n  Other account    {} / {}\n  Dev mailbox      {base}/dev/mailbox\n  API docs         {base}/api/docs\n\nSign in as the victim and look at \"Recent sign-in activity\": someone got in last night.\n",
-            if seeded {
-                "(seeded just now)"
-            } else {
-                "(data already seeded)"
-            },
+            if seeded { "(seeded just now)" } else { "(data already seeded)" },
             custos_server::demo::VICTIM_EMAIL,
             custos_server::demo::VICTIM_PASSWORD,
             custos_server::demo::OTHER_EMAIL,
@@ -158,10 +146,7 @@ fn read_password() -> anyhow::Result<String> {
         eprintln!("Password (at least 15 characters), then Enter:");
     }
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let pw = line.trim_end_matches(['\r', '\n']).to_owned();
     if pw.is_empty() {
         bail!("no password on standard input");
@@ -187,15 +172,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend_name());
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Create {
-                    email,
-                    phone,
-                    operator,
-                    serve,
-                },
-        } => {
+        Command::User { command: UserCommand::Create { email, phone, operator, serve } } => {
             let mut config = load(&cli.config, serve)?;
             config.listen = "127.0.0.1:0".parse()?;
             let password = read_password()?;
@@ -217,18 +194,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Audit {
-            command: AuditCommand::Verify(args),
-        } => {
+        Command::Audit { command: AuditCommand::Verify(args) } => {
             let config = load(&cli.config, args)?;
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;
             let report = operator::verify_audit(&store, |_| {}).await?;
             if report.broken.is_empty() {
-                println!(
-                    "audit trail intact: {} chains, {} records",
-                    report.chains, report.records
-                );
+                println!("audit trail intact: {} chains, {} records", report.chains, report.records);
                 Ok(())
             } else {
                 for b in &report.broken {

@@ -62,12 +62,7 @@ fn an_operator_creates_a_user_and_verifies_the_audit_trail() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("email-taken"));
 
-    let weak = custos(
-        &["user", "create", "--email", "weak@example.com"],
-        &dir,
-        Some("short\n"),
-        &[],
-    );
+    let weak = custos(&["user", "create", "--email", "weak@example.com"], &dir, Some("short\n"), &[]);
     assert_eq!(weak.status.code(), Some(2));
     assert!(text(&weak.stderr).contains("password-too-short"));
 
@@ -87,10 +82,7 @@ fn migrate_creates_the_database_and_keygen_prints_a_root_key() {
     let out = custos(&["migrate"], &dir, None, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(dir.join("custos.db").exists());
-    let key = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .arg("keygen")
-        .output()
-        .unwrap();
+    let key = Command::new(env!("CARGO_BIN_EXE_custos")).arg("keygen").output().unwrap();
     let key = text(&key.stdout);
     assert_eq!(key.trim().len(), 64);
     assert!(key.trim().bytes().all(|b| b.is_ascii_hexdigit()));
@@ -104,17 +96,10 @@ fn production_refuses_to_start_without_a_master_key() {
         &["serve", "--listen", "127.0.0.1:0"],
         &dir,
         None,
-        &[
-            ("CUSTOS_MODE", "production"),
-            ("CUSTOS_PUBLIC_URL", "https://custos.example"),
-        ],
+        &[("CUSTOS_MODE", "production"), ("CUSTOS_PUBLIC_URL", "https://custos.example")],
     );
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("CUSTOS_MASTER_KEY"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("CUSTOS_MASTER_KEY"), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).ok();
 }
 

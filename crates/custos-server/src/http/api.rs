@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(verify_email))
         .routes(routes!(login_handler))
+        .routes(routes!(login_second_factor))
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(list_sessions))
@@ -59,18 +60,11 @@ async fn register(
     client: Client,
     Json(b): Json<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let reg = accounts::Registration {
-        email: b.email,
-        password: Password::new(b.password),
-        phone: b.phone,
-    };
+    let reg = accounts::Registration { email: b.email, password: Password::new(b.password), phone: b.phone };
     accounts::register(&state, reg, Some(client.ip)).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            detail: "Check your inbox: we sent a message to that address.",
-        }),
+        Json(Accepted { status: "accepted", detail: "Check your inbox: we sent a message to that address." }),
     ))
 }
 
@@ -105,6 +99,25 @@ pub struct LoginBody {
     password: String,
 }
 
+/// Either a session, or — when the account has a second factor — a challenge to answer at
+/// `POST /api/v1/auth/login/second-factor`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Session(LoginResponse),
+    SecondFactor(SecondFactorRequired),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    second_factor_required: bool,
+    /// Answer it within five minutes.
+    challenge: String,
+    /// e.g. `["totp", "recovery_code"]`
+    methods: Vec<&'static str>,
+    expires_at: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`. Shown once.
@@ -117,31 +130,59 @@ pub struct LoginResponse {
     new_device: bool,
 }
 
-/// Sign in with email and password.
+/// Sign in with email and password. With a second factor enrolled, the answer is a challenge.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = LoginAnswer), (status = "4XX", body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 async fn login_handler(
     State(state): State<AppState>,
     client: Client,
     Json(b): Json<LoginBody>,
-) -> ApiResult<Json<LoginResponse>> {
-    let g = login::login(
-        &state,
-        login::LoginRequest {
-            email: b.email,
-            password: Password::new(b.password),
-        },
-        &client,
-    )
-    .await?;
-    Ok(Json(LoginResponse {
+) -> ApiResult<Json<LoginAnswer>> {
+    let req = login::LoginRequest { email: b.email, password: Password::new(b.password) };
+    Ok(Json(match login::login(&state, req, &client).await? {
+        login::LoginResult::Granted(g) => LoginAnswer::Session(session_response(g)),
+        login::LoginResult::SecondFactorRequired { challenge, methods, expires_at } => {
+            LoginAnswer::SecondFactor(SecondFactorRequired {
+                second_factor_required: true,
+                challenge: challenge.expose().to_owned(),
+                methods,
+                expires_at: expires_at.rfc3339(),
+            })
+        }
+    }))
+}
+
+pub(crate) fn session_response(g: login::LoginGranted) -> LoginResponse {
+    LoginResponse {
         session_token: g.session_token.expose().to_owned(),
         session_id: g.session_id.to_string(),
-        aal: "aal1",
+        aal: g.aal.as_str(),
         expires_at: g.expires_at.rfc3339(),
         device_token: g.device_key,
         new_device: g.new_device,
-    }))
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorBody {
+    challenge: String,
+    /// `totp` or `recovery_code`
+    method: String,
+    code: String,
+}
+
+/// Complete a sign-in with a second factor.
+#[utoipa::path(post, path = "/api/v1/auth/login/second-factor", tag = "auth", request_body = SecondFactorBody,
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem), (status = 429, body = Problem)))]
+async fn login_second_factor(
+    State(state): State<AppState>,
+    client: Client,
+    Json(b): Json<SecondFactorBody>,
+) -> ApiResult<Json<LoginResponse>> {
+    let method = crate::usecases::factors::parse_method(&b.method)?;
+    let g = login::second_factor(&state, &b.challenge, method, &b.code, &client).await?;
+    Ok(Json(session_response(g)))
 }
 
 /// End the current session.
@@ -156,12 +197,7 @@ async fn logout(State(state): State<AppState>, who: UserSession) -> ApiResult<St
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("session" = [])),
     responses((status = 200, body = views::Me), (status = 401, body = Problem)))]
 async fn me(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<views::Me>> {
-    let account = state
-        .store
-        .account(who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    Ok(Json(views::Me::new(&account, &who)))
+    Ok(Json(views::me(&state, &who).await?))
 }
 
 /// Sessions of the signed-in account, newest first, including recently ended ones.
@@ -197,18 +233,14 @@ pub struct Revoked {
 #[utoipa::path(post, path = "/api/v1/sessions/revoke-others", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = Revoked), (status = 401, body = Problem)))]
 async fn revoke_other_sessions(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<Revoked>> {
-    Ok(Json(Revoked {
-        revoked: sessions::revoke_others(&state, &who).await?,
-    }))
+    Ok(Json(Revoked { revoked: sessions::revoke_others(&state, &who).await? }))
 }
 
 /// Sign out everywhere, this session included, by rotating the account's security stamp.
 #[utoipa::path(post, path = "/api/v1/sessions/revoke-all", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = Revoked), (status = 401, body = Problem)))]
 async fn revoke_all_sessions(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<Revoked>> {
-    Ok(Json(Revoked {
-        revoked: sessions::sign_out_everywhere(&state, &who).await?,
-    }))
+    Ok(Json(Revoked { revoked: sessions::sign_out_everywhere(&state, &who).await? }))
 }
 
 /// Devices that have signed in to the account.

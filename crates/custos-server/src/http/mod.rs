@@ -3,6 +3,8 @@
 pub mod api;
 pub mod json;
 pub mod pages;
+pub mod qr;
+pub mod security_api;
 pub mod views;
 
 use axum::Router;
@@ -30,7 +32,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
     info(title = "custos", description = "Account-takeover defence and incident response for custodial crypto platforms. \
         Errors are RFC 9457 problem+json with `type` = `urn:custos:problem:<code>` and a `reasons` list."),
     modifiers(&SessionAuth),
-    tags((name = "auth"), (name = "account"), (name = "sessions"))
+    tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"))
 )]
 struct ApiDoc;
 
@@ -49,6 +51,7 @@ impl utoipa::Modify for SessionAuth {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::router())
+        .merge(security_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");
@@ -83,13 +86,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// base64url characters) becomes `<redacted>`. Query strings are never logged.
 pub fn redact_path(path: &str) -> String {
     path.split('/')
-        .map(|seg| {
-            if custos_core::crypto::BearerToken::parse(seg).is_some() {
-                "<redacted>"
-            } else {
-                seg
-            }
-        })
+        .map(|seg| if custos_core::crypto::BearerToken::parse(seg).is_some() { "<redacted>" } else { seg })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -107,20 +104,11 @@ async fn security_headers(req: Request, next: Next) -> Response {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     };
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -164,10 +152,7 @@ mod tests {
     #[test]
     fn token_segments_are_redacted_from_logged_paths() {
         let t = custos_core::crypto::BearerToken::generate();
-        assert_eq!(
-            redact_path(&format!("/verify-email/{}", t.expose())),
-            "/verify-email/<redacted>"
-        );
+        assert_eq!(redact_path(&format!("/verify-email/{}", t.expose())), "/verify-email/<redacted>");
         assert_eq!(redact_path("/api/v1/sessions/0190"), "/api/v1/sessions/0190");
     }
 

@@ -23,12 +23,14 @@ use crate::config::Mode;
 use crate::error::ApiError;
 use crate::extract::{Client, CookieNames, PageUser};
 use crate::state::AppState;
+use crate::usecases::factors::Method;
 use crate::usecases::{accounts, login, sessions};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let r = Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
+        .route("/login/second-factor", post(login_second_factor))
         .route("/register", get(register_form).post(register_submit))
         .route("/verify-email/{token}", get(verify_page))
         .route("/verify-email", post(verify_submit))
@@ -37,11 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/security/sessions/revoke-others", post(revoke_others))
         .route("/logout", post(logout))
         .route("/static/style.css", get(stylesheet));
-    if state.config.mode == Mode::Dev {
-        r.route("/dev/mailbox", get(dev_mailbox))
-    } else {
-        r
-    }
+    if state.config.mode == Mode::Dev { r.route("/dev/mailbox", get(dev_mailbox)) } else { r }
 }
 
 /// `axum::Form`, with rejections as problem+json.
@@ -120,13 +118,7 @@ fn error_page(e: &ApiError) -> Response {
     if let ApiError::Internal(cause) = e {
         tracing::error!(%cause, "page request failed");
     }
-    message(
-        status,
-        "error",
-        title,
-        &[&detail],
-        Some(("Back to the start", "/")),
-    )
+    message(status, "error", title, &[&detail], Some(("Back to the start", "/")))
 }
 
 async fn home(jar: CookieJar, State(state): State<AppState>) -> Redirect {
@@ -139,10 +131,7 @@ async fn home(jar: CookieJar, State(state): State<AppState>) -> Redirect {
 
 async fn stylesheet() -> Response {
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/style.css"),
     )
         .into_response()
@@ -158,14 +147,7 @@ struct LoginPage {
 
 async fn login_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
     let (jar, csrf) = csrf_token(&state, jar);
-    (
-        jar,
-        LoginPage {
-            csrf,
-            email: String::new(),
-            error: None,
-        },
-    )
+    (jar, LoginPage { csrf, email: String::new(), error: None })
 }
 
 #[derive(Deserialize)]
@@ -185,48 +167,100 @@ async fn login_submit(
     if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
         return error_page(&e);
     }
-    let req = login::LoginRequest {
-        email: f.email.clone(),
-        password: Password::new(f.password),
-    };
+    let req = login::LoginRequest { email: f.email.clone(), password: Password::new(f.password) };
     match login::login(&state, req, &client).await {
-        Ok(granted) => {
-            let names = CookieNames::for_state(&state);
-            let mut jar = jar.add(cookie(
-                &state,
-                names.session,
-                granted.session_token.expose().to_owned(),
-            ));
-            if let Some(device) = granted.device_key {
-                let mut c = cookie(&state, names.device, device);
-                c.set_max_age(time::Duration::days(400));
-                jar = jar.add(c);
-            }
-            (jar, Redirect::to("/security")).into_response()
+        Ok(login::LoginResult::Granted(granted)) => signed_in(&state, jar, granted),
+        Ok(login::LoginResult::SecondFactorRequired { challenge, methods, .. }) => {
+            let (jar, csrf) = csrf_token(&state, jar);
+            let page = SecondFactorPage {
+                csrf,
+                challenge: challenge.expose().to_owned(),
+                recovery_allowed: methods.contains(&"recovery_code"),
+                error: None,
+            };
+            (jar, page).into_response()
         }
         Err(e) => {
             let text = match &e {
                 ApiError::Throttled { retry_after } => {
-                    format!(
-                        "Too many attempts. Try again in {} seconds.",
-                        retry_after.as_secs().max(1)
-                    )
+                    format!("Too many attempts. Try again in {} seconds.", retry_after.as_secs().max(1))
                 }
                 ApiError::Validation(_) => "Enter your email address and password.".to_owned(),
                 ApiError::Internal(_) => return error_page(&e),
                 other => other.parts().3,
             };
             let (jar, csrf) = csrf_token(&state, jar);
-            (
-                e.parts().0,
-                jar,
-                LoginPage {
-                    csrf,
-                    email: f.email,
-                    error: Some(text),
-                },
-            )
-                .into_response()
+            (e.parts().0, jar, LoginPage { csrf, email: f.email, error: Some(text) }).into_response()
+        }
+    }
+}
+
+/// Sets the session (and, for a new browser, device) cookie and goes to the security center.
+fn signed_in(state: &AppState, jar: CookieJar, granted: login::LoginGranted) -> Response {
+    let names = CookieNames::for_state(state);
+    let mut jar = jar.add(cookie(state, names.session, granted.session_token.expose().to_owned()));
+    if let Some(device) = granted.device_key {
+        let mut c = cookie(state, names.device, device);
+        c.set_max_age(time::Duration::days(400));
+        jar = jar.add(c);
+    }
+    (jar, Redirect::to("/security")).into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage {
+    csrf: String,
+    challenge: String,
+    recovery_allowed: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    #[serde(default)]
+    csrf: String,
+    challenge: String,
+    #[serde(default)]
+    method: String,
+    code: String,
+}
+
+async fn login_second_factor(
+    State(state): State<AppState>,
+    client: Client,
+    jar: CookieJar,
+    Form(f): Form<SecondFactorForm>,
+) -> Response {
+    if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
+        return error_page(&e);
+    }
+    let method = if f.method == "recovery_code" { Method::RecoveryCode } else { Method::Totp };
+    match login::second_factor(&state, &f.challenge, method, &f.code, &client).await {
+        Ok(granted) => signed_in(&state, jar, granted),
+        Err(e @ ApiError::Internal(_)) => error_page(&e),
+        Err(e) => {
+            let expired = matches!(&e, ApiError::CodeRefused(r) if r.code.0.starts_with("challenge"));
+            if expired {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "error",
+                    "Sign in again",
+                    &["This sign-in attempt has expired or was used up. Start again with your password."],
+                    Some(("Sign in", "/login")),
+                );
+            }
+            let text = match &e {
+                ApiError::CodeRefused(r) => r.detail.clone(),
+                ApiError::Throttled { retry_after } => {
+                    format!("Too many wrong codes. Try again in {} seconds.", retry_after.as_secs().max(1))
+                }
+                other => other.parts().3,
+            };
+            let (jar, csrf) = csrf_token(&state, jar);
+            let page =
+                SecondFactorPage { csrf, challenge: f.challenge, recovery_allowed: true, error: Some(text) };
+            (e.parts().0, jar, page).into_response()
         }
     }
 }
@@ -242,27 +276,15 @@ struct RegisterPage {
 
 impl RegisterPage {
     fn field_error(&self, field: &str) -> Option<String> {
-        let msgs: Vec<&str> = self
-            .errors
-            .iter()
-            .filter(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-            .collect();
+        let msgs: Vec<&str> =
+            self.errors.iter().filter(|(f, _)| *f == field).map(|(_, m)| m.as_str()).collect();
         (!msgs.is_empty()).then(|| msgs.join(" "))
     }
 }
 
 async fn register_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
     let (jar, csrf) = csrf_token(&state, jar);
-    (
-        jar,
-        RegisterPage {
-            csrf,
-            email: String::new(),
-            phone: String::new(),
-            errors: Vec::new(),
-        },
-    )
+    (jar, RegisterPage { csrf, email: String::new(), phone: String::new(), errors: Vec::new() })
 }
 
 #[derive(Deserialize)]
@@ -285,11 +307,7 @@ async fn register_submit(
         return error_page(&e);
     }
     let phone = Some(f.phone.clone()).filter(|p| !p.trim().is_empty());
-    let reg = accounts::Registration {
-        email: f.email.clone(),
-        password: Password::new(f.password),
-        phone,
-    };
+    let reg = accounts::Registration { email: f.email.clone(), password: Password::new(f.password), phone };
     match accounts::register(&state, reg, Some(client.ip)).await {
         Ok(()) => message(
             StatusCode::ACCEPTED,
@@ -319,12 +337,7 @@ async fn register_submit(
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 jar,
-                RegisterPage {
-                    csrf,
-                    email: f.email,
-                    phone: f.phone,
-                    errors,
-                },
+                RegisterPage { csrf, email: f.email, phone: f.phone, errors },
             )
                 .into_response()
         }
@@ -397,9 +410,8 @@ struct SecurityPage {
 impl SecurityPage {
     /// `2026-11-25T10:09:02.805511Z` as `25 Nov 2026, 10:09 UTC`; anything else unchanged.
     fn when(&self, rfc3339: &str) -> String {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
+        const MONTHS: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
         let parts = (
             rfc3339.get(0..4),
             rfc3339.get(5..7).and_then(|m| m.parse::<usize>().ok()),
@@ -484,13 +496,8 @@ async fn security_center(
     Query(q): Query<Flash>,
 ) -> Response {
     let load = async {
-        let account = state
-            .store
-            .account(who.account_id)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
         Ok::<_, ApiError>((
-            views::Me::new(&account, &who),
+            views::me(&state, &who).await?,
             views::sessions(&state, &who).await?,
             views::devices(&state, &who).await?,
             views::activity(&state, &who).await?,
@@ -509,18 +516,7 @@ async fn security_center(
         _ => None,
     };
     let (jar, csrf) = csrf_token(&state, jar);
-    (
-        jar,
-        SecurityPage {
-            csrf,
-            flash,
-            me,
-            sessions,
-            devices,
-            activity,
-        },
-    )
-        .into_response()
+    (jar, SecurityPage { csrf, flash, me, sessions, devices, activity }).into_response()
 }
 
 #[derive(Deserialize)]

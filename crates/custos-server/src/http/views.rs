@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::extract::UserSession;
 use crate::state::AppState;
-use custos_store::AccountRecord;
+use custos_store::{AccountRecord, SecondFactors};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
@@ -19,6 +19,12 @@ pub struct Me {
     pub status: &'static str,
     pub created_at: String,
     pub anti_phishing_code_set: bool,
+    /// Masked, e.g. `bl•••••er`.
+    pub anti_phishing_code: Option<String>,
+    pub totp_enabled: bool,
+    pub recovery_codes_left: u32,
+    /// Withdrawals are paused until then (RFC 3339), after a credential change.
+    pub withdrawal_lock_until: Option<String>,
     pub session: CurrentSession,
 }
 
@@ -31,14 +37,11 @@ pub struct CurrentSession {
 
 pub fn mask_phone(p: &str) -> String {
     let n = p.chars().count();
-    p.chars()
-        .enumerate()
-        .map(|(i, c)| if i < 3 || i + 2 >= n { c } else { '•' })
-        .collect()
+    p.chars().enumerate().map(|(i, c)| if i < 3 || i + 2 >= n { c } else { '•' }).collect()
 }
 
 impl Me {
-    pub fn new(a: &AccountRecord, s: &UserSession) -> Self {
+    pub fn new(a: &AccountRecord, s: &UserSession, f: SecondFactors, now: custos_core::Timestamp) -> Self {
         Self {
             uid: a.email_verified_at.map(|_| a.uid.to_string()),
             email: a.email.clone(),
@@ -47,6 +50,10 @@ impl Me {
             status: a.status.as_str(),
             created_at: a.created_at.rfc3339(),
             anti_phishing_code_set: a.anti_phishing_code.is_some(),
+            anti_phishing_code: a.anti_phishing_code.as_deref().map(custos_core::anti_phishing::mask),
+            totp_enabled: f.totp,
+            recovery_codes_left: f.recovery_codes,
+            withdrawal_lock_until: a.withdrawal_lock_until.filter(|t| *t > now).map(|t| t.rfc3339()),
             session: CurrentSession {
                 id: s.session_id.to_string(),
                 aal: s.aal.as_str(),
@@ -151,4 +158,11 @@ pub async fn activity(state: &AppState, who: &UserSession) -> Result<Vec<LoginVi
             signals: e.signals,
         })
         .collect())
+}
+
+/// The signed-in account as the API and the security center show it.
+pub async fn me(state: &AppState, who: &UserSession) -> Result<Me, ApiError> {
+    let account = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let factors = state.store.second_factors(who.account_id).await?;
+    Ok(Me::new(&account, who, factors, state.clock.now()))
 }

@@ -65,6 +65,46 @@ fn body(notice: &Notice) -> Body {
             ],
             action: None,
         },
+        Notice::SecurityChange { change, at, ip, lock_until } => {
+            let mut paragraphs = vec![format!("{change} This happened at {at}{}.", ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default())];
+            if let Some(until) = lock_until {
+                paragraphs.push(format!(
+                    "To protect your funds, withdrawals are paused until {until}. This cannot be shortened."
+                ));
+            }
+            paragraphs.push(
+                "If this was you, there is nothing to do. If it was not, disable your account at once and contact \
+                 support through the official website."
+                    .into(),
+            );
+            Body { subject: "Security change on your account".into(), paragraphs, action: None }
+        }
+        Notice::PasswordReset { reset_url } => Body {
+            subject: "Reset your password".into(),
+            paragraphs: vec![
+                "Someone asked to reset the password of the account with this address. The link works for 30 minutes, \
+                 once; asking again replaces it."
+                    .into(),
+                "If it was not you, ignore this message: your password stays as it is.".into(),
+            ],
+            action: Some(("Choose a new password".into(), reset_url.clone())),
+        },
+        Notice::StepUpCode { code } => Body {
+            subject: format!("Your confirmation code: {code}"),
+            paragraphs: vec![
+                format!("Enter {code} to confirm a security change on your account. It works for 10 minutes."),
+                "Never give this code to anyone — custos staff will never ask for it.".into(),
+            ],
+            action: None,
+        },
+        Notice::ConfirmEmailChange { confirm_url } => Body {
+            subject: "Confirm your new email address".into(),
+            paragraphs: vec![
+                "Confirm that this address should become the email of your account. Until you do, nothing changes."
+                    .into(),
+            ],
+            action: Some(("Confirm the new address".into(), confirm_url.clone())),
+        },
     }
 }
 
@@ -94,20 +134,13 @@ pub fn render(m: &EmailMessage) -> Rendered {
     }
     .render()
     .unwrap_or_else(|_| format!("<pre>{}</pre>", text.replace('&', "&amp;").replace('<', "&lt;")));
-    Rendered {
-        subject: b.subject,
-        text,
-        html,
-    }
+    Rendered { subject: b.subject, text, html }
 }
 
 /// `<hash-of-idempotency-key@host>`: a retry of the same message carries the same Message-ID.
 pub fn message_id(idempotency_key: &str, public_url: &url::Url) -> String {
     let host = public_url.host_str().unwrap_or("custos.localhost");
-    format!(
-        "<{}@{host}>",
-        hex::encode(&sha256(idempotency_key.as_bytes())[..16])
-    )
+    format!("<{}@{host}>", hex::encode(&sha256(idempotency_key.as_bytes())[..16]))
 }
 
 pub enum Mailer {

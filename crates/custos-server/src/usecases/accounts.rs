@@ -8,7 +8,8 @@ use custos_core::ids::{AccountId, LinkTokenId, Uid};
 use custos_core::link_token::{LinkFacts, LinkPurpose, check_link};
 use custos_core::login::AccountStatus;
 use custos_core::notice::Notice;
-use custos_core::password::{Password, PasswordRule};
+use custos_core::password::Password;
+use custos_core::password_policy::{self, PolicyContext};
 use custos_store::{AccountRecord, LinkTokenRecord, StoreError};
 
 use super::audit;
@@ -32,10 +33,12 @@ pub fn parse_phone(s: &str) -> Option<String> {
 /// Validates everything at once, so the user sees every reason in one answer.
 pub fn validate(reg: &Registration) -> Result<(Email, Option<String>), ApiError> {
     let mut reasons = Vec::new();
-    let email = Email::parse(&reg.email)
-        .map_err(|e| reasons.push(Reason::new("email-invalid", e.to_string())))
-        .ok();
-    reasons.extend(PasswordRule::default().check(&reg.password));
+    let email =
+        Email::parse(&reg.email).map_err(|e| reasons.push(Reason::new("email-invalid", e.to_string()))).ok();
+    // The full policy; a new account has no second factor yet, so 15 characters at least.
+    let words = password_policy::personal_words(&reg.email);
+    let ctx = PolicyContext { user_inputs: words.iter().map(String::as_str).collect(), ..Default::default() };
+    reasons.extend(password_policy::check(&reg.password, &ctx));
     let phone = match reg.phone.as_deref() {
         None | Some("") => None,
         Some(p) => {
@@ -63,10 +66,11 @@ pub async fn register(
     actor_ip: Option<std::net::IpAddr>,
 ) -> Result<(), ApiError> {
     let (email, phone) = validate(&reg)?;
+    let mac = super::password::skeleton_mac(state, &reg.password);
     let password_hash = state.hashes.hash(reg.password).await?;
     // A random nine-digit UID collides rarely; when it does, the whole transaction is retried.
     for _ in 0..5 {
-        match register_once(state, &email, phone.clone(), &password_hash, actor_ip).await? {
+        match register_once(state, &email, phone.clone(), (&password_hash, &mac), actor_ip).await? {
             Attempt::Done => return Ok(()),
             Attempt::UidTaken => continue,
         }
@@ -83,7 +87,7 @@ async fn register_once(
     state: &AppState,
     email: &Email,
     phone: Option<String>,
-    password_hash: &str,
+    (password_hash, mac): (&str, &[u8]),
     ip: Option<std::net::IpAddr>,
 ) -> Result<Attempt, ApiError> {
     let now = state.clock.now();
@@ -98,9 +102,7 @@ async fn register_once(
                 email: &existing.email,
                 anti_phishing_code: existing.anti_phishing_code.as_deref(),
             },
-            Notice::AlreadyRegistered {
-                login_url: state.config.link("/login"),
-            },
+            Notice::AlreadyRegistered { login_url: state.config.link("/login") },
             format!("already_registered:{}", uuid::Uuid::now_v7()),
             now,
         )
@@ -140,20 +142,14 @@ async fn register_once(
         Err(StoreError::Conflict("uid")) => return Ok(Attempt::UidTaken),
         Err(e) => return Err(e.into()),
     }
-    let domain = email
-        .as_str()
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_owned())
-        .unwrap_or_default();
+    super::password::remember(&mut *tx, account.id, password_hash, mac.to_vec(), now).await?;
+    let domain = email.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
     audit(
         &mut *tx,
         Chain::Account(account.id),
         now,
         actor,
-        AuditEvent::AccountRegistered {
-            uid: account.uid.get(),
-            email_domain: domain,
-        },
+        AuditEvent::AccountRegistered { uid: account.uid.get(), email_domain: domain },
     )
     .await?;
     send_verification(&mut *tx, state, &account, now).await?;
@@ -190,9 +186,7 @@ pub(crate) async fn send_verification(
             email: &account.email,
             anti_phishing_code: account.anti_phishing_code.as_deref(),
         },
-        Notice::VerifyEmail {
-            verify_url: state.config.link(&format!("/verify-email/{}", token.expose())),
-        },
+        Notice::VerifyEmail { verify_url: state.config.link(&format!("/verify-email/{}", token.expose())) },
         format!("verify_email:{}", link.id),
         now,
     )
@@ -210,14 +204,8 @@ pub async fn verify_email(
     let token = BearerToken::parse(raw_token).ok_or(ApiError::LinkInvalid)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let link = tx
-        .link_token_by_hash(&token.hash())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
-    let account = tx
-        .lock_account(link.account_id)
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
+    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
+    let account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
     let facts = LinkFacts {
         purpose: link.purpose,
         expires_at: link.expires_at,
@@ -235,14 +223,8 @@ pub async fn verify_email(
         return Err(ApiError::LinkInvalid);
     }
     tx.set_email_verified(account.id, now).await?;
-    audit(
-        &mut *tx,
-        Chain::Account(account.id),
-        now,
-        Actor::Anonymous { ip },
-        AuditEvent::EmailVerified,
-    )
-    .await?;
+    audit(&mut *tx, Chain::Account(account.id), now, Actor::Anonymous { ip }, AuditEvent::EmailVerified)
+        .await?;
     tx.commit().await?;
     Ok(account.uid)
 }

@@ -3,19 +3,20 @@
 use std::net::IpAddr;
 
 use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::challenge::{ChallengePurpose, check_challenge};
 use custos_core::crypto::{BearerToken, sha256};
 use custos_core::email::Email;
-use custos_core::ids::{DeviceId, LoginEventId, SessionId};
+use custos_core::ids::{ChallengeId, DeviceId, LoginEventId, SessionId};
 use custos_core::login::{AccountStatus, LoginOutcome};
 use custos_core::notice::Notice;
 use custos_core::password::Password;
 use custos_core::session::Aal;
 use custos_core::throttle::ThrottleRule;
 use custos_core::{Reason, Timestamp};
-use custos_store::{AccountRecord, DeviceRecord, LoginEventRecord, SessionRecord, Tx};
+use custos_store::{AccountRecord, ChallengeRecord, DeviceRecord, LoginEventRecord, SessionRecord, Tx};
 
-use super::audit;
 use super::notify::{self, Recipient};
+use super::{audit, factors};
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
@@ -29,6 +30,7 @@ pub struct LoginRequest {
 /// remember if the client had none.
 pub struct LoginGranted {
     pub session_token: BearerToken,
+    pub aal: Aal,
     pub session_id: SessionId,
     pub device_key: Option<String>,
     pub new_device: bool,
@@ -41,13 +43,16 @@ fn ip_key(ip: IpAddr) -> String {
 
 /// Keyed by a hash of the address, so unknown and known addresses are throttled alike.
 fn account_key(email_key: &str) -> String {
-    format!(
-        "login:account:{}",
-        hex::encode(&sha256(email_key.as_bytes())[..16])
-    )
+    format!("login:account:{}", hex::encode(&sha256(email_key.as_bytes())[..16]))
 }
 
-pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Result<LoginGranted, ApiError> {
+/// The answer to a correct password: a session, or a challenge for the second factor.
+pub enum LoginResult {
+    Granted(LoginGranted),
+    SecondFactorRequired { challenge: BearerToken, methods: Vec<&'static str>, expires_at: Timestamp },
+}
+
+pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Result<LoginResult, ApiError> {
     let email = Email::parse(&req.email)
         .map_err(|e| ApiError::Validation(vec![Reason::new("email-invalid", e.to_string())]))?;
     if req.password.is_oversized() {
@@ -65,26 +70,18 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         (Some(a), Some(h)) => state.store.devices(a.id).await?.iter().any(|d| d.key_hash == h),
         _ => false,
     };
-    let mut wait = throttle_wait(state, &ip_key(client.ip), ThrottleRule::LOGIN_PER_IP, now).await?;
+    let mut wait = super::throttle_wait(state, &ip_key(client.ip), ThrottleRule::LOGIN_PER_IP, now).await?;
     if !known_device {
         wait = wait.max(
-            throttle_wait(
-                state,
-                &account_key(&email.key()),
-                ThrottleRule::LOGIN_PER_ACCOUNT,
-                now,
-            )
-            .await?,
+            super::throttle_wait(state, &account_key(&email.key()), ThrottleRule::LOGIN_PER_ACCOUNT, now)
+                .await?,
         );
     }
     if let Some(retry_after) = wait {
         return Err(ApiError::Throttled { retry_after });
     }
 
-    let ok = state
-        .hashes
-        .verify(req.password, account.as_ref().map(|a| a.password_hash.clone()))
-        .await?;
+    let ok = state.hashes.verify(req.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
 
     let mut tx = state.store.begin().await?;
     let locked = match &account {
@@ -100,52 +97,102 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         }
     };
     if account.email_verified_at.is_none() {
-        insert_event(
-            &mut *tx,
-            Some(&account),
-            LoginOutcome::EmailNotVerified,
-            None,
-            client,
-            now,
-        )
-        .await?;
+        insert_event(&mut *tx, Some(&account), LoginOutcome::EmailNotVerified, None, client, now).await?;
         tx.commit().await?;
         return Err(ApiError::EmailNotVerified);
     }
     if account.status != AccountStatus::Active {
-        insert_event(
-            &mut *tx,
-            Some(&account),
-            LoginOutcome::AccountInactive,
-            None,
-            client,
-            now,
-        )
-        .await?;
+        insert_event(&mut *tx, Some(&account), LoginOutcome::AccountInactive, None, client, now).await?;
         tx.commit().await?;
         return Err(ApiError::AccountInactive);
+    }
+
+    let methods = factors::login_methods(state, &account).await?;
+    if !methods.is_empty() {
+        let challenge = BearerToken::generate();
+        let purpose = ChallengePurpose::LoginSecondFactor;
+        let expires_at = now.plus(purpose.ttl());
+        tx.insert_challenge(&ChallengeRecord {
+            id: ChallengeId::new(),
+            token_hash: challenge.hash(),
+            account_id: account.id,
+            purpose,
+            code_hash: None,
+            session_id: None,
+            created_at: now,
+            expires_at,
+            attempts: 0,
+            used_at: None,
+        })
+        .await?;
+        tx.commit().await?;
+        return Ok(LoginResult::SecondFactorRequired { challenge, methods, expires_at });
     }
 
     let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, now).await?;
     tx.clear_throttle(&account_key(&account.email_key)).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
-    Ok(granted)
+    Ok(LoginResult::Granted(granted))
 }
 
-async fn throttle_wait(
+/// Completes a login with the second factor. Wrong codes count against the account's code
+/// throttle and the challenge's own attempt limit, and are recorded as login events.
+pub async fn second_factor(
     state: &AppState,
-    key: &str,
-    rule: ThrottleRule,
-    now: Timestamp,
-) -> Result<Option<std::time::Duration>, ApiError> {
-    let Some(s) = state.store.throttle_state(key).await? else {
-        return Ok(None);
+    challenge: &str,
+    method: factors::Method,
+    code: &str,
+    client: &Client,
+) -> Result<LoginGranted, ApiError> {
+    let now = state.clock.now();
+    let unknown = || {
+        ApiError::CodeRefused(Reason::new(
+            "challenge-unknown",
+            "Sign in again: this sign-in attempt is not valid.",
+        ))
     };
-    if now >= s.window_start.plus(rule.window) {
-        return Ok(None);
+    let challenge = BearerToken::parse(challenge).ok_or_else(unknown)?;
+    let mut tx = state.store.begin().await?;
+    let c = tx.challenge_by_hash(&challenge.hash()).await?.ok_or_else(unknown)?;
+    let attempts = u32::try_from(c.attempts).unwrap_or(u32::MAX);
+    if let Err(r) = check_challenge(
+        c.purpose,
+        ChallengePurpose::LoginSecondFactor,
+        c.expires_at,
+        c.used_at.is_some(),
+        attempts,
+        now,
+    ) {
+        return Err(ApiError::CodeRefused(Reason::new("challenge-expired", format!("{r}; sign in again."))));
     }
-    Ok(rule.wait(s.failures, Some(s.last_failure_at), now))
+    drop(tx);
+    factors::check_code_throttle(state, c.account_id, now).await?;
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(c.account_id).await?.ok_or_else(unknown)?;
+    if let Err(reason) = factors::verify_code(&mut *tx, state, account.id, method, code, now).await? {
+        tx.count_challenge_attempt(c.id).await?;
+        factors::count_wrong_code(&mut *tx, account.id, now).await?;
+        insert_event(&mut *tx, Some(&account), LoginOutcome::SecondFactorFailed, None, client, now).await?;
+        tx.commit().await?;
+        return Err(ApiError::CodeRefused(reason));
+    }
+    if !tx.use_challenge(c.id, now).await? {
+        return Err(unknown());
+    }
+    if account.status != AccountStatus::Active {
+        return Err(ApiError::AccountInactive);
+    }
+    let mut granted = start_session(&mut *tx, state, &account, client, Aal::Aal2, now).await?;
+    tx.clear_throttle(&account_key(&account.email_key)).await?;
+    if method == factors::Method::RecoveryCode {
+        let actor = Actor::User { account: account.id, session: Some(granted.session_id) };
+        audit(&mut *tx, Chain::Account(account.id), now, actor, AuditEvent::RecoveryCodeUsed).await?;
+    }
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    granted.aal = Aal::Aal2;
+    Ok(granted)
 }
 
 async fn record_failure(
@@ -155,14 +202,8 @@ async fn record_failure(
     client: &Client,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    tx.record_failure(&ip_key(client.ip), now, ThrottleRule::LOGIN_PER_IP.window)
-        .await?;
-    tx.record_failure(
-        &account_key(&email.key()),
-        now,
-        ThrottleRule::LOGIN_PER_ACCOUNT.window,
-    )
-    .await?;
+    tx.record_failure(&ip_key(client.ip), now, ThrottleRule::LOGIN_PER_IP.window).await?;
+    tx.record_failure(&account_key(&email.key()), now, ThrottleRule::LOGIN_PER_ACCOUNT.window).await?;
     if let Some(a) = account {
         insert_event(tx, Some(a), LoginOutcome::WrongCredentials, None, client, now).await?;
         audit(
@@ -225,8 +266,7 @@ pub(crate) async fn start_session(
     let key_hash = custos_core::crypto::TokenHash(sha256(device_key.as_bytes()));
     let (device_id, new_device) = match tx.device_by_key(account.id, &key_hash).await? {
         Some(d) => {
-            tx.touch_device(d.id, now, Some(client.ip), &client.user_agent)
-                .await?;
+            tx.touch_device(d.id, now, Some(client.ip), &client.user_agent).await?;
             (d.id, false)
         }
         None => {
@@ -254,7 +294,8 @@ pub(crate) async fn start_session(
         user_agent: client.user_agent.clone(),
         aal,
         authenticated_at: now,
-        stepped_up_at: None,
+        // A second factor at sign-in is a step-up in itself.
+        stepped_up_at: (aal == Aal::Aal2).then_some(now),
         created_at: now,
         last_seen_at: now,
         stamp_at_issue: account.security_stamp.clone(),
@@ -262,29 +303,11 @@ pub(crate) async fn start_session(
         revoke_reason: None,
     };
     tx.insert_session(&session).await?;
-    insert_event(
-        tx,
-        Some(account),
-        LoginOutcome::Succeeded,
-        Some(device_id),
-        client,
-        now,
-    )
-    .await?;
+    insert_event(tx, Some(account), LoginOutcome::Succeeded, Some(device_id), client, now).await?;
     let chain = Chain::Account(account.id);
-    let actor = Actor::User {
-        account: account.id,
-        session: Some(session.id),
-    };
+    let actor = Actor::User { account: account.id, session: Some(session.id) };
     if new_device {
-        audit(
-            tx,
-            chain,
-            now,
-            actor.clone(),
-            AuditEvent::DeviceFirstSeen { device: device_id },
-        )
-        .await?;
+        audit(tx, chain, now, actor.clone(), AuditEvent::DeviceFirstSeen { device: device_id }).await?;
         notify::email(
             tx,
             state,
@@ -318,6 +341,7 @@ pub(crate) async fn start_session(
     .await?;
     Ok(LoginGranted {
         session_token: token,
+        aal,
         session_id: session.id,
         device_key: issued_key,
         new_device,

@@ -3,16 +3,23 @@
 //! messages in one transaction (DESIGN principle 3). Handlers parse, call one of these, render.
 
 pub mod accounts;
+pub mod credential_change;
+pub mod factors;
 pub mod login;
 pub mod notify;
 pub mod operator;
+pub mod password;
 pub mod sessions;
+pub mod settings;
+pub mod step_up;
 
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::throttle::ThrottleRule;
 use custos_store::Tx;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Appends one audit record; the common case of a use case writing to an account's chain.
 pub(crate) async fn audit(
@@ -24,4 +31,20 @@ pub(crate) async fn audit(
 ) -> Result<(), ApiError> {
     tx.append_audit(chain, at, actor, event).await?;
     Ok(())
+}
+
+/// How long an attempt keyed by `key` must wait under `rule`, if at all.
+pub(crate) async fn throttle_wait(
+    state: &AppState,
+    key: &str,
+    rule: ThrottleRule,
+    now: Timestamp,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(s) = state.store.throttle_state(key).await? else {
+        return Ok(None);
+    };
+    if now >= s.window_start.plus(rule.window) {
+        return Ok(None);
+    }
+    Ok(rule.wait(s.failures, Some(s.last_failure_at), now))
 }

@@ -30,14 +30,9 @@ pub async fn email(
     now: Timestamp,
 ) -> Result<bool, ApiError> {
     if notice.stranger_triggerable() {
-        let sent = tx
-            .outbox_count_since(to.email, now.minus(Duration::from_secs(3_600)))
-            .await?;
+        let sent = tx.outbox_count_since(to.email, now.minus(Duration::from_secs(3_600))).await?;
         if sent >= state.config.mail_per_recipient_per_hour {
-            tracing::warn!(
-                kind = notice.kind(),
-                "per-recipient mail limit reached; message dropped"
-            );
+            tracing::warn!(kind = notice.kind(), "per-recipient mail limit reached; message dropped");
             return Ok(false);
         }
     }
@@ -48,18 +43,9 @@ pub async fn email(
         notice,
     };
     let plaintext = serde_json::to_vec(&message).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sealed = state
-        .config
-        .keys
-        .seal(KeyPurpose::OutboxPayload, idempotency_key.as_bytes(), &plaintext);
-    let row = OutboxRecord::new(
-        OutboxTopic::Email,
-        idempotency_key,
-        to.account,
-        message.to.clone(),
-        sealed,
-        now,
-    );
+    let sealed = state.config.keys.seal(KeyPurpose::OutboxPayload, idempotency_key.as_bytes(), &plaintext);
+    let row =
+        OutboxRecord::new(OutboxTopic::Email, idempotency_key, to.account, message.to.clone(), sealed, now);
     tx.enqueue(&row).await?;
     Ok(true)
 }

@@ -14,6 +14,7 @@ use crate::state::AppState;
 /// Creates an account with its address already verified (the operator vouches for it).
 pub async fn create_account(state: &AppState, reg: Registration, operator: &str) -> Result<Uid, ApiError> {
     let (email, phone) = validate(&reg)?;
+    let mac = super::password::skeleton_mac(state, &reg.password);
     let password_hash = state.hashes.hash(reg.password).await?;
     for _ in 0..5 {
         let now = state.clock.now();
@@ -44,17 +45,14 @@ pub async fn create_account(state: &AppState, reg: Registration, operator: &str)
             }
             Err(e) => return Err(e.into()),
         }
-        let actor = Actor::Operator {
-            name: operator.to_owned(),
-        };
+        super::password::remember(&mut *tx, account.id, &password_hash, mac.clone(), now).await?;
+        let actor = Actor::Operator { name: operator.to_owned() };
         audit(
             &mut *tx,
             Chain::Account(account.id),
             now,
             actor,
-            AuditEvent::OperatorCreatedAccount {
-                uid: account.uid.get(),
-            },
+            AuditEvent::OperatorCreatedAccount { uid: account.uid.get() },
         )
         .await?;
         tx.commit().await?;

@@ -10,10 +10,7 @@ use crate::extract::UserSession;
 use crate::state::AppState;
 
 fn actor(s: &UserSession) -> Actor {
-    Actor::User {
-        account: s.account_id,
-        session: Some(s.session_id),
-    }
+    Actor::User { account: s.account_id, session: Some(s.session_id) }
 }
 
 /// Revokes one of the caller's own sessions (`target` may be the current one: that is logout).
@@ -26,9 +23,7 @@ pub async fn revoke(
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.lock_account(who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
     if !tx.revoke_session(who.account_id, target, now, why).await? {
         return Err(ApiError::NotFound);
     }
@@ -37,10 +32,7 @@ pub async fn revoke(
         Chain::Account(who.account_id),
         now,
         actor(who),
-        AuditEvent::SessionRevoked {
-            session: target,
-            reason: why,
-        },
+        AuditEvent::SessionRevoked { session: target, reason: why },
     )
     .await?;
     tx.commit().await?;
@@ -51,26 +43,16 @@ pub async fn revoke(
 pub async fn revoke_others(state: &AppState, who: &UserSession) -> Result<u32, ApiError> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.lock_account(who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
     let count = tx
-        .revoke_sessions(
-            who.account_id,
-            Some(who.session_id),
-            now,
-            RevokeReason::OthersRevokedByUser,
-        )
+        .revoke_sessions(who.account_id, Some(who.session_id), now, RevokeReason::OthersRevokedByUser)
         .await?;
     audit(
         &mut *tx,
         Chain::Account(who.account_id),
         now,
         actor(who),
-        AuditEvent::OtherSessionsRevoked {
-            kept: who.session_id,
-            count,
-        },
+        AuditEvent::OtherSessionsRevoked { kept: who.session_id, count },
     )
     .await?;
     tx.commit().await?;
@@ -82,11 +64,8 @@ pub async fn revoke_others(state: &AppState, who: &UserSession) -> Result<u32, A
 pub async fn sign_out_everywhere(state: &AppState, who: &UserSession) -> Result<u32, ApiError> {
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    tx.lock_account(who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    tx.set_security_stamp(who.account_id, &new_security_stamp())
-        .await?;
+    tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    tx.set_security_stamp(who.account_id, &new_security_stamp()).await?;
     let why = RevokeReason::SecurityStampRotated;
     let count = tx.revoke_sessions(who.account_id, None, now, why).await?;
     audit(
@@ -94,10 +73,7 @@ pub async fn sign_out_everywhere(state: &AppState, who: &UserSession) -> Result<
         Chain::Account(who.account_id),
         now,
         actor(who),
-        AuditEvent::SecurityStampRotated {
-            reason: why,
-            sessions_revoked: count,
-        },
+        AuditEvent::SecurityStampRotated { reason: why, sessions_revoked: count },
     )
     .await?;
     tx.commit().await?;

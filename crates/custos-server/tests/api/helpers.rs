@@ -44,18 +44,10 @@ pub struct Options {
 }
 
 pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
-    let raw = RawConfig {
-        data_dir: Some(dir.display().to_string()),
-        ..Default::default()
-    };
-    let mut config = Config::from_raw(
-        raw,
-        Overrides {
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        },
-    )
-    .expect("test config");
+    let raw = RawConfig { data_dir: Some(dir.display().to_string()), ..Default::default() };
+    let mut config =
+        Config::from_raw(raw, Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() })
+            .expect("test config");
     let cost = o.cost.unwrap_or(HashCost::TEST);
     config.hash_cost = cost;
     config.smtp_url = o.smtp_url.clone();
@@ -71,9 +63,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(o: Options) -> TestApp {
     let dir = TempDir::new();
-    let store = Store::connect(&format!("sqlite:{}", dir.path().join("custos.db").display()))
-        .await
-        .unwrap();
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("custos.db").display())).await.unwrap();
     store.migrate().await.unwrap();
     spawn_app_on(store, dir, o).await
 }
@@ -81,9 +71,7 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
 /// The same application on a fresh PostgreSQL schema; `None` (with a SKIPPED line) without a server.
 pub async fn spawn_app_on_postgres(test: &str) -> Option<TestApp> {
     let url = custos_store::testing::postgres_url(test)?;
-    let store = custos_store::testing::fresh_postgres(&url)
-        .await
-        .expect("postgres store");
+    let store = custos_store::testing::fresh_postgres(&url).await.expect("postgres store");
     Some(spawn_app_on(store, TempDir::new(), Options::default()).await)
 }
 
@@ -91,28 +79,15 @@ async fn spawn_app_on(store: Store, dir: TempDir, o: Options) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = test_config(dir.path(), &o);
     let clock = Arc::new(ManualClock::new(Timestamp::from_micros(1_800_000_000_000_000)));
-    let app = Application::build_with_store(config, clock.clone(), store.clone())
-        .await
-        .expect("app builds");
+    let app = Application::build_with_store(config, clock.clone(), store.clone()).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        base,
-        http,
-        state,
-        clock,
-        store,
-        _dir: dir,
-        stop: Some(stop),
-    }
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { base, http, state, clock, store, _dir: dir, stop: Some(stop) }
 }
 
 impl TestApp {
@@ -125,29 +100,15 @@ impl TestApp {
     }
 
     pub async fn post_authed(&self, path: &str, token: &str) -> Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
     pub async fn get_authed(&self, path: &str, token: &str) -> Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
     pub async fn register(&self, email: &str) -> Response {
-        self.post_json(
-            "/api/v1/auth/register",
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await
+        self.post_json("/api/v1/auth/register", json!({"email": email, "password": PASSWORD})).await
     }
 
     pub async fn login_raw(&self, email: &str, password: &str, device: Option<&str>) -> Response {
@@ -164,16 +125,8 @@ impl TestApp {
     /// Signs in on `device`; returns the session token.
     pub async fn login(&self, email: &str, device: &str) -> String {
         let r = self.login_raw(email, PASSWORD, Some(device)).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "login failed: {}",
-            r.text().await.unwrap()
-        );
-        r.json::<Value>().await.unwrap()["session_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        assert_eq!(r.status(), StatusCode::OK, "login failed: {}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["session_token"].as_str().unwrap().to_owned()
     }
 
     /// Registers and verifies `email`; returns its UID.
@@ -181,24 +134,16 @@ impl TestApp {
         assert_eq!(self.register(email).await.status(), StatusCode::ACCEPTED);
         let mail = self.wait_for_mail(email, "Confirm your email address").await;
         let token = link_token(&mail.text_body, "/verify-email/");
-        let r = self
-            .post_json("/api/v1/auth/verify-email", json!({"token": token}))
-            .await;
+        let r = self.post_json("/api/v1/auth/verify-email", json!({"token": token})).await;
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["uid"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        r.json::<Value>().await.unwrap()["uid"].as_str().unwrap().to_owned()
     }
 
     /// Waits (bounded) for the outbox worker to deliver a message with this subject to the dev mailbox.
     pub async fn wait_for_mail(&self, to: &str, subject: &str) -> DevMail {
         for _ in 0..250 {
             let mail = self.store.dev_mail(100).await.unwrap();
-            if let Some(m) = mail
-                .into_iter()
-                .find(|m| m.recipient == to && m.subject == subject)
-            {
+            if let Some(m) = mail.into_iter().find(|m| m.recipient == to && m.subject == subject) {
                 return m;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -207,41 +152,22 @@ impl TestApp {
     }
 
     pub async fn mails_to(&self, to: &str) -> Vec<DevMail> {
-        self.store
-            .dev_mail(100)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|m| m.recipient == to)
-            .collect()
+        self.store.dev_mail(100).await.unwrap().into_iter().filter(|m| m.recipient == to).collect()
     }
 }
 
 /// The token that follows `prefix` in a mail body.
 pub fn link_token(body: &str, prefix: &str) -> String {
-    let start = body
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no {prefix} link in {body}"))
-        + prefix.len();
-    body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+    let start = body.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {body}")) + prefix.len();
+    body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
 pub async fn problem(r: Response) -> (StatusCode, Value) {
     let status = r.status();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let body: Value = r.json().await.unwrap();
     assert_eq!(ct, "application/problem+json", "{body}");
-    assert!(
-        body["type"].as_str().unwrap().starts_with("urn:custos:problem:"),
-        "{body}"
-    );
+    assert!(body["type"].as_str().unwrap().starts_with("urn:custos:problem:"), "{body}");
     assert_eq!(body["status"].as_u64().unwrap(), u64::from(status.as_u16()));
     (status, body)
 }

@@ -18,16 +18,8 @@ async fn login_before_verification_is_refused_with_email_not_verified() {
 async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     let app = spawn_app().await;
     app.verified_account("known@example.com").await;
-    let (s1, b1) = problem(
-        app.login_raw("known@example.com", "not the right passphrase", None)
-            .await,
-    )
-    .await;
-    let (s2, b2) = problem(
-        app.login_raw("nobody@example.com", "not the right passphrase", None)
-            .await,
-    )
-    .await;
+    let (s1, b1) = problem(app.login_raw("known@example.com", "not the right passphrase", None).await).await;
+    let (s2, b2) = problem(app.login_raw("nobody@example.com", "not the right passphrase", None).await).await;
     assert_eq!((s1, &b1), (s2, &b2));
     assert_eq!(b1["type"], "urn:custos:problem:invalid-credentials");
 }
@@ -36,24 +28,15 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
 async fn login_gives_a_bearer_token_and_a_device_token_when_none_was_sent() {
     let app = spawn_app().await;
     app.verified_account("bearer@example.com").await;
-    let r: Value = app
-        .login_raw("bearer@example.com", PASSWORD, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = app.login_raw("bearer@example.com", PASSWORD, None).await.json().await.unwrap();
     let token = r["session_token"].as_str().unwrap();
     assert_eq!(token.len(), 43);
     assert_eq!(r["aal"], "aal1");
     assert!(r["device_token"].as_str().is_some());
     assert_eq!(app.get_authed("/api/v1/me", token).await.status(), StatusCode::OK);
     // A client that names its device gets no device token back.
-    let r: Value = app
-        .login_raw("bearer@example.com", PASSWORD, Some("my-phone"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value =
+        app.login_raw("bearer@example.com", PASSWORD, Some("my-phone")).await.json().await.unwrap();
     assert!(r["device_token"].is_null());
 }
 
@@ -62,8 +45,7 @@ async fn a_new_device_sign_in_sends_a_notice_and_a_known_device_does_not() {
     let app = spawn_app().await;
     app.verified_account("notice@example.com").await;
     app.login("notice@example.com", "laptop").await;
-    app.wait_for_mail("notice@example.com", "New sign-in to your account")
-        .await;
+    app.wait_for_mail("notice@example.com", "New sign-in to your account").await;
     app.login("notice@example.com", "laptop").await;
     app.login("notice@example.com", "phone").await;
     // Wait for the phone's notice, then count: exactly two notices (laptop once, phone once).
@@ -95,22 +77,10 @@ async fn repeated_failures_are_throttled_but_the_owners_known_device_still_signs
     app.verified_account("target@example.com").await;
     app.login("target@example.com", "owners-laptop").await;
     for _ in 0..5 {
-        let r = app
-            .login_raw(
-                "target@example.com",
-                "attacker guess number one",
-                Some("attacker"),
-            )
-            .await;
+        let r = app.login_raw("target@example.com", "attacker guess number one", Some("attacker")).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = app
-        .login_raw(
-            "target@example.com",
-            "attacker guess number two",
-            Some("attacker"),
-        )
-        .await;
+    let r = app.login_raw("target@example.com", "attacker guess number two", Some("attacker")).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
@@ -118,24 +88,18 @@ async fn repeated_failures_are_throttled_but_the_owners_known_device_still_signs
     assert_eq!(body["reasons"][0]["code"], "too-many-attempts");
     // Even the right password waits on an unknown device…
     assert_eq!(
-        app.login_raw("target@example.com", PASSWORD, Some("attacker"))
-            .await
-            .status(),
+        app.login_raw("target@example.com", PASSWORD, Some("attacker")).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     // …but the owner's known device is not locked out by a stranger.
     assert_eq!(
-        app.login_raw("target@example.com", PASSWORD, Some("owners-laptop"))
-            .await
-            .status(),
+        app.login_raw("target@example.com", PASSWORD, Some("owners-laptop")).await.status(),
         StatusCode::OK
     );
     // And the wait ends: no hard lockout.
     app.clock.advance(Duration::from_secs(16 * 60));
     assert_eq!(
-        app.login_raw("target@example.com", PASSWORD, Some("attacker"))
-            .await
-            .status(),
+        app.login_raw("target@example.com", PASSWORD, Some("attacker")).await.status(),
         StatusCode::OK
     );
 }
@@ -145,10 +109,7 @@ async fn logout_ends_the_session() {
     let app = spawn_app().await;
     app.verified_account("bye@example.com").await;
     let token = app.login("bye@example.com", "laptop").await;
-    assert_eq!(
-        app.post_authed("/api/v1/auth/logout", &token).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.post_authed("/api/v1/auth/logout", &token).await.status(), StatusCode::NO_CONTENT);
     let (status, body) = problem(app.get_authed("/api/v1/me", &token).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["type"], "urn:custos:problem:unauthenticated");
@@ -159,11 +120,7 @@ async fn the_hashing_queue_answers_503_when_full_instead_of_queueing_forever() {
     let app = spawn_app_with(Options {
         hash_workers: Some(1),
         hash_queue: Some(0),
-        cost: Some(custos_core::password::HashCost {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }),
+        cost: Some(custos_core::password::HashCost { memory_kib: 19_456, iterations: 2, parallelism: 1 }),
         ..Default::default()
     })
     .await;
@@ -174,14 +131,9 @@ async fn the_hashing_queue_answers_503_when_full_instead_of_queueing_forever() {
         set.spawn(async move { http.post(url).json(&body).send().await.unwrap().status() });
     }
     let statuses: Vec<StatusCode> = set.join_all().await;
+    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
     assert!(
-        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
-        "{statuses:?}"
-    );
-    assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::SERVICE_UNAVAILABLE || *s == StatusCode::UNAUTHORIZED),
+        statuses.iter().all(|s| *s == StatusCode::SERVICE_UNAVAILABLE || *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
 }

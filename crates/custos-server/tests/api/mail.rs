@@ -21,25 +21,13 @@ impl Drop for SmtpServer {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start_smtp(port: u16) -> SmtpServer {
     let maildir = temp_path("custos-maildir");
     let child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
         .arg(&maildir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -98,29 +86,21 @@ async fn verification_mail_goes_through_a_real_smtp_server() {
     assert_eq!(token.len(), 43);
     // The bearer link is gone from the database once delivered.
     assert!(app.store.outbox_pending(10).await.unwrap().is_empty());
-    assert!(
-        app.store.dev_mail(10).await.unwrap().is_empty(),
-        "SMTP configured: nothing in the dev mailbox"
-    );
+    assert!(app.store.dev_mail(10).await.unwrap().is_empty(), "SMTP configured: nothing in the dev mailbox");
 }
 
 #[tokio::test]
 async fn mail_queued_while_the_smtp_server_is_down_is_delivered_once_it_is_back() {
     let port = free_port();
-    let app = spawn_app_with(Options {
-        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
-        ..Default::default()
-    })
-    .await;
+    let app =
+        spawn_app_with(Options { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() })
+            .await;
     app.register("patient@example.com").await;
     // The first attempt fails and is scheduled for retry; nothing is lost.
     let mut failed = None;
     for _ in 0..250 {
         let pending = app.store.outbox_pending(10).await.unwrap();
-        if let Some(m) = pending
-            .into_iter()
-            .find(|m| m.attempts >= 1 && m.last_error.is_some())
-        {
+        if let Some(m) = pending.into_iter().find(|m| m.attempts >= 1 && m.last_error.is_some()) {
             failed = Some(m);
             break;
         }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod credentials;
 mod login;
 mod mail;
 mod postgres;

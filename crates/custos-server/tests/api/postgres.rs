@@ -15,20 +15,10 @@ async fn on_postgres_a_victim_registers_signs_in_twice_and_ends_the_other_sessio
     let phone = app.login("pg.user@example.com", "phone").await;
     let me: Value = app.get_authed("/api/v1/me", &laptop).await.json().await.unwrap();
     assert_eq!(me["uid"], uid);
-    let r: Value = app
-        .post_authed("/api/v1/sessions/revoke-others", &laptop)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = app.post_authed("/api/v1/sessions/revoke-others", &laptop).await.json().await.unwrap();
     assert_eq!(r["revoked"], 1);
-    assert_eq!(
-        app.get_authed("/api/v1/me", &phone).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {})
-        .await
-        .unwrap();
+    assert_eq!(app.get_authed("/api/v1/me", &phone).await.status(), StatusCode::UNAUTHORIZED);
+    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
     assert!(report.broken.is_empty() && report.records >= 7, "{report:?}");
 }
 
@@ -53,8 +43,6 @@ async fn on_postgres_concurrent_logins_to_one_account_all_succeed_and_keep_the_c
         });
     }
     assert!(set.join_all().await.iter().all(|s| *s == StatusCode::OK));
-    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {})
-        .await
-        .unwrap();
+    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
     assert!(report.broken.is_empty(), "{report:?}");
 }

@@ -6,15 +6,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn the_openapi_document_lists_the_contract() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.http.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [
         "/api/v1/auth/register",
@@ -40,13 +32,7 @@ async fn every_response_carries_the_security_headers() {
     for path in ["/login", "/api/v1/me", "/healthz"] {
         let r = app.http.get(app.url(path)).send().await.unwrap();
         let h = r.headers();
-        assert!(
-            h["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .contains("frame-ancestors 'none'"),
-            "{path}"
-        );
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h.contains_key("x-request-id"));
@@ -56,14 +42,8 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.http.get(app.url("/readyz")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -89,10 +69,7 @@ async fn a_page_form_without_its_csrf_token_is_refused() {
     let r = app
         .http
         .post(app.url("/login"))
-        .form(&[
-            ("email", "a@example.com"),
-            ("password", "correct horse battery staple"),
-        ])
+        .form(&[("email", "a@example.com"), ("password", "correct horse battery staple")])
         .send()
         .await
         .unwrap();
@@ -109,32 +86,17 @@ async fn the_login_page_signs_in_with_cookies_and_the_security_center_shows_the_
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let csrf = link_token(&page, "name=\"csrf\" value=\"");
     let r = browser
         .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", "page@example.com"),
-            ("password", PASSWORD),
-        ])
+        .form(&[("csrf", csrf.as_str()), ("email", "page@example.com"), ("password", PASSWORD)])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let set_cookies: Vec<String> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let set_cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert!(
         set_cookies.iter().any(|c| c.starts_with("custos_session=")
             && c.contains("HttpOnly")
@@ -151,16 +113,7 @@ async fn the_login_page_signs_in_with_cookies_and_the_security_center_shows_the_
 async fn the_dev_mailbox_is_served_in_dev_mode() {
     let app = spawn_app().await;
     app.register("box@example.com").await;
-    app.wait_for_mail("box@example.com", "Confirm your email address")
-        .await;
-    let page = app
-        .http
-        .get(app.url("/dev/mailbox"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.wait_for_mail("box@example.com", "Confirm your email address").await;
+    let page = app.http.get(app.url("/dev/mailbox")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Confirm your email address"));
 }
