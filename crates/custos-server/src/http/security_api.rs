@@ -15,7 +15,7 @@ use super::json::Json;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Client, UserSession};
 use crate::state::AppState;
-use crate::usecases::{factors, password, settings, step_up};
+use crate::usecases::{bindings, factors, password, settings, step_up};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_confirm))
         .routes(routes!(anti_phishing_code))
         .routes(routes!(posture))
+        .routes(routes!(change_email))
+        .routes(routes!(confirm_email_change))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -272,4 +274,37 @@ async fn anti_phishing_code(
     responses((status = 200, body = Object), (status = 401, body = Problem)))]
 async fn posture(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<Posture>> {
     Ok(Json(settings::posture(&state, &who).await?))
+}
+
+/// Ask to change the account's email address (needs a recent step-up). A link goes to the new
+/// address; the current one is told. Nothing changes until the link is used.
+#[utoipa::path(post, path = "/api/v1/security/email", tag = "security", security(("session" = [])), request_body = EmailBody,
+    responses((status = 202), (status = "4XX", body = Problem)))]
+async fn change_email(
+    State(state): State<AppState>,
+    who: UserSession,
+    client: Client,
+    Json(b): Json<EmailBody>,
+) -> ApiResult<StatusCode> {
+    bindings::request_email_change(&state, &who, &b.email, Some(client.ip)).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    token: String,
+}
+
+/// Complete an email change with the token from the link sent to the new address. Every session
+/// ends, withdrawals pause for 48 hours, and both addresses are told.
+#[utoipa::path(post, path = "/api/v1/security/email/confirm", tag = "security", request_body = TokenBody,
+    responses((status = 204), (status = "4XX", body = Problem)))]
+async fn confirm_email_change(
+    State(state): State<AppState>,
+    client: Client,
+    Json(b): Json<TokenBody>,
+) -> ApiResult<StatusCode> {
+    bindings::confirm_email_change(&state, &b.token, Some(client.ip)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

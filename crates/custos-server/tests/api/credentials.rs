@@ -380,3 +380,61 @@ async fn the_posture_lists_what_to_do_next() {
         .collect();
     assert_eq!(todo, ["second-factor", "recovery-codes", "anti-phishing-code"]);
 }
+
+#[tokio::test]
+async fn an_email_change_is_confirmed_by_the_new_address_and_told_to_the_old_one() {
+    let app = spawn_app().await;
+    app.verified_account("old.address@example.com").await;
+    let token = app.login("old.address@example.com", "laptop").await;
+    let token = step_up_by_email(&app, &token, "old.address@example.com").await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/email"))
+        .bearer_auth(&token)
+        .json(&json!({"email": "new.address@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let confirm = app.wait_for_mail("new.address@example.com", "Confirm your new email address").await;
+    let heads_up = app.wait_for_mail("old.address@example.com", "Security change on your account").await;
+    assert!(heads_up.text_body.contains("asked to change its email address to n***@example.com"));
+    // Nothing has changed yet.
+    assert_eq!(app.get_authed("/api/v1/me", &token).await.status(), StatusCode::OK);
+
+    let link = link_token(&confirm.text_body, "/confirm-email-change/");
+    assert_eq!(
+        app.post_json("/api/v1/security/email/confirm", json!({"token": link})).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "every session ended"
+    );
+    for _ in 0..250 {
+        let old = app.mails_to("old.address@example.com").await;
+        if old.iter().any(|m| m.text_body.contains("The email address of your account was changed.")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let old = app.mails_to("old.address@example.com").await;
+    assert!(
+        old.iter().any(|m| m.text_body.contains("The email address of your account was changed.")),
+        "the previous address is told"
+    );
+    assert_eq!(
+        app.login_raw("old.address@example.com", PASSWORD, Some("laptop")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let t = json_ok(app.login_raw("new.address@example.com", PASSWORD, Some("laptop")).await).await;
+    let me = json_ok(app.get_authed("/api/v1/me", t["session_token"].as_str().unwrap()).await).await;
+    assert_eq!(me["email"], "new.address@example.com");
+    assert!(me["withdrawal_lock_until"].as_str().is_some());
+    // The link is spent.
+    assert_eq!(
+        problem(app.post_json("/api/v1/security/email/confirm", json!({"token": link})).await).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
