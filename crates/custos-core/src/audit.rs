@@ -101,6 +101,7 @@ pub enum AuditEvent {
     TotpReset,
     PasskeyAdded { name: String },
     PasskeyRemoved { name: String },
+    PasskeyRenamed { from: String, to: String },
     SmsFactorEnabled,
     SmsFactorDisabled,
     RecoveryCodesGenerated,

@@ -11,6 +11,10 @@ pub enum ChallengePurpose {
     LoginSecondFactor,
     /// A session without a second factor proved its password again; the emailed code must follow.
     StepUpEmail,
+    /// A code was texted to the account's phone for a step-up.
+    StepUpSms,
+    /// A code was texted to a new number to prove the account holder has it.
+    PhoneVerification,
 }
 
 impl ChallengePurpose {
@@ -18,17 +22,21 @@ impl ChallengePurpose {
         match self {
             Self::LoginSecondFactor => "login_second_factor",
             Self::StepUpEmail => "step_up_email",
+            Self::StepUpSms => "step_up_sms",
+            Self::PhoneVerification => "phone_verification",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::LoginSecondFactor, Self::StepUpEmail].into_iter().find(|p| p.as_str() == s)
+        [Self::LoginSecondFactor, Self::StepUpEmail, Self::StepUpSms, Self::PhoneVerification]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 
     pub fn ttl(self) -> Duration {
         match self {
             Self::LoginSecondFactor => Duration::from_secs(5 * 60),
-            Self::StepUpEmail => Duration::from_secs(10 * 60),
+            Self::StepUpEmail | Self::StepUpSms | Self::PhoneVerification => Duration::from_secs(10 * 60),
         }
     }
 
@@ -70,6 +78,10 @@ pub fn check_challenge(
         Ok(())
     }
 }
+
+/// A texted code may be sent again only this long after the last one (no SMS bombing, no cost
+/// blow-up at the provider).
+pub const SMS_RESEND_AFTER: Duration = Duration::from_secs(60);
 
 /// A six-digit code for email or SMS, uniformly random.
 pub fn new_numeric_code() -> String {

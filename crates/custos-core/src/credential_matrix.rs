@@ -30,6 +30,8 @@ pub enum CredentialEvent {
     SmsEnabled,
     SmsDisabled,
     EmailChanged,
+    /// A first phone number was verified (nothing was replaced).
+    PhoneVerified,
     PhoneChanged,
     AntiPhishingCodeChanged,
     RecoveryCodesRegenerated,
@@ -103,6 +105,7 @@ pub fn effects(event: CredentialEvent) -> Effects {
         TotpEnabled
         | PasskeyAdded
         | SmsEnabled
+        | PhoneVerified
         | AntiPhishingCodeChanged
         | RecoveryCodesRegenerated
         | MoneyApiKeyCreated => announce(),
@@ -143,6 +146,7 @@ mod tests {
         (SmsEnabled, Sessions::Keep, false, false, None, false),
         (SmsDisabled, Sessions::RevokeOthers, false, true, Some(24), false),
         (EmailChanged, Sessions::RevokeOthers, false, true, Some(48), true),
+        (PhoneVerified, Sessions::Keep, false, false, None, false),
         (PhoneChanged, Sessions::RevokeOthers, false, true, Some(48), true),
         (AntiPhishingCodeChanged, Sessions::Keep, false, false, None, false),
         (RecoveryCodesRegenerated, Sessions::Keep, false, false, None, false),
@@ -160,7 +164,7 @@ mod tests {
             assert!(e.notify.contains(&Contact::Current), "{event:?} always tells the current contact");
             assert_eq!(e.notify.contains(&Contact::Previous), previous, "{event:?} previous contact");
         }
-        assert_eq!(SPEC.len(), 14, "every event has a row");
+        assert_eq!(SPEC.len(), 15, "every event has a row");
     }
 
     #[test]

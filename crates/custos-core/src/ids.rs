@@ -63,6 +63,11 @@ uuid_id!(LoginEventId);
 uuid_id!(OutboxId);
 uuid_id!(LinkTokenId);
 uuid_id!(ChallengeId);
+uuid_id!(PasskeyId);
+uuid_id!(
+    /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
+    CeremonyId
+);
 
 /// The public numeric account number users quote to support. Random (not derived from sign-up
 /// order) so it reveals nothing about the size or age of the platform or the account.

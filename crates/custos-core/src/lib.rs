@@ -5,19 +5,24 @@
 //! can be unit- and property-tested without a server.
 
 pub mod anti_phishing;
+pub mod asset;
 pub mod audit;
 pub mod challenge;
 pub mod clock;
 pub mod credential_matrix;
 pub mod crypto;
+pub mod egress;
 pub mod email;
 pub mod ids;
 pub mod link_token;
 pub mod login;
+pub mod money;
 pub mod network;
 pub mod notice;
+pub mod passkey;
 pub mod password;
 pub mod password_policy;
+pub mod phone;
 pub mod posture;
 pub mod reason;
 pub mod recovery_code;
@@ -25,6 +30,7 @@ pub mod session;
 pub mod step_up;
 pub mod throttle;
 pub mod totp;
+pub mod withdrawal;
 
 pub use clock::{Clock, Timestamp};
 pub use reason::{Reason, ReasonCode};

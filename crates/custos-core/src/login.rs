@@ -11,6 +11,8 @@ pub enum LoginOutcome {
     Throttled,
     AccountInactive,
     SecondFactorFailed,
+    /// A passkey sign-in (no password) whose answer was refused.
+    PasskeyRefused,
 }
 
 impl LoginOutcome {
@@ -22,6 +24,7 @@ impl LoginOutcome {
             Self::Throttled => "throttled",
             Self::AccountInactive => "account_inactive",
             Self::SecondFactorFailed => "second_factor_failed",
+            Self::PasskeyRefused => "passkey_refused",
         }
     }
 
@@ -33,6 +36,7 @@ impl LoginOutcome {
             Self::Throttled,
             Self::AccountInactive,
             Self::SecondFactorFailed,
+            Self::PasskeyRefused,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

@@ -67,6 +67,45 @@ impl Notice {
     }
 }
 
+/// A text message: short, with the anti-phishing code when the account has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsMessage {
+    pub to: String,
+    pub anti_phishing_code: Option<String>,
+    pub text: SmsText,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SmsText {
+    /// A one-time code; `purpose` says what it is for ("sign-in", "confirming a change", …).
+    Code { code: String, purpose: String },
+    /// A security change, sent to a previous number the account no longer uses.
+    SecurityChange { change: String },
+}
+
+impl SmsMessage {
+    /// The body as sent: code first (phones show it in the notification), what it is for, the
+    /// anti-phishing code, and the warning never to share it.
+    pub fn body(&self) -> String {
+        let apc = self
+            .anti_phishing_code
+            .as_deref()
+            .map(|c| format!(" Anti-phishing code: {c}."))
+            .unwrap_or_default();
+        match &self.text {
+            SmsText::Code { code, purpose } => {
+                format!(
+                    "{code} is your custos code for {purpose}. It expires in 10 minutes.{apc} Never share it."
+                )
+            }
+            SmsText::SecurityChange { change } => {
+                format!("custos: {change}{apc} Not you? Disable your account.")
+            }
+        }
+    }
+}
+
 /// A notice addressed and dressed: the recipient snapshotted when it was written (so the *old*
 /// address gets the notice of an email change), and the account's personal slots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

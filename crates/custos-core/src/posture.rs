@@ -7,7 +7,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PostureFacts {
     pub email_verified: bool,
-    pub has_totp: bool,
+    /// An authenticator app or a passkey.
+    pub has_second_factor: bool,
     pub unused_recovery_codes: u32,
     pub anti_phishing_code: bool,
     /// Live sessions other than the one asking.
@@ -51,19 +52,20 @@ pub fn assess(f: &PostureFacts) -> Posture {
         },
         PostureItem {
             code: "second-factor",
-            done: f.has_totp,
+            done: f.has_second_factor,
             weight: 35,
-            title: "Second factor (authenticator app)",
-            next_step: (!f.has_totp)
-                .then_some("Add an authenticator app: without it, a stolen password is enough."),
+            title: "Second factor (authenticator app or passkey)",
+            next_step: (!f.has_second_factor).then_some(
+                "Add a passkey or an authenticator app: without one, a stolen password is enough.",
+            ),
         },
         PostureItem {
             code: "recovery-codes",
-            done: f.has_totp && f.unused_recovery_codes >= 3,
+            done: f.has_second_factor && f.unused_recovery_codes >= 3,
             weight: 10,
             title: "Recovery codes available",
-            next_step: if !f.has_totp {
-                Some("Enrol an authenticator app; it comes with ten recovery codes.")
+            next_step: if !f.has_second_factor {
+                Some("Add a second factor; the first one comes with ten recovery codes.")
             } else if f.unused_recovery_codes < 3 {
                 Some("Generate new recovery codes and keep them offline.")
             } else {
@@ -110,7 +112,7 @@ mod tests {
     fn everything_done_is_100() {
         let p = assess(&PostureFacts {
             email_verified: true,
-            has_totp: true,
+            has_second_factor: true,
             unused_recovery_codes: 10,
             anti_phishing_code: true,
             other_live_sessions: 0,

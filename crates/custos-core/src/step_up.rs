@@ -32,19 +32,36 @@ pub struct StepUpFacts {
     pub aal: Aal,
     pub stepped_up_at: Option<Timestamp>,
     pub has_totp: bool,
+    pub has_passkey: bool,
+    pub has_sms: bool,
     pub has_recovery_codes: bool,
 }
 
-pub fn methods(f: &StepUpFacts) -> Vec<&'static str> {
-    if f.has_totp {
-        let mut m = vec!["totp"];
-        if f.has_recovery_codes {
-            m.push("recovery_code");
-        }
-        m
-    } else {
-        vec!["password_and_email_code"]
+impl StepUpFacts {
+    /// Recovery codes back a factor up; they are not one of their own.
+    pub fn has_second_factor(&self) -> bool {
+        self.has_totp || self.has_passkey || self.has_sms
     }
+}
+
+pub fn methods(f: &StepUpFacts) -> Vec<&'static str> {
+    if !f.has_second_factor() {
+        return vec!["password_and_email_code"];
+    }
+    let mut m = Vec::new();
+    if f.has_totp {
+        m.push("totp");
+    }
+    if f.has_passkey {
+        m.push("passkey");
+    }
+    if f.has_sms {
+        m.push("sms");
+    }
+    if f.has_recovery_codes {
+        m.push("recovery_code");
+    }
+    m
 }
 
 pub fn check(
@@ -55,13 +72,13 @@ pub fn check(
 ) -> Result<(), StepUpNeeded> {
     let recent = f.stepped_up_at.is_some_and(|t| now < t.plus(window) && t <= now);
     let ok = match need {
-        Requirement::RecentStepUp => recent && (f.aal == Aal::Aal2 || !f.has_totp),
+        Requirement::RecentStepUp => recent && (f.aal == Aal::Aal2 || !f.has_second_factor()),
         Requirement::RecentAal2 => recent && f.aal == Aal::Aal2,
     };
     if ok {
         return Ok(());
     }
-    let enrol = need == Requirement::RecentAal2 && !f.has_totp;
+    let enrol = need == Requirement::RecentAal2 && !f.has_second_factor();
     Err(StepUpNeeded { methods: if enrol { Vec::new() } else { methods(f) }, enrol_second_factor: enrol })
 }
 
@@ -74,6 +91,8 @@ mod tests {
             aal,
             stepped_up_at: stepped.map(|s| Timestamp::from_micros(s * 1_000_000)),
             has_totp: totp,
+            has_passkey: false,
+            has_sms: false,
             has_recovery_codes: totp,
         }
     }
@@ -119,5 +138,60 @@ mod tests {
         assert!(
             check(&facts(Aal::Aal2, Some(0), true), Requirement::RecentAal2, at(1), DEFAULT_WINDOW).is_ok()
         );
+    }
+
+    fn passkey_only(aal: Aal, stepped: Option<i64>, recovery_codes: bool) -> StepUpFacts {
+        StepUpFacts {
+            has_totp: false,
+            has_passkey: true,
+            has_sms: false,
+            has_recovery_codes: recovery_codes,
+            ..facts(aal, stepped, false)
+        }
+    }
+
+    #[test]
+    fn a_passkey_is_a_second_factor_like_totp() {
+        // A password-and-email step-up no longer counts once a passkey is enrolled.
+        let e =
+            check(&passkey_only(Aal::Aal1, Some(0), true), Requirement::RecentStepUp, at(60), DEFAULT_WINDOW)
+                .unwrap_err();
+        assert_eq!(e.methods, ["passkey", "recovery_code"]);
+        assert!(!e.enrol_second_factor);
+        let f = passkey_only(Aal::Aal2, Some(0), false);
+        assert_eq!(check(&f, Requirement::RecentStepUp, at(60), DEFAULT_WINDOW), Ok(()));
+        assert_eq!(
+            check(&f, Requirement::RecentAal2, at(60), DEFAULT_WINDOW),
+            Ok(()),
+            "a passkey can move money"
+        );
+        let e = check(&passkey_only(Aal::Aal1, None, false), Requirement::RecentAal2, at(1), DEFAULT_WINDOW)
+            .unwrap_err();
+        assert_eq!((e.methods, e.enrol_second_factor), (vec!["passkey"], false));
+    }
+
+    #[test]
+    fn every_enrolled_factor_is_offered() {
+        let f = StepUpFacts { has_passkey: true, ..facts(Aal::Aal1, None, true) };
+        assert_eq!(methods(&f), ["totp", "passkey", "recovery_code"]);
+    }
+}
+
+#[cfg(test)]
+mod sms_tests {
+    use super::*;
+
+    #[test]
+    fn an_sms_only_account_steps_up_by_text() {
+        let f = StepUpFacts {
+            aal: Aal::Aal1,
+            stepped_up_at: None,
+            has_totp: false,
+            has_passkey: false,
+            has_sms: true,
+            has_recovery_codes: false,
+        };
+        let e = check(&f, Requirement::RecentStepUp, Timestamp::from_micros(0), DEFAULT_WINDOW).unwrap_err();
+        assert_eq!(e.methods, ["sms"]);
     }
 }

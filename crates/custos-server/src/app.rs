@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::hashing::HashPool;
 use crate::outbox;
 use crate::outbox::mail::Mailer;
+use crate::outbox::sms::SmsSender;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum BuildError {
     Store(#[from] custos_store::StoreError),
     #[error("password hashing: {0}")]
     Hash(#[from] custos_core::password::HashError),
-    #[error("mail: {0}")]
+    #[error("messaging: {0}")]
     Mail(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -58,14 +59,16 @@ impl Application {
     ) -> Result<Self, BuildError> {
         let hasher = PasswordHasher::new(config.hash_cost)?;
         let hashes = HashPool::new(hasher, config.hash_workers, config.hash_queue);
-        let mailer =
+        let mail =
             Mailer::from_config(config.smtp_url.as_deref(), &config.mail_from).map_err(BuildError::Mail)?;
+        let sms =
+            SmsSender::from_config(config.sms_url.as_deref(), &config.sms_from).map_err(BuildError::Mail)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| BuildError::Bind { addr: config.listen, source })?;
         let state = AppState::new(store, clock, config, hashes);
         let (shutdown, rx) = watch::channel(false);
-        let worker = tokio::spawn(outbox::run(state.clone(), mailer, rx));
+        let worker = tokio::spawn(outbox::run(state.clone(), outbox::Channels { mail, sms }, rx));
         Ok(Self { state, listener, shutdown, worker })
     }
 

@@ -19,11 +19,15 @@ pub struct Inner {
     pub hashes: HashPool,
     /// Poked after a commit that wrote outbox rows, so delivery starts at once.
     pub outbox_wake: Notify,
+    /// The WebAuthn relying party for passkeys; `None` when the public URL's host is an IP
+    /// address (WebAuthn needs a domain name).
+    pub webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config, hashes: HashPool) -> Self {
-        Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new() }))
+        let webauthn = crate::usecases::passkeys::relying_party(&config);
+        Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new(), webauthn }))
     }
 }
 

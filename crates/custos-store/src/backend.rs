@@ -10,7 +10,9 @@ use std::time::Duration;
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, RevokeReason};
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, ChallengeId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
+use custos_core::ids::{
+    AccountId, CeremonyId, ChallengeId, DeviceId, LinkTokenId, OutboxId, PasskeyId, SessionId, Uid,
+};
 use custos_core::link_token::LinkPurpose;
 
 use crate::Result;
@@ -44,6 +46,9 @@ pub trait Tx: Send {
         verified_at: Timestamp,
     ) -> Result<()>;
     async fn set_phone(&mut self, id: AccountId, phone: Option<&str>) -> Result<()>;
+    /// Binds a number proved by a texted code.
+    async fn set_verified_phone(&mut self, id: AccountId, phone: &str, at: Timestamp) -> Result<()>;
+    async fn set_sms_enabled(&mut self, id: AccountId, since: Option<Timestamp>) -> Result<()>;
 
     // Second factors
     async fn totp_factor(&mut self, account: AccountId) -> Result<Option<TotpRecord>>;
@@ -75,6 +80,24 @@ pub trait Tx: Send {
     ) -> Result<bool>;
     async fn unused_recovery_codes(&mut self, account: AccountId) -> Result<u32>;
 
+    // Passkeys
+    /// Conflict("passkey") when the credential id is registered already (to any account).
+    async fn insert_passkey(&mut self, p: &PasskeyRecord) -> Result<()>;
+    async fn passkeys_of(&mut self, account: AccountId) -> Result<Vec<PasskeyRecord>>;
+    async fn passkey_by_credential_id(&mut self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>>;
+    /// Stores the passkey's new state (signature counter, backup flags) after a successful use.
+    async fn record_passkey_use(&mut self, id: PasskeyId, passkey: &str, at: Timestamp) -> Result<()>;
+    /// False if the account has no passkey with this id.
+    async fn rename_passkey(&mut self, account: AccountId, id: PasskeyId, name: &str) -> Result<bool>;
+    /// False if the account has no passkey with this id.
+    async fn delete_passkey(&mut self, account: AccountId, id: PasskeyId) -> Result<bool>;
+    async fn insert_ceremony(&mut self, c: &CeremonyRecord) -> Result<()>;
+    async fn ceremony_by_hash(&mut self, hash: &TokenHash) -> Result<Option<CeremonyRecord>>;
+    /// Spends a ceremony; false if it was already spent.
+    async fn use_ceremony(&mut self, id: CeremonyId, at: Timestamp) -> Result<bool>;
+    /// Deletes ceremonies that expired before `before`; returns how many.
+    async fn purge_ceremonies(&mut self, before: Timestamp) -> Result<u32>;
+
     async fn insert_password_history(
         &mut self,
         account: AccountId,
@@ -85,6 +108,13 @@ pub trait Tx: Send {
     async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()>;
     async fn challenge_by_hash(&mut self, hash: &TokenHash) -> Result<Option<ChallengeRecord>>;
     async fn count_challenge_attempt(&mut self, id: ChallengeId) -> Result<()>;
+    /// Attaches a (new) texted code to a challenge.
+    async fn set_challenge_code(
+        &mut self,
+        id: ChallengeId,
+        code_hash: &TokenHash,
+        sent_at: Timestamp,
+    ) -> Result<()>;
     /// Spends a challenge; false if it was already spent.
     async fn use_challenge(&mut self, id: ChallengeId, at: Timestamp) -> Result<bool>;
     /// Gives a live session a new token (and assurance, step-up time and stamp): after a step-up,
@@ -148,7 +178,14 @@ pub trait Tx: Send {
     /// Writes an outbox row; a row with the same idempotency key already present is kept as is.
     async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()>;
     /// Messages written to `recipient` since `since` (per-recipient throttle).
-    async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp) -> Result<u32>;
+    /// Only rows whose idempotency key starts with one of `key_prefixes` count (the caller names
+    /// the kinds of message it throttles).
+    async fn outbox_count_since(
+        &mut self,
+        recipient: &str,
+        since: Timestamp,
+        key_prefixes: &[&str],
+    ) -> Result<u32>;
 
     // Throttles (counters in the database so they hold across nodes and restarts)
     async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState>;
@@ -174,6 +211,8 @@ pub trait Reader: Send + Sync {
     async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>>;
     /// Which second factors the account has confirmed (read without locking, for pages and login).
     async fn second_factors(&self, account: AccountId) -> Result<SecondFactors>;
+    /// The account's passkeys, oldest first.
+    async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>>;
 
     async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
 
@@ -227,7 +266,7 @@ pub(crate) fn duration_micros(d: Duration) -> i64 {
 // refuses run-time SQL unless it is marked; only genuinely dynamic SQL should be).
 macro_rules! account_columns {
     () => {
-        "id, uid, email, email_key, email_verified_at, phone, status, password_hash, security_stamp, anti_phishing_code, created_at, withdrawal_lock_until, withdrawal_lock_reason"
+        "id, uid, email, email_key, email_verified_at, phone, status, password_hash, security_stamp, anti_phishing_code, created_at, withdrawal_lock_until, withdrawal_lock_reason, phone_verified_at, sms_enabled_at"
     };
 }
 pub(crate) use account_columns;
@@ -276,7 +315,21 @@ pub(crate) use audit_columns;
 
 macro_rules! challenge_columns {
     () => {
-        "id, token_hash, account_id, purpose, code_hash, session_id, created_at, expires_at, attempts, used_at"
+        "id, token_hash, account_id, purpose, code_hash, session_id, created_at, expires_at, attempts, used_at, code_sent_at, subject"
     };
 }
 pub(crate) use challenge_columns;
+
+macro_rules! passkey_columns {
+    () => {
+        "id, account_id, credential_id, passkey, name, created_at, last_used_at"
+    };
+}
+pub(crate) use passkey_columns;
+
+macro_rules! ceremony_columns {
+    () => {
+        "id, token_hash, purpose, account_id, session_id, challenge_id, state, created_at, expires_at, used_at"
+    };
+}
+pub(crate) use ceremony_columns;

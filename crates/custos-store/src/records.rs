@@ -7,10 +7,12 @@ use custos_core::audit::RevokeReason;
 use custos_core::challenge::ChallengePurpose;
 use custos_core::crypto::TokenHash;
 use custos_core::ids::{
-    AccountId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid,
+    AccountId, CeremonyId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, PasskeyId, SessionId,
+    Uid,
 };
 use custos_core::link_token::LinkPurpose;
 use custos_core::login::{AccountStatus, LoginOutcome};
+use custos_core::passkey::CeremonyPurpose;
 use custos_core::session::Aal;
 
 #[derive(Debug, Clone)]
@@ -29,6 +31,10 @@ pub struct AccountRecord {
     /// Withdrawals stay locked until then (credential-change matrix); only ever extended.
     pub withdrawal_lock_until: Option<Timestamp>,
     pub withdrawal_lock_reason: Option<String>,
+    /// When `phone` was proved by a texted code (a number given at registration is unproven).
+    pub phone_verified_at: Option<Timestamp>,
+    /// SMS codes are a second factor from then on (needs a verified phone).
+    pub sms_enabled_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,16 +106,18 @@ pub struct LinkTokenRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxTopic {
     Email,
+    Sms,
 }
 
 impl OutboxTopic {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
+            Self::Sms => "sms",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "email").then_some(Self::Email)
+        [Self::Email, Self::Sms].into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -198,6 +206,10 @@ pub struct ChallengeRecord {
     pub expires_at: Timestamp,
     pub attempts: i32,
     pub used_at: Option<Timestamp>,
+    /// When a code was last texted for this challenge (resend throttle).
+    pub code_sent_at: Option<Timestamp>,
+    /// What the challenge is about, e.g. the new phone number being verified.
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,12 +225,15 @@ pub struct PasswordHistoryRecord {
 pub struct SecondFactors {
     pub totp: bool,
     pub recovery_codes: u32,
+    pub sms: bool,
+    /// Registered passkeys.
+    pub passkeys: u32,
 }
 
 impl SecondFactors {
     /// Recovery codes are a fallback for a factor, not a factor of their own.
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.sms || self.passkeys > 0
     }
 }
 
@@ -229,4 +244,39 @@ pub struct Reissue {
     pub aal: Aal,
     pub stepped_up_at: Option<Timestamp>,
     pub stamp: Vec<u8>,
+}
+
+/// A registered passkey.
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    pub id: PasskeyId,
+    pub account_id: AccountId,
+    /// The WebAuthn credential id (unique across all accounts).
+    pub credential_id: Vec<u8>,
+    /// The webauthn-rs `Passkey` as JSON: public key, signature counter, backup flags. The store
+    /// keeps it opaque; the server (de)serialises it.
+    pub passkey: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A WebAuthn ceremony in flight: the options went out, the authenticator's answer has not come.
+#[derive(Debug, Clone)]
+pub struct CeremonyRecord {
+    pub id: CeremonyId,
+    /// SHA-256 of the handle the client sends back with its answer.
+    pub token_hash: TokenHash,
+    pub purpose: CeremonyPurpose,
+    /// The account it is for; `None` for a passkey sign-in, where the credential names it.
+    pub account_id: Option<AccountId>,
+    /// The session it belongs to (registration, step-up).
+    pub session_id: Option<SessionId>,
+    /// The login challenge it answers (second factor at sign-in).
+    pub challenge_id: Option<ChallengeId>,
+    /// webauthn-rs ceremony state as JSON (`danger-allow-state-serialisation`).
+    pub state: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
 }

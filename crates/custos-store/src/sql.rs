@@ -13,7 +13,8 @@ macro_rules! impl_sql_store {
         use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, GENESIS, RevokeReason};
         use custos_core::crypto::TokenHash;
         use custos_core::challenge::ChallengePurpose;
-        use custos_core::ids::{AccountId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+        use custos_core::ids::{AccountId, CeremonyId, ChallengeId, DeviceId, LinkTokenId, LoginEventId, OutboxId, PasskeyId, SessionId, Uid};
+        use custos_core::passkey::CeremonyPurpose;
         use custos_core::link_token::LinkPurpose;
         use custos_core::login::{AccountStatus, LoginOutcome};
         use custos_core::session::Aal;
@@ -40,6 +41,8 @@ macro_rules! impl_sql_store {
                 created_at: ts(r.try_get("created_at")?),
                 withdrawal_lock_until: opt_ts(r.try_get("withdrawal_lock_until")?),
                 withdrawal_lock_reason: r.try_get("withdrawal_lock_reason")?,
+                phone_verified_at: opt_ts(r.try_get("phone_verified_at")?),
+                sms_enabled_at: opt_ts(r.try_get("sms_enabled_at")?),
             })
         }
 
@@ -56,6 +59,38 @@ macro_rules! impl_sql_store {
                 created_at: ts(r.try_get("created_at")?),
                 expires_at: ts(r.try_get("expires_at")?),
                 attempts: r.try_get("attempts")?,
+                used_at: opt_ts(r.try_get("used_at")?),
+                code_sent_at: opt_ts(r.try_get("code_sent_at")?),
+                subject: r.try_get("subject")?,
+            })
+        }
+
+        fn passkey_row(r: &DbRow) -> Result<PasskeyRecord> {
+            Ok(PasskeyRecord {
+                id: PasskeyId::from_uuid(r.try_get("id")?),
+                account_id: AccountId::from_uuid(r.try_get("account_id")?),
+                credential_id: r.try_get("credential_id")?,
+                passkey: r.try_get("passkey")?,
+                name: r.try_get("name")?,
+                created_at: ts(r.try_get("created_at")?),
+                last_used_at: opt_ts(r.try_get("last_used_at")?),
+            })
+        }
+
+        fn ceremony_row(r: &DbRow) -> Result<CeremonyRecord> {
+            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
+            let session: Option<uuid::Uuid> = r.try_get("session_id")?;
+            let challenge: Option<uuid::Uuid> = r.try_get("challenge_id")?;
+            Ok(CeremonyRecord {
+                id: CeremonyId::from_uuid(r.try_get("id")?),
+                token_hash: hash32(r.try_get("token_hash")?)?,
+                purpose: CeremonyPurpose::parse(&r.try_get::<String, _>("purpose")?).ok_or_else(|| corrupt("ceremony purpose"))?,
+                account_id: account.map(AccountId::from_uuid),
+                session_id: session.map(SessionId::from_uuid),
+                challenge_id: challenge.map(ChallengeId::from_uuid),
+                state: r.try_get("state")?,
+                created_at: ts(r.try_get("created_at")?),
+                expires_at: ts(r.try_get("expires_at")?),
                 used_at: opt_ts(r.try_get("used_at")?),
             })
         }
@@ -170,7 +205,7 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl Tx for $tx {
             async fn insert_account(&mut self, a: &AccountRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO accounts (", account_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                sqlx::query(concat!("INSERT INTO accounts (", account_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
                     .bind(a.id.as_uuid())
                     .bind(a.uid.get() as i64)
                     .bind(&a.email)
@@ -184,6 +219,8 @@ macro_rules! impl_sql_store {
                     .bind(micros(a.created_at))
                     .bind(a.withdrawal_lock_until.map(micros))
                     .bind(&a.withdrawal_lock_reason)
+                    .bind(a.phone_verified_at.map(micros))
+                    .bind(a.sms_enabled_at.map(micros))
                     .execute(&mut *self.tx)
                     .await
                     .map_err(|e| {
@@ -270,6 +307,35 @@ macro_rules! impl_sql_store {
             async fn set_phone(&mut self, id: AccountId, phone: Option<&str>) -> Result<()> {
                 sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
                     .bind(phone)
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_verified_phone(&mut self, id: AccountId, phone: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE accounts SET phone = $1, phone_verified_at = $2 WHERE id = $3")
+                    .bind(phone)
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_sms_enabled(&mut self, id: AccountId, since: Option<Timestamp>) -> Result<()> {
+                sqlx::query("UPDATE accounts SET sms_enabled_at = $1 WHERE id = $2")
+                    .bind(since.map(micros))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_challenge_code(&mut self, id: ChallengeId, code_hash: &TokenHash, sent_at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE auth_challenges SET code_hash = $1, code_sent_at = $2 WHERE id = $3")
+                    .bind(code_hash.as_bytes())
+                    .bind(micros(sent_at))
                     .bind(id.as_uuid())
                     .execute(&mut *self.tx)
                     .await?;
@@ -379,6 +445,117 @@ macro_rules! impl_sql_store {
                 Ok(u32::try_from(n).unwrap_or(0))
             }
 
+            async fn insert_passkey(&mut self, p: &PasskeyRecord) -> Result<()> {
+                // Checked first rather than left to the key: a failed statement would abort a
+                // PostgreSQL transaction.
+                let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE credential_id = $1")
+                    .bind(&p.credential_id)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                if taken > 0 {
+                    return Err(crate::StoreError::Conflict("passkey"));
+                }
+                sqlx::query(concat!("INSERT INTO passkeys (", passkey_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    .bind(p.id.as_uuid())
+                    .bind(p.account_id.as_uuid())
+                    .bind(&p.credential_id)
+                    .bind(&p.passkey)
+                    .bind(&p.name)
+                    .bind(micros(p.created_at))
+                    .bind(p.last_used_at.map(micros))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "passkey"))?;
+                Ok(())
+            }
+
+            async fn passkeys_of(&mut self, account: AccountId) -> Result<Vec<PasskeyRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE account_id = $1 ORDER BY created_at, id"))
+                    .bind(account.as_uuid())
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(passkey_row).collect()
+            }
+
+            async fn passkey_by_credential_id(&mut self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>> {
+                let row = sqlx::query(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE credential_id = $1"))
+                    .bind(credential_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(passkey_row).transpose()
+            }
+
+            async fn record_passkey_use(&mut self, id: PasskeyId, passkey: &str, at: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3")
+                    .bind(passkey)
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn rename_passkey(&mut self, account: AccountId, id: PasskeyId, name: &str) -> Result<bool> {
+                let done = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND account_id = $3")
+                    .bind(name)
+                    .bind(id.as_uuid())
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_passkey(&mut self, account: AccountId, id: PasskeyId) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND account_id = $2")
+                    .bind(id.as_uuid())
+                    .bind(account.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_ceremony(&mut self, c: &CeremonyRecord) -> Result<()> {
+                sqlx::query(concat!("INSERT INTO passkey_ceremonies (", ceremony_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(c.id.as_uuid())
+                    .bind(c.token_hash.as_bytes())
+                    .bind(c.purpose.as_str())
+                    .bind(c.account_id.map(|a| a.as_uuid()))
+                    .bind(c.session_id.map(|s| s.as_uuid()))
+                    .bind(c.challenge_id.map(|c| c.as_uuid()))
+                    .bind(&c.state)
+                    .bind(micros(c.created_at))
+                    .bind(micros(c.expires_at))
+                    .bind(c.used_at.map(micros))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn ceremony_by_hash(&mut self, hash: &TokenHash) -> Result<Option<CeremonyRecord>> {
+                let row = sqlx::query(concat!("SELECT ", ceremony_columns!(), " FROM passkey_ceremonies WHERE token_hash = $1"))
+                    .bind(hash.as_bytes())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(ceremony_row).transpose()
+            }
+
+            async fn use_ceremony(&mut self, id: CeremonyId, at: Timestamp) -> Result<bool> {
+                let done = sqlx::query("UPDATE passkey_ceremonies SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                    .bind(micros(at))
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn purge_ceremonies(&mut self, before: Timestamp) -> Result<u32> {
+                let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
+                    .bind(micros(before))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+            }
+
             async fn insert_password_history(&mut self, account: AccountId, e: &PasswordHistoryRecord) -> Result<()> {
                 sqlx::query("INSERT INTO password_history (id, account_id, password_hash, skeleton_mac, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(uuid::Uuid::now_v7())
@@ -392,7 +569,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO auth_challenges (", challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                sqlx::query(concat!("INSERT INTO auth_challenges (", challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
                     .bind(c.id.as_uuid())
                     .bind(c.token_hash.as_bytes())
                     .bind(c.account_id.as_uuid())
@@ -403,6 +580,8 @@ macro_rules! impl_sql_store {
                     .bind(micros(c.expires_at))
                     .bind(c.attempts)
                     .bind(c.used_at.map(micros))
+                    .bind(c.code_sent_at.map(micros))
+                    .bind(&c.subject)
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(())
@@ -646,13 +825,18 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp) -> Result<u32> {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2")
-                    .bind(recipient)
-                    .bind(micros(since))
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp, key_prefixes: &[&str]) -> Result<u32> {
+                let mut total = 0i64;
+                for prefix in key_prefixes {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2 AND substr(idempotency_key, 1, length($3)) = $3")
+                        .bind(recipient)
+                        .bind(micros(since))
+                        .bind(*prefix)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                    total += n;
+                }
+                Ok(u32::try_from(total).unwrap_or(u32::MAX))
             }
 
             async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
@@ -813,7 +997,28 @@ macro_rules! impl_sql_store {
                     .bind(account.as_uuid())
                     .fetch_one(&self.pool)
                     .await?;
-                Ok(SecondFactors { totp: totp > 0, recovery_codes: u32::try_from(codes).unwrap_or(0) })
+                let sms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = $1 AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL")
+                    .bind(account.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await?;
+                let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE account_id = $1")
+                    .bind(account.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(SecondFactors {
+                    totp: totp > 0,
+                    recovery_codes: u32::try_from(codes).unwrap_or(0),
+                    sms: sms > 0,
+                    passkeys: u32::try_from(passkeys).unwrap_or(0),
+                })
+            }
+
+            async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>> {
+                let rows = sqlx::query(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE account_id = $1 ORDER BY created_at, id"))
+                    .bind(account.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(passkey_row).collect()
             }
 
             async fn audit_chains(&self) -> Result<Vec<String>> {

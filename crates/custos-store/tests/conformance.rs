@@ -60,6 +60,8 @@ conformance!(
     challenges_count_attempts_and_are_spent_once,
     account_settings_round_trip_and_emails_stay_unique,
     sessions_are_reissued_with_a_new_token,
+    passkeys_are_unique_by_credential_id_and_belong_to_their_account,
+    passkey_ceremonies_are_spent_once_and_purged_after_expiry,
 );
 
 fn t(s: i64) -> Timestamp {
@@ -81,6 +83,8 @@ fn account(email: &str) -> AccountRecord {
         created_at: t(0),
         withdrawal_lock_until: None,
         withdrawal_lock_reason: None,
+        phone_verified_at: None,
+        sms_enabled_at: None,
     }
 }
 
@@ -297,7 +301,9 @@ async fn the_outbox_is_idempotent_and_claims_each_message_once(store: Store) {
     tx.enqueue(&outbox("k1", t(0))).await.unwrap();
     tx.enqueue(&outbox("k2", t(0))).await.unwrap();
     tx.enqueue(&outbox("later", t(100))).await.unwrap();
-    assert_eq!(tx.outbox_count_since("ivan@example.com", t(0)).await.unwrap(), 3);
+    assert_eq!(tx.outbox_count_since("ivan@example.com", t(0), &["k"]).await.unwrap(), 3);
+    assert_eq!(tx.outbox_count_since("ivan@example.com", t(0), &["k1", "later"]).await.unwrap(), 2);
+    assert_eq!(tx.outbox_count_since("ivan@example.com", t(50), &["k", "later"]).await.unwrap(), 1);
     tx.commit().await.unwrap();
 
     let lease = Duration::from_secs(60);
@@ -448,11 +454,17 @@ async fn challenges_count_attempts_and_are_spent_once(store: Store) {
         expires_at: t(600),
         attempts: 0,
         used_at: None,
+        code_sent_at: None,
+        subject: None,
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_challenge(&c).await.unwrap();
     tx.count_challenge_attempt(c.id).await.unwrap();
+    let texted = BearerToken::generate().hash();
+    tx.set_challenge_code(c.id, &texted, t(7)).await.unwrap();
     let found = tx.challenge_by_hash(&token.hash()).await.unwrap().unwrap();
+    assert_eq!((found.code_hash, found.code_sent_at), (Some(texted), Some(t(7))));
+    let c = ChallengeRecord { code_hash: Some(texted), ..c };
     assert_eq!((found.attempts, found.code_hash, found.session_id), (1, c.code_hash, c.session_id));
     assert!(tx.use_challenge(c.id, t(5)).await.unwrap());
     assert!(!tx.use_challenge(c.id, t(6)).await.unwrap());
@@ -466,6 +478,7 @@ async fn account_settings_round_trip_and_emails_stay_unique(store: Store) {
     tx.set_withdrawal_lock(a.id, Some(t(86_400)), Some("password_changed")).await.unwrap();
     tx.set_anti_phishing_code(a.id, Some("blue-otter")).await.unwrap();
     tx.set_phone(a.id, Some("+4915112345678")).await.unwrap();
+    assert!(!store.second_factors(a.id).await.unwrap().sms);
     tx.set_email(a.id, "New@example.com", "new@example.com", t(5)).await.unwrap();
     for (i, pw) in ["h1", "h2", "h3"].into_iter().enumerate() {
         let e = PasswordHistoryRecord {
@@ -480,10 +493,20 @@ async fn account_settings_round_trip_and_emails_stay_unique(store: Store) {
         store.password_history(a.id, 2).await.unwrap().into_iter().map(|h| h.password_hash).collect();
     assert_eq!(history, ["h3", "h2"]);
     let got = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!((got.phone_verified_at, got.sms_enabled_at), (None, None));
+    let mut tx = store.begin().await.unwrap();
+    tx.set_verified_phone(a.id, "+4915199999999", t(8)).await.unwrap();
+    tx.set_sms_enabled(a.id, Some(t(9))).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.second_factors(a.id).await.unwrap().sms);
+    let got = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.phone.as_deref(), got.phone_verified_at, got.sms_enabled_at),
+        (Some("+4915199999999"), Some(t(8)), Some(t(9)))
+    );
     assert_eq!(got.withdrawal_lock_until, Some(t(86_400)));
     assert_eq!(got.withdrawal_lock_reason.as_deref(), Some("password_changed"));
     assert_eq!(got.anti_phishing_code.as_deref(), Some("blue-otter"));
-    assert_eq!(got.phone.as_deref(), Some("+4915112345678"));
     assert_eq!((got.email.as_str(), got.email_key.as_str()), ("New@example.com", "new@example.com"));
     let mut tx = store.begin().await.unwrap();
     assert!(matches!(
@@ -508,4 +531,112 @@ async fn sessions_are_reissued_with_a_new_token(store: Store) {
         (s.id, Aal::Aal2, Some(t(2)))
     );
     assert_eq!(found.session.stamp_at_issue, vec![9; 16]);
+}
+
+fn passkey(a: &AccountRecord, credential: &[u8], at: Timestamp) -> PasskeyRecord {
+    PasskeyRecord {
+        id: PasskeyId::new(),
+        account_id: a.id,
+        credential_id: credential.to_vec(),
+        passkey: r#"{"cred":{"counter":0}}"#.into(),
+        name: "Laptop".into(),
+        created_at: at,
+        last_used_at: None,
+    }
+}
+
+async fn passkeys_are_unique_by_credential_id_and_belong_to_their_account(store: Store) {
+    let a = create_account(&store, "passkeys@example.com").await;
+    let b = create_account(&store, "other-passkeys@example.com").await;
+    let first = passkey(&a, b"cred-1", t(1));
+    let second = passkey(&a, b"cred-2", t(2));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_passkey(&first).await.unwrap();
+    tx.insert_passkey(&second).await.unwrap();
+    // The same credential cannot be registered twice, not even to another account; the
+    // transaction stays usable after the refusal (PostgreSQL aborts on a failed statement).
+    assert!(matches!(
+        tx.insert_passkey(&passkey(&b, b"cred-1", t(3))).await,
+        Err(StoreError::Conflict("passkey"))
+    ));
+    assert_eq!(tx.passkeys_of(a.id).await.unwrap().len(), 2);
+    tx.commit().await.unwrap();
+    let f = store.second_factors(a.id).await.unwrap();
+    assert_eq!(f.passkeys, 2);
+    assert!(f.any(), "a passkey is a second factor");
+    assert!(!store.second_factors(b.id).await.unwrap().any());
+
+    let mut tx = store.begin().await.unwrap();
+    let found = tx.passkey_by_credential_id(b"cred-2").await.unwrap().unwrap();
+    assert_eq!((found.id, found.account_id, found.name.as_str()), (second.id, a.id, "Laptop"));
+    assert!(tx.passkey_by_credential_id(b"unknown").await.unwrap().is_none());
+    tx.record_passkey_use(found.id, r#"{"cred":{"counter":7}}"#, t(10)).await.unwrap();
+    assert!(tx.rename_passkey(a.id, first.id, "Phone").await.unwrap());
+    assert!(!tx.rename_passkey(b.id, first.id, "Stolen").await.unwrap(), "only the owner renames");
+    assert!(!tx.delete_passkey(b.id, second.id).await.unwrap(), "only the owner removes");
+    tx.commit().await.unwrap();
+
+    let listed = store.passkeys(a.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Phone", "Laptop"],
+        "oldest first"
+    );
+    assert_eq!(
+        (listed[1].passkey.as_str(), listed[1].last_used_at),
+        (r#"{"cred":{"counter":7}}"#, Some(t(10)))
+    );
+    assert_eq!(listed[1].credential_id, b"cred-2");
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.delete_passkey(a.id, first.id).await.unwrap());
+    assert!(!tx.delete_passkey(a.id, first.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.second_factors(a.id).await.unwrap().passkeys, 1);
+}
+
+async fn passkey_ceremonies_are_spent_once_and_purged_after_expiry(store: Store) {
+    let a = create_account(&store, "ceremony@example.com").await;
+    let bound = BearerToken::generate();
+    let anonymous = BearerToken::generate();
+    let c = CeremonyRecord {
+        id: CeremonyId::new(),
+        token_hash: bound.hash(),
+        purpose: custos_core::passkey::CeremonyPurpose::StepUp,
+        account_id: Some(a.id),
+        session_id: Some(SessionId::new()),
+        challenge_id: Some(ChallengeId::new()),
+        state: r#"{"ast":{}}"#.into(),
+        created_at: t(0),
+        expires_at: t(300),
+        used_at: None,
+    };
+    let sign_in = CeremonyRecord {
+        id: CeremonyId::new(),
+        token_hash: anonymous.hash(),
+        purpose: custos_core::passkey::CeremonyPurpose::SignIn,
+        account_id: None,
+        session_id: None,
+        challenge_id: None,
+        expires_at: t(1_000),
+        ..c.clone()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_ceremony(&c).await.unwrap();
+    tx.insert_ceremony(&sign_in).await.unwrap();
+    let found = tx.ceremony_by_hash(&bound.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.purpose, found.account_id, found.session_id, found.challenge_id),
+        (c.id, c.purpose, c.account_id, c.session_id, c.challenge_id)
+    );
+    assert_eq!((found.state.as_str(), found.expires_at, found.used_at), (r#"{"ast":{}}"#, t(300), None));
+    let anon = tx.ceremony_by_hash(&anonymous.hash()).await.unwrap().unwrap();
+    assert_eq!((anon.account_id, anon.session_id, anon.challenge_id), (None, None, None));
+    assert!(tx.use_ceremony(c.id, t(5)).await.unwrap());
+    assert!(!tx.use_ceremony(c.id, t(6)).await.unwrap(), "a ceremony is answered once");
+    assert_eq!(tx.ceremony_by_hash(&bound.hash()).await.unwrap().unwrap().used_at, Some(t(5)));
+    assert_eq!(tx.purge_ceremonies(t(301)).await.unwrap(), 1, "only the expired one goes");
+    assert!(tx.ceremony_by_hash(&bound.hash()).await.unwrap().is_none());
+    assert!(tx.ceremony_by_hash(&anonymous.hash()).await.unwrap().is_some());
+    tx.commit().await.unwrap();
 }

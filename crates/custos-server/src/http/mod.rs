@@ -3,6 +3,7 @@
 pub mod api;
 pub mod json;
 pub mod pages;
+pub mod passkeys_api;
 pub mod qr;
 pub mod security_api;
 pub mod views;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::router())
         .merge(security_api::router())
+        .merge(passkeys_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

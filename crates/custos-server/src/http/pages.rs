@@ -26,6 +26,14 @@ use crate::state::AppState;
 use crate::usecases::factors::Method;
 use crate::usecases::{accounts, login, sessions};
 
+// Credential pages: step-up, second factor, password, anti-phishing code, and the checklist.
+mod anti_phishing;
+mod confirm;
+mod passkeys;
+mod passwords;
+mod posture;
+mod two_factor;
+
 pub fn router(state: &AppState) -> Router<AppState> {
     let r = Router::new()
         .route("/", get(home))
@@ -38,7 +46,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/security/sessions/{id}/revoke", post(revoke_session))
         .route("/security/sessions/revoke-others", post(revoke_others))
         .route("/logout", post(logout))
-        .route("/static/style.css", get(stylesheet));
+        .route("/static/style.css", get(stylesheet))
+        .merge(confirm::routes())
+        .merge(two_factor::routes())
+        .merge(passwords::routes())
+        .merge(anti_phishing::routes())
+        .merge(passkeys::routes());
     if state.config.mode == Mode::Dev { r.route("/dev/mailbox", get(dev_mailbox)) } else { r }
 }
 
@@ -143,11 +156,13 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: Option<String>,
+    /// Offer "Sign in with a passkey" (the server can be a WebAuthn relying party).
+    passkeys: bool,
 }
 
 async fn login_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
     let (jar, csrf) = csrf_token(&state, jar);
-    (jar, LoginPage { csrf, email: String::new(), error: None })
+    (jar, LoginPage { csrf, email: String::new(), error: None, passkeys: state.webauthn.is_some() })
 }
 
 #[derive(Deserialize)]
@@ -176,6 +191,8 @@ async fn login_submit(
                 csrf,
                 challenge: challenge.expose().to_owned(),
                 recovery_allowed: methods.contains(&"recovery_code"),
+                totp_allowed: methods.contains(&"totp"),
+                passkey_allowed: methods.contains(&"passkey") && state.webauthn.is_some(),
                 error: None,
             };
             (jar, page).into_response()
@@ -190,7 +207,9 @@ async fn login_submit(
                 other => other.parts().3,
             };
             let (jar, csrf) = csrf_token(&state, jar);
-            (e.parts().0, jar, LoginPage { csrf, email: f.email, error: Some(text) }).into_response()
+            let page =
+                LoginPage { csrf, email: f.email, error: Some(text), passkeys: state.webauthn.is_some() };
+            (e.parts().0, jar, page).into_response()
         }
     }
 }
@@ -213,6 +232,9 @@ struct SecondFactorPage {
     csrf: String,
     challenge: String,
     recovery_allowed: bool,
+    totp_allowed: bool,
+    /// A passkey can answer (with `/static/passkeys.js`).
+    passkey_allowed: bool,
     error: Option<String>,
 }
 
@@ -258,8 +280,14 @@ async fn login_second_factor(
                 other => other.parts().3,
             };
             let (jar, csrf) = csrf_token(&state, jar);
-            let page =
-                SecondFactorPage { csrf, challenge: f.challenge, recovery_allowed: true, error: Some(text) };
+            let page = SecondFactorPage {
+                csrf,
+                challenge: f.challenge,
+                recovery_allowed: true,
+                totp_allowed: true,
+                passkey_allowed: false,
+                error: Some(text),
+            };
             (e.parts().0, jar, page).into_response()
         }
     }
@@ -405,25 +433,31 @@ struct SecurityPage {
     sessions: Vec<views::SessionView>,
     devices: Vec<views::DeviceView>,
     activity: Vec<views::LoginView>,
+    checklist: posture::Checklist,
+    passkeys: passkeys::Section,
+}
+
+/// `2026-11-25T10:09:02.805511Z` as `25 Nov 2026, 10:09 UTC`; anything else unchanged.
+fn readable_time(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let parts = (
+        rfc3339.get(0..4),
+        rfc3339.get(5..7).and_then(|m| m.parse::<usize>().ok()),
+        rfc3339.get(8..10).and_then(|d| d.parse::<u8>().ok()),
+        rfc3339.get(11..16),
+    );
+    match parts {
+        (Some(y), Some(m @ 1..=12), Some(d), Some(hm)) if rfc3339.ends_with('Z') => {
+            format!("{d} {} {y}, {hm} UTC", MONTHS[m - 1])
+        }
+        _ => rfc3339.to_owned(),
+    }
 }
 
 impl SecurityPage {
-    /// `2026-11-25T10:09:02.805511Z` as `25 Nov 2026, 10:09 UTC`; anything else unchanged.
     fn when(&self, rfc3339: &str) -> String {
-        const MONTHS: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-        let parts = (
-            rfc3339.get(0..4),
-            rfc3339.get(5..7).and_then(|m| m.parse::<usize>().ok()),
-            rfc3339.get(8..10).and_then(|d| d.parse::<u8>().ok()),
-            rfc3339.get(11..16),
-        );
-        match parts {
-            (Some(y), Some(m @ 1..=12), Some(d), Some(hm)) if rfc3339.ends_with('Z') => {
-                format!("{d} {} {y}, {hm} UTC", MONTHS[m - 1])
-            }
-            _ => rfc3339.to_owned(),
-        }
+        readable_time(rfc3339)
     }
 
     /// A user agent in words, e.g. `Chrome on Linux`. The full string stays in the page as a title.
@@ -507,16 +541,25 @@ async fn security_center(
         Ok(v) => v,
         Err(e) => return error_page(&e),
     };
+    let checklist = match posture::load(&state, &who).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    let passkeys = match passkeys::section(&state, &who).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&e),
+    };
     // This device first: the reader looks for "me" before judging the others.
     sessions.sort_by_key(|s| !s.current);
     devices.sort_by_key(|d| !d.current);
     let flash = match q.done.as_deref() {
         Some("session-ended") => Some("The session was ended. That device must sign in again."),
         Some("others-ended") => Some("Every other session was ended. Only this device is still signed in."),
-        _ => None,
+        Some(other) => posture::flash(other).or_else(|| passkeys::flash(other)),
+        None => None,
     };
     let (jar, csrf) = csrf_token(&state, jar);
-    (jar, SecurityPage { csrf, flash, me, sessions, devices, activity }).into_response()
+    (jar, SecurityPage { csrf, flash, me, sessions, devices, activity, checklist, passkeys }).into_response()
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use super::json::Json;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Client, UserSession};
 use crate::state::AppState;
-use crate::usecases::{bindings, factors, password, settings, step_up};
+use crate::usecases::{bindings, factors, password, settings, sms, step_up};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,6 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(anti_phishing_code))
         .routes(routes!(posture))
         .routes(routes!(change_email))
+        .routes(routes!(request_phone))
+        .routes(routes!(confirm_phone))
+        .routes(routes!(sms_factor))
+        .routes(routes!(login_sms_code))
+        .routes(routes!(step_up_sms))
         .routes(routes!(confirm_email_change))
 }
 
@@ -142,7 +147,15 @@ async fn step_up_handler(
     who: UserSession,
     Json(b): Json<StepUpBody>,
 ) -> ApiResult<Json<SteppedUp>> {
-    let token = if b.method == "email_code" {
+    let token = if b.method == "sms" {
+        let challenge = b.challenge.as_deref().ok_or_else(|| {
+            ApiError::Validation(vec![custos_core::Reason::new(
+                "challenge-missing",
+                "Send the challenge from step-up/sms.",
+            )])
+        })?;
+        sms::with_code(&state, &who, challenge, &b.code).await?
+    } else if b.method == "email_code" {
         let challenge = b.challenge.as_deref().ok_or_else(|| {
             ApiError::Validation(vec![custos_core::Reason::new(
                 "challenge-missing",
@@ -307,4 +320,107 @@ async fn confirm_email_change(
 ) -> ApiResult<StatusCode> {
     bindings::confirm_email_change(&state, &b.token, Some(client.ip)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneBody {
+    /// E.164, e.g. `+4915112345678`.
+    phone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Challenge {
+    /// Send it back with the texted code.
+    challenge: String,
+}
+
+/// Bind a phone number (needs a recent step-up): a code is texted to it.
+#[utoipa::path(post, path = "/api/v1/security/phone", tag = "security", security(("session" = [])), request_body = PhoneBody,
+    responses((status = 200, body = Challenge), (status = "4XX", body = Problem)))]
+async fn request_phone(
+    State(state): State<AppState>,
+    who: UserSession,
+    Json(b): Json<PhoneBody>,
+) -> ApiResult<Json<Challenge>> {
+    let c = sms::request_phone(&state, &who, &b.phone).await?;
+    Ok(Json(Challenge { challenge: c.expose().to_owned() }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeCodeBody {
+    challenge: String,
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MaybeNewSession {
+    /// When the change ended other sessions, this session continues under this new token.
+    session_token: Option<String>,
+    withdrawal_lock_until: Option<String>,
+}
+
+impl From<crate::usecases::credential_change::Applied> for MaybeNewSession {
+    fn from(a: crate::usecases::credential_change::Applied) -> Self {
+        Self {
+            session_token: a.session_token.map(|t| t.expose().to_owned()),
+            withdrawal_lock_until: a.withdrawal_lock_until.map(|t| t.rfc3339()),
+        }
+    }
+}
+
+/// Confirm a phone number with the texted code. Replacing a number tells the old one by text.
+#[utoipa::path(post, path = "/api/v1/security/phone/confirm", tag = "security", security(("session" = [])), request_body = ChallengeCodeBody,
+    responses((status = 200, body = MaybeNewSession), (status = "4XX", body = Problem), (status = 429, body = Problem)))]
+async fn confirm_phone(
+    State(state): State<AppState>,
+    who: UserSession,
+    client: Client,
+    Json(b): Json<ChallengeCodeBody>,
+) -> ApiResult<Json<MaybeNewSession>> {
+    Ok(Json(sms::confirm_phone(&state, &who, &b.challenge, &b.code, Some(client.ip)).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledBody {
+    enabled: bool,
+}
+
+/// Turn SMS codes on or off as a second factor (needs a recent step-up and a confirmed number).
+#[utoipa::path(put, path = "/api/v1/security/sms", tag = "security", security(("session" = [])), request_body = EnabledBody,
+    responses((status = 200, body = MaybeNewSession), (status = "4XX", body = Problem)))]
+async fn sms_factor(
+    State(state): State<AppState>,
+    who: UserSession,
+    client: Client,
+    Json(b): Json<EnabledBody>,
+) -> ApiResult<Json<MaybeNewSession>> {
+    Ok(Json(sms::set_factor(&state, &who, b.enabled, Some(client.ip)).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeBody {
+    challenge: String,
+}
+
+/// Text a code for a pending second-factor sign-in (at most once a minute).
+#[utoipa::path(post, path = "/api/v1/auth/login/sms", tag = "auth", request_body = ChallengeBody,
+    responses((status = 202), (status = "4XX", body = Problem), (status = 429, body = Problem)))]
+async fn login_sms_code(
+    State(state): State<AppState>,
+    Json(b): Json<ChallengeBody>,
+) -> ApiResult<StatusCode> {
+    sms::send_login_code(&state, &b.challenge).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Start a step-up by SMS; answer at `POST /api/v1/auth/step-up` with method `sms`.
+#[utoipa::path(post, path = "/api/v1/auth/step-up/sms", tag = "auth", security(("session" = [])),
+    responses((status = 200, body = Challenge), (status = "4XX", body = Problem), (status = 429, body = Problem)))]
+async fn step_up_sms(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<Challenge>> {
+    let c = sms::start_step_up(&state, &who).await?;
+    Ok(Json(Challenge { challenge: c.expose().to_owned() }))
 }

@@ -22,6 +22,8 @@ pub struct Me {
     /// Masked, e.g. `bl•••••er`.
     pub anti_phishing_code: Option<String>,
     pub totp_enabled: bool,
+    /// Registered passkeys (each one a second factor, and a way to sign in without a password).
+    pub passkeys: u32,
     pub recovery_codes_left: u32,
     /// Withdrawals are paused until then (RFC 3339), after a credential change.
     pub withdrawal_lock_until: Option<String>,
@@ -52,6 +54,7 @@ impl Me {
             anti_phishing_code_set: a.anti_phishing_code.is_some(),
             anti_phishing_code: a.anti_phishing_code.as_deref().map(custos_core::anti_phishing::mask),
             totp_enabled: f.totp,
+            passkeys: f.passkeys,
             recovery_codes_left: f.recovery_codes,
             withdrawal_lock_until: a.withdrawal_lock_until.filter(|t| *t > now).map(|t| t.rfc3339()),
             session: CurrentSession {

@@ -2,24 +2,32 @@
 //! between sending and recording re-sends with the same Message-ID, which receivers deduplicate.
 
 pub mod mail;
+pub mod sms;
 
 use std::time::Duration;
 
 use custos_core::crypto::KeyPurpose;
-use custos_core::notice::{EmailMessage, delivery_backoff};
+use custos_core::notice::{EmailMessage, SmsMessage, delivery_backoff};
 use custos_store::{OutboxRecord, OutboxTopic};
 use tokio::sync::watch;
 
 use crate::state::AppState;
 use mail::Mailer;
+use sms::SmsSender;
 
 const LEASE: Duration = Duration::from_secs(60);
 const BATCH: u32 = 20;
 
+/// Where messages go: email and text.
+pub struct Channels {
+    pub mail: Mailer,
+    pub sms: SmsSender,
+}
+
 /// Runs until `shutdown` changes: delivers whatever is due, then sleeps until woken or polled.
-pub async fn run(state: AppState, mailer: Mailer, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: AppState, channels: Channels, mut shutdown: watch::Receiver<bool>) {
     loop {
-        let delivered = match deliver_due(&state, &mailer).await {
+        let delivered = match deliver_due(&state, &channels).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: claiming messages failed");
@@ -37,11 +45,11 @@ pub async fn run(state: AppState, mailer: Mailer, mut shutdown: watch::Receiver<
 }
 
 /// One pass: claims up to a batch of due messages and tries each once. Returns how many were claimed.
-pub async fn deliver_due(state: &AppState, mailer: &Mailer) -> Result<usize, custos_store::StoreError> {
+pub async fn deliver_due(state: &AppState, channels: &Channels) -> Result<usize, custos_store::StoreError> {
     let now = state.clock.now();
     let batch = state.store.claim_outbox(now, LEASE, BATCH).await?;
     for message in &batch {
-        let outcome = deliver(state, mailer, message).await;
+        let outcome = deliver(state, channels, message).await;
         let now = state.clock.now();
         match outcome {
             Ok(purge) => state.store.outbox_delivered(message.id, now, purge).await?,
@@ -56,7 +64,7 @@ pub async fn deliver_due(state: &AppState, mailer: &Mailer) -> Result<usize, cus
 }
 
 /// Delivers one message; `Ok(purge)` says whether its payload should now be erased.
-async fn deliver(state: &AppState, mailer: &Mailer, m: &OutboxRecord) -> Result<bool, String> {
+async fn deliver(state: &AppState, channels: &Channels, m: &OutboxRecord) -> Result<bool, String> {
     let sealed = m.payload.as_deref().ok_or("payload already purged")?;
     let plaintext = state
         .config
@@ -68,8 +76,15 @@ async fn deliver(state: &AppState, mailer: &Mailer, m: &OutboxRecord) -> Result<
             let message: EmailMessage = serde_json::from_slice(&plaintext).map_err(|e| e.to_string())?;
             let rendered = mail::render(&message);
             let message_id = mail::message_id(&m.idempotency_key, &state.config.public_url);
-            mailer.send(state, &message_id, &message.to, &rendered).await?;
+            channels.mail.send(state, &message_id, &message.to, &rendered).await?;
             Ok(message.notice.holds_bearer_link())
+        }
+        OutboxTopic::Sms => {
+            let message: SmsMessage = serde_json::from_slice(&plaintext).map_err(|e| e.to_string())?;
+            let message_id = mail::message_id(&m.idempotency_key, &state.config.public_url);
+            channels.sms.send(state, &message_id, &message).await?;
+            // Texts carry one-time codes: never keep them once sent.
+            Ok(true)
         }
     }
 }

@@ -134,6 +134,8 @@ async fn register_once(
         created_at: now,
         withdrawal_lock_until: None,
         withdrawal_lock_reason: None,
+        phone_verified_at: None,
+        sms_enabled_at: None,
     };
     match tx.insert_account(&account).await {
         Ok(()) => {}

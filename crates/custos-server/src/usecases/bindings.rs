@@ -14,7 +14,7 @@ use custos_core::notice::Notice;
 use custos_core::step_up::Requirement;
 use custos_store::{LinkTokenRecord, StoreError};
 
-use super::credential_change::{self, Applied};
+use super::credential_change::{self, Applied, Previous};
 use super::notify::{self, Recipient};
 use super::{audit, step_up};
 use crate::error::ApiError;
@@ -134,7 +134,7 @@ pub async fn confirm_email_change(
         &account,
         CredentialEvent::EmailChanged,
         None,
-        Some(&previous),
+        Some(Previous::Email(&previous)),
         ip,
         now,
     )

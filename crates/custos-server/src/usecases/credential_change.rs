@@ -9,7 +9,7 @@ use custos_core::audit::{Actor, AuditEvent, Chain, RevokeReason};
 use custos_core::credential_matrix::{Contact, CredentialEvent, Sessions, effects, extend_lock};
 use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::ids::SessionId;
-use custos_core::notice::Notice;
+use custos_core::notice::{Notice, SmsText};
 use custos_core::session::Aal;
 use custos_store::{AccountRecord, Reissue, Tx};
 
@@ -48,6 +48,7 @@ fn sentence(event: CredentialEvent) -> &'static str {
         SmsDisabled => "SMS codes were turned off.",
         EmailChanged => "The email address of your account was changed.",
         PhoneChanged => "The mobile number of your account was changed.",
+        PhoneVerified => "A mobile number was added to your account.",
         AntiPhishingCodeChanged => "Your anti-phishing code was changed.",
         RecoveryCodesRegenerated => "New recovery codes were generated; the old ones no longer work.",
         MoneyApiKeyCreated => "An API key that can move funds was created.",
@@ -58,8 +59,15 @@ fn lock_reason(event: CredentialEvent) -> String {
     format!("{event:?}")
 }
 
-/// Applies `event`'s row of the matrix to `account` (locked in `tx`). `previous_email` is the
-/// address before an email change (it is told too). `account` must reflect the state *after* the
+/// The contact an account had before a binding change; the matrix says when it is told too.
+#[derive(Debug, Clone, Copy)]
+pub enum Previous<'a> {
+    Email(&'a str),
+    Phone(&'a str),
+}
+
+/// Applies `event`'s row of the matrix to `account` (locked in `tx`). `previous` is the email or
+/// phone before a binding change (it is told too). `account` must reflect the state *after* the
 /// change (e.g. the new email).
 #[allow(clippy::too_many_arguments)]
 pub async fn apply(
@@ -68,7 +76,7 @@ pub async fn apply(
     account: &AccountRecord,
     event: CredentialEvent,
     acting: Option<Acting>,
-    previous_email: Option<&str>,
+    previous: Option<Previous<'_>>,
     ip: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<Applied, ApiError> {
@@ -127,9 +135,16 @@ pub async fn apply(
         lock_until: if e.withdrawal_lock.is_some() { applied.withdrawal_lock_until } else { None },
     };
     for contact in e.notify {
-        let to = match contact {
-            Contact::Current => Some(account.email.as_str()),
-            Contact::Previous => previous_email,
+        let to = match (contact, previous) {
+            (Contact::Current, _) => Some(account.email.as_str()),
+            (Contact::Previous, Some(Previous::Email(e))) => Some(e),
+            (Contact::Previous, Some(Previous::Phone(phone))) => {
+                let key = format!("security_change_sms:{:?}:{}:{}", event, account.id, now.as_micros());
+                let text = SmsText::SecurityChange { change: sentence(event).to_owned() };
+                notify::sms(tx, state, account, phone, text, key, now).await?;
+                None
+            }
+            (Contact::Previous, None) => None,
         };
         if let Some(email) = to {
             let key = format!("security_change:{:?}:{}:{}:{}", event, account.id, now.as_micros(), email);

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::credential_matrix::CredentialEvent;
-use custos_core::crypto::{BearerToken, KeyPurpose, TokenHash};
+use custos_core::crypto::{BearerToken, KeyPurpose, TokenHash, ct_eq, sha256};
 use custos_core::ids::AccountId;
 use custos_core::session::Aal;
 use custos_core::step_up::Requirement;
 use custos_core::throttle::ThrottleRule;
 use custos_core::{Reason, Timestamp, recovery_code, totp};
-use custos_store::{AccountRecord, Reissue, StoreError, Tx};
+use custos_store::{AccountRecord, ChallengeRecord, Reissue, StoreError, Tx};
 
 use super::credential_change::{self, Acting};
 use super::{audit, step_up};
@@ -26,6 +26,8 @@ pub const RECOVERY_CODES: usize = 10;
 pub enum Method {
     Totp,
     RecoveryCode,
+    /// A texted code; it belongs to the challenge it was sent for.
+    Sms,
 }
 
 impl Method {
@@ -33,6 +35,7 @@ impl Method {
         match s {
             "totp" => Some(Self::Totp),
             "recovery_code" => Some(Self::RecoveryCode),
+            "sms" => Some(Self::Sms),
             _ => None,
         }
     }
@@ -41,13 +44,20 @@ impl Method {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Sms => "sms",
         }
     }
 }
 
+/// A code sent by email or SMS is bound to its challenge: only `SHA-256(challenge ‖ code)` is
+/// stored, so the database alone cannot be searched for a six-digit code.
+pub fn challenge_code_hash(challenge: &BearerToken, code: &str) -> TokenHash {
+    TokenHash(sha256(format!("{}:{}", challenge.expose(), code.trim()).as_bytes()))
+}
+
 pub fn parse_method(s: &str) -> Result<Method, ApiError> {
     Method::parse(s).ok_or_else(|| {
-        ApiError::Validation(vec![Reason::new("method-unknown", "Use one of: totp, recovery_code.")])
+        ApiError::Validation(vec![Reason::new("method-unknown", "Use one of: totp, recovery_code, sms.")])
     })
 }
 
@@ -78,7 +88,7 @@ fn seed_context(account: AccountId) -> Vec<u8> {
     account.as_uuid().as_bytes().to_vec()
 }
 
-async fn new_recovery_codes(
+pub(crate) async fn new_recovery_codes(
     tx: &mut dyn Tx,
     account: AccountId,
     now: Timestamp,
@@ -97,6 +107,7 @@ pub async fn verify_code(
     account: AccountId,
     method: Method,
     code: &str,
+    challenge: Option<(&BearerToken, &ChallengeRecord)>,
     now: Timestamp,
 ) -> Result<Result<(), Reason>, ApiError> {
     if code.len() > 64 {
@@ -136,6 +147,19 @@ pub async fn verify_code(
                     "code-replayed",
                     "That code was already used; wait for the next one.",
                 ))),
+            }
+        }
+        Method::Sms => {
+            let Some((token, c)) = challenge.filter(|(_, c)| c.account_id == account) else {
+                return Ok(Err(Reason::new("challenge-missing", "Ask for a texted code first.")));
+            };
+            let Some(expected) = c.code_hash else {
+                return Ok(Err(Reason::new("code-not-sent", "Ask for a texted code first.")));
+            };
+            if ct_eq(expected.as_bytes(), challenge_code_hash(token, code).as_bytes()) {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(Reason::new("code-wrong", "That code is not right.")))
             }
         }
         Method::RecoveryCode => {
@@ -256,8 +280,16 @@ pub fn acting(who: &UserSession) -> Acting {
     Acting { session: who.session_id, aal: who.aal, stepped_up_at: who.stepped_up_at }
 }
 
-/// Removes the authenticator app (and the recovery codes that back it). Loosening: the matrix
-/// ends other sessions and locks withdrawals. Returns the session's new token.
+/// Whether the account (locked in `tx`) has a second factor, read inside the transaction.
+pub(crate) async fn has_second_factor(tx: &mut dyn Tx, account: &AccountRecord) -> Result<bool, ApiError> {
+    let totp = tx.totp_factor(account.id).await?.is_some_and(|f| f.confirmed_at.is_some());
+    let sms = account.sms_enabled_at.is_some() && account.phone_verified_at.is_some();
+    Ok(totp || sms || !tx.passkeys_of(account.id).await?.is_empty())
+}
+
+/// Removes the authenticator app (and, when it was the last factor, the recovery codes that back
+/// it). Loosening: the matrix ends other sessions and locks withdrawals. Returns the session's
+/// new token.
 pub async fn remove_totp(
     state: &AppState,
     who: &UserSession,
@@ -270,11 +302,14 @@ pub async fn remove_totp(
     if !tx.delete_totp(account.id).await? {
         return Err(ApiError::NotFound);
     }
-    tx.replace_recovery_codes(account.id, &[], now).await?;
+    let factor_left = has_second_factor(&mut *tx, &account).await?;
+    if !factor_left {
+        tx.replace_recovery_codes(account.id, &[], now).await?;
+    }
     let actor = Actor::User { account: account.id, session: Some(who.session_id) };
     audit(&mut *tx, Chain::Account(account.id), now, actor, AuditEvent::TotpDisabled).await?;
     // Without a factor the session can no longer claim aal2.
-    let acting = Acting { aal: Aal::Aal1, ..acting(who) };
+    let acting = if factor_left { acting(who) } else { Acting { aal: Aal::Aal1, ..acting(who) } };
     let applied = credential_change::apply(
         &mut *tx,
         state,
@@ -301,10 +336,10 @@ pub async fn regenerate_recovery_codes(
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
-    if tx.totp_factor(account.id).await?.is_none_or(|f| f.confirmed_at.is_none()) {
+    if !has_second_factor(&mut *tx, &account).await? {
         return Err(ApiError::Conflict(Reason::new(
             "no-second-factor",
-            "Recovery codes back up a second factor; enrol an authenticator app first.",
+            "Recovery codes back up a second factor; add a passkey or an authenticator app first.",
         )));
     }
     let codes = new_recovery_codes(&mut *tx, account.id, now).await?;
@@ -332,9 +367,15 @@ pub async fn login_methods(state: &AppState, account: &AccountRecord) -> Result<
     let mut methods = Vec::new();
     if f.totp {
         methods.push("totp");
-        if f.recovery_codes > 0 {
-            methods.push("recovery_code");
-        }
+    }
+    if f.passkeys > 0 {
+        methods.push("passkey");
+    }
+    if f.sms {
+        methods.push("sms");
+    }
+    if f.any() && f.recovery_codes > 0 {
+        methods.push("recovery_code");
     }
     Ok(methods)
 }

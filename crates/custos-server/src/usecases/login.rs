@@ -37,12 +37,12 @@ pub struct LoginGranted {
     pub expires_at: Timestamp,
 }
 
-fn ip_key(ip: IpAddr) -> String {
+pub(crate) fn ip_key(ip: IpAddr) -> String {
     format!("login:ip:{ip}")
 }
 
 /// Keyed by a hash of the address, so unknown and known addresses are throttled alike.
-fn account_key(email_key: &str) -> String {
+pub(crate) fn account_key(email_key: &str) -> String {
     format!("login:account:{}", hex::encode(&sha256(email_key.as_bytes())[..16]))
 }
 
@@ -123,6 +123,8 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
             expires_at,
             attempts: 0,
             used_at: None,
+            code_sent_at: None,
+            subject: None,
         })
         .await?;
         tx.commit().await?;
@@ -170,7 +172,9 @@ pub async fn second_factor(
     factors::check_code_throttle(state, c.account_id, now).await?;
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(c.account_id).await?.ok_or_else(unknown)?;
-    if let Err(reason) = factors::verify_code(&mut *tx, state, account.id, method, code, now).await? {
+    if let Err(reason) =
+        factors::verify_code(&mut *tx, state, account.id, method, code, Some((&challenge, &c)), now).await?
+    {
         tx.count_challenge_attempt(c.id).await?;
         factors::count_wrong_code(&mut *tx, account.id, now).await?;
         insert_event(&mut *tx, Some(&account), LoginOutcome::SecondFactorFailed, None, client, now).await?;
@@ -221,7 +225,7 @@ async fn record_failure(
     Ok(())
 }
 
-async fn insert_event(
+pub(crate) async fn insert_event(
     tx: &mut dyn Tx,
     account: Option<&AccountRecord>,
     outcome: LoginOutcome,

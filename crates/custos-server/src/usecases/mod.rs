@@ -9,9 +9,12 @@ pub mod factors;
 pub mod login;
 pub mod notify;
 pub mod operator;
+mod passkey_sign_in;
+pub mod passkeys;
 pub mod password;
 pub mod sessions;
 pub mod settings;
+pub mod sms;
 pub mod step_up;
 
 use custos_core::Timestamp;

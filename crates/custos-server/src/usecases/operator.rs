@@ -32,6 +32,8 @@ pub async fn create_account(state: &AppState, reg: Registration, operator: &str)
             created_at: now,
             withdrawal_lock_until: None,
             withdrawal_lock_reason: None,
+            phone_verified_at: None,
+            sms_enabled_at: None,
         };
         let mut tx = state.store.begin().await?;
         match tx.insert_account(&account).await {

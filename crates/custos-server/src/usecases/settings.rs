@@ -70,7 +70,7 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
         state.store.devices(who.account_id).await?.iter().filter(|d| d.last_seen_at < stale_cutoff).count();
     Ok(assess(&PostureFacts {
         email_verified: account.email_verified_at.is_some(),
-        has_totp: factors.totp,
+        has_second_factor: factors.any(),
         unused_recovery_codes: factors.recovery_codes,
         anti_phishing_code: account.anti_phishing_code.is_some(),
         other_live_sessions: u32::try_from(other_live).unwrap_or(u32::MAX),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::challenge::{ChallengePurpose, check_challenge, new_numeric_code};
-use custos_core::crypto::{BearerToken, TokenHash, ct_eq, sha256};
+use custos_core::crypto::{BearerToken, ct_eq};
 use custos_core::ids::ChallengeId;
 use custos_core::notice::Notice;
 use custos_core::password::Password;
@@ -28,6 +28,8 @@ pub async fn require(state: &AppState, who: &UserSession, need: Requirement) -> 
         aal: who.aal,
         stepped_up_at: who.stepped_up_at,
         has_totp: f.totp,
+        has_passkey: f.passkeys > 0,
+        has_sms: f.sms,
         has_recovery_codes: f.recovery_codes > 0,
     };
     step_up::check(&facts, need, state.clock.now(), state.config.step_up_window)
@@ -45,7 +47,7 @@ pub async fn with_code(
     factors::check_code_throttle(state, who.account_id, now).await?;
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
-    if let Err(reason) = factors::verify_code(&mut *tx, state, account.id, method, code, now).await? {
+    if let Err(reason) = factors::verify_code(&mut *tx, state, account.id, method, code, None, now).await? {
         factors::count_wrong_code(&mut *tx, account.id, now).await?;
         tx.commit().await?;
         return Err(ApiError::CodeRefused(reason));
@@ -64,7 +66,7 @@ pub async fn with_code(
     Ok(token)
 }
 
-async fn reissue(
+pub(crate) async fn reissue(
     tx: &mut dyn custos_store::Tx,
     who: &UserSession,
     stamp: &[u8],
@@ -77,12 +79,6 @@ async fn reissue(
     Ok(token)
 }
 
-/// The emailed code is bound to its challenge: only `SHA-256(challenge ‖ code)` is stored, so the
-/// database alone cannot be searched for a six-digit code.
-fn code_hash(challenge: &BearerToken, code: &str) -> TokenHash {
-    TokenHash(sha256(format!("{}:{}", challenge.expose(), code.trim()).as_bytes()))
-}
-
 /// First half of a step-up for an account without a second factor: the password again, then a
 /// code goes to the account's email. Returns the challenge to answer with that code.
 pub async fn start_email(
@@ -92,7 +88,7 @@ pub async fn start_email(
     ip: Option<IpAddr>,
 ) -> Result<BearerToken, ApiError> {
     let now = state.clock.now();
-    if state.store.second_factors(who.account_id).await?.totp {
+    if state.store.second_factors(who.account_id).await?.any() {
         return Err(ApiError::Conflict(Reason::new(
             "use-second-factor",
             "This account has a second factor: step up with it instead.",
@@ -115,12 +111,14 @@ pub async fn start_email(
         token_hash: challenge.hash(),
         account_id: account.id,
         purpose: ChallengePurpose::StepUpEmail,
-        code_hash: Some(code_hash(&challenge, &code)),
+        code_hash: Some(factors::challenge_code_hash(&challenge, &code)),
         session_id: Some(who.session_id),
         created_at: now,
         expires_at: now.plus(ChallengePurpose::StepUpEmail.ttl()),
         attempts: 0,
         used_at: None,
+        code_sent_at: None,
+        subject: None,
     };
     tx.insert_challenge(&record).await?;
     let recipient = Recipient {
@@ -176,7 +174,7 @@ pub async fn with_email_code(
     }
     let expected =
         c.code_hash.ok_or_else(|| ApiError::Internal("step-up challenge without a code".into()))?;
-    if !ct_eq(expected.as_bytes(), code_hash(&challenge, code).as_bytes()) {
+    if !ct_eq(expected.as_bytes(), factors::challenge_code_hash(&challenge, code).as_bytes()) {
         tx.count_challenge_attempt(c.id).await?;
         factors::count_wrong_code(&mut *tx, account.id, now).await?;
         tx.commit().await?;

@@ -26,7 +26,7 @@ fn pyotp_code(app: &TestApp, uri: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn json_ok(r: reqwest::Response) -> Value {
+pub(crate) async fn json_ok(r: reqwest::Response) -> Value {
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert!(status.is_success(), "{status}: {body}");
@@ -34,7 +34,7 @@ async fn json_ok(r: reqwest::Response) -> Value {
 }
 
 /// Password + emailed code: the step-up an account without a second factor uses.
-async fn step_up_by_email(app: &TestApp, token: &str, email: &str) -> String {
+pub(crate) async fn step_up_by_email(app: &TestApp, token: &str, email: &str) -> String {
     let r = app
         .http
         .post(app.url("/api/v1/auth/step-up/email"))
@@ -57,7 +57,7 @@ async fn step_up_by_email(app: &TestApp, token: &str, email: &str) -> String {
     json_ok(r).await["session_token"].as_str().unwrap().to_owned()
 }
 
-async fn wait_for_subject_prefix(app: &TestApp, to: &str, prefix: &str) -> custos_store::DevMail {
+pub(crate) async fn wait_for_subject_prefix(app: &TestApp, to: &str, prefix: &str) -> custos_store::DevMail {
     for _ in 0..250 {
         if let Some(m) = app.mails_to(to).await.into_iter().find(|m| m.subject.starts_with(prefix)) {
             return m;

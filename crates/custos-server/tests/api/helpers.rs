@@ -38,9 +38,12 @@ impl Drop for TestApp {
 #[derive(Default)]
 pub struct Options {
     pub smtp_url: Option<String>,
+    pub sms_url: Option<String>,
     pub hash_workers: Option<usize>,
     pub hash_queue: Option<usize>,
     pub cost: Option<HashCost>,
+    /// `CUSTOS_PUBLIC_URL`, e.g. `http://localhost:0` for passkeys (WebAuthn needs a host name).
+    pub public_url: Option<String>,
 }
 
 pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
@@ -51,9 +54,13 @@ pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
     let cost = o.cost.unwrap_or(HashCost::TEST);
     config.hash_cost = cost;
     config.smtp_url = o.smtp_url.clone();
+    config.sms_url = o.sms_url.clone();
     config.hash_workers = o.hash_workers.unwrap_or(2);
     config.hash_queue = o.hash_queue.unwrap_or(64);
     config.outbox_poll = Duration::from_millis(50);
+    if let Some(u) = &o.public_url {
+        config.public_url = url::Url::parse(u).expect("test public URL");
+    }
     config
 }
 

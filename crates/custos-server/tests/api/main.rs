@@ -8,6 +8,8 @@ mod bad_input;
 mod credentials;
 mod login;
 mod mail;
+mod passkeys;
 mod postgres;
 mod sessions;
+mod sms;
 mod surface;

@@ -1,0 +1,342 @@
+//! The egress gate (DESIGN principle 2): one pure decision for every way value can leave an
+//! account — on-chain withdrawal, internal transfer, API withdrawal. It answers allow, hold (with
+//! an end time) or deny, always with every reason that applies.
+
+use std::time::Duration;
+
+use crate::login::AccountStatus;
+use crate::money::Amount;
+use crate::session::Aal;
+use crate::{Reason, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outflow {
+    Withdrawal,
+    Transfer,
+}
+
+/// Who is asking: a session, or a signed API-key request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Session {
+        aal: Aal,
+        stepped_up_at: Option<Timestamp>,
+        /// When the session's device was first seen on this account.
+        device_first_seen_at: Timestamp,
+    },
+    ApiKey {
+        /// The key carries the `withdraw` (or `transfer`) scope this outflow needs.
+        has_scope: bool,
+        /// The request came from an address on the key's IP allowlist (money scopes require one).
+        ip_allowed: bool,
+    },
+}
+
+/// The allowlist's say about the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowlist {
+    Off,
+    /// On, and the address is listed and usable.
+    Listed,
+    /// On, and the address is listed but still cooling down.
+    Cooling {
+        until: Timestamp,
+    },
+    /// On, and the address is not listed.
+    NotListed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub status: AccountStatus,
+    pub withdrawal_lock_until: Option<Timestamp>,
+    pub allowlist: Allowlist,
+    pub available: Amount,
+    /// Outflows of this asset in the last 24 hours (not counting this one).
+    pub sent_last_24h: Amount,
+    pub limit_24h: Amount,
+    pub min_amount: Amount,
+    /// This account has sent to this destination before (successfully or still pending).
+    pub destination_used_before: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub outflow: Outflow,
+    pub amount: Amount,
+    pub fee: Amount,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Step-up must be this recent for a session to move money.
+    pub step_up_window: Duration,
+    /// How long a risk hold lasts.
+    pub hold_for: Duration,
+    /// A session on a device first seen less than this long ago is held.
+    pub new_device_age: Duration,
+    /// Amounts at or above this are held.
+    pub large_amount: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Hold { until: Timestamp, reasons: Vec<Reason> },
+    Deny { reasons: Vec<Reason> },
+}
+
+pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Decision {
+    let mut deny = Vec::new();
+    match f.status {
+        AccountStatus::Active => {}
+        AccountStatus::Frozen => {
+            deny.push(Reason::new("account-frozen", "The account is frozen: nothing can leave it."))
+        }
+        _ => deny.push(Reason::new("account-inactive", "The account is not active.")),
+    }
+    if let Some(until) = f.withdrawal_lock_until.filter(|u| *u > now) {
+        deny.push(
+            Reason::new("withdrawal-locked", "Withdrawals are paused after a recent security change.")
+                .until(until),
+        );
+    }
+    match req.via {
+        Via::Session { aal, stepped_up_at, .. } => {
+            let recent = stepped_up_at.is_some_and(|t| t <= now && now < t.plus(policy.step_up_window));
+            if aal != Aal::Aal2 {
+                deny.push(Reason::new(
+                    "second-factor-required",
+                    "Moving money needs a second factor on the account.",
+                ));
+            } else if !recent {
+                deny.push(Reason::new("step-up-required", "Confirm with your second factor first."));
+            }
+        }
+        Via::ApiKey { has_scope, ip_allowed } => {
+            if !has_scope {
+                deny.push(Reason::new("api-key-scope-missing", "This API key may not move money."));
+            }
+            if !ip_allowed {
+                deny.push(Reason::new(
+                    "api-key-ip-not-allowed",
+                    "This request did not come from the key's allowed addresses.",
+                ));
+            }
+        }
+    }
+    match f.allowlist {
+        Allowlist::Off | Allowlist::Listed => {}
+        Allowlist::NotListed => deny.push(Reason::new(
+            "address-not-allowlisted",
+            "The withdrawal allowlist is on and this address is not on it.",
+        )),
+        Allowlist::Cooling { until } if until > now => deny.push(
+            Reason::new(
+                "allowlist-entry-cooling",
+                "This allowlisted address is still in its cooling period.",
+            )
+            .until(until),
+        ),
+        Allowlist::Cooling { .. } => {}
+    }
+    if req.amount < f.min_amount || req.amount.is_zero() {
+        deny.push(Reason::new("amount-below-minimum", "The amount is below this network's minimum."));
+    }
+    match req.amount.checked_add(req.fee) {
+        Some(total) if total <= f.available => {}
+        _ => deny.push(Reason::new(
+            "insufficient-balance",
+            "The available balance does not cover the amount and fee.",
+        )),
+    }
+    match f.sent_last_24h.checked_add(req.amount) {
+        Some(total) if total <= f.limit_24h => {}
+        _ => {
+            deny.push(Reason::new("daily-limit-exceeded", "This would exceed the 24-hour withdrawal limit."))
+        }
+    }
+    if !deny.is_empty() {
+        return Decision::Deny { reasons: deny };
+    }
+
+    let mut hold = Vec::new();
+    if req.outflow == Outflow::Withdrawal && !f.destination_used_before {
+        hold.push(Reason::new("first-use-of-address", "First withdrawal to this address."));
+    }
+    if let Via::Session { device_first_seen_at, .. } = req.via
+        && now < device_first_seen_at.plus(policy.new_device_age)
+    {
+        hold.push(Reason::new("new-device", "Requested from a device first seen less than 24 hours ago."));
+    }
+    if req.amount >= policy.large_amount {
+        hold.push(Reason::new("large-amount", "A large amount is held for review time."));
+    }
+    if hold.is_empty() {
+        Decision::Allow
+    } else {
+        let until = now.plus(policy.hold_for);
+        Decision::Hold { until, reasons: hold.into_iter().map(|r| r.until(until)).collect() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const H: u64 = 3_600;
+
+    fn at(h: i64) -> Timestamp {
+        Timestamp::from_micros(1_800_000_000_000_000 + h * 3_600_000_000)
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            step_up_window: Duration::from_secs(600),
+            hold_for: Duration::from_secs(24 * H),
+            new_device_age: Duration::from_secs(24 * H),
+            large_amount: Amount::from_atomic(1_000_000),
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            status: AccountStatus::Active,
+            withdrawal_lock_until: None,
+            allowlist: Allowlist::Off,
+            available: Amount::from_atomic(10_000_000),
+            sent_last_24h: Amount::ZERO,
+            limit_24h: Amount::from_atomic(5_000_000),
+            min_amount: Amount::from_atomic(100),
+            destination_used_before: true,
+        }
+    }
+
+    fn session() -> Via {
+        Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(0) }
+    }
+
+    fn req(amount: u128) -> Request {
+        Request {
+            outflow: Outflow::Withdrawal,
+            amount: Amount::from_atomic(amount),
+            fee: Amount::from_atomic(10),
+            via: session(),
+        }
+    }
+
+    fn codes(d: &Decision) -> Vec<&'static str> {
+        match d {
+            Decision::Allow => vec![],
+            Decision::Hold { reasons, .. } | Decision::Deny { reasons } => {
+                reasons.iter().map(|r| r.code.0).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn a_stepped_up_session_to_a_known_address_is_allowed() {
+        assert_eq!(decide(&req(1_000), &facts(), &policy(), at(100)), Decision::Allow);
+    }
+
+    #[test]
+    fn every_deny_reason_is_listed_at_once() {
+        let f = Facts {
+            status: AccountStatus::Frozen,
+            withdrawal_lock_until: Some(at(148)),
+            allowlist: Allowlist::NotListed,
+            available: Amount::from_atomic(5),
+            ..facts()
+        };
+        let r = Request {
+            via: Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) },
+            ..req(50)
+        };
+        let d = decide(&r, &f, &policy(), at(100));
+        assert_eq!(
+            codes(&d),
+            [
+                "account-frozen",
+                "withdrawal-locked",
+                "second-factor-required",
+                "address-not-allowlisted",
+                "amount-below-minimum",
+                "insufficient-balance"
+            ]
+        );
+    }
+
+    #[test]
+    fn api_keys_need_the_scope_and_an_allowed_address() {
+        let r = Request { via: Via::ApiKey { has_scope: false, ip_allowed: false }, ..req(1_000) };
+        assert_eq!(
+            codes(&decide(&r, &facts(), &policy(), at(100))),
+            ["api-key-scope-missing", "api-key-ip-not-allowed"]
+        );
+        let ok = Request { via: Via::ApiKey { has_scope: true, ip_allowed: true }, ..req(1_000) };
+        assert_eq!(decide(&ok, &facts(), &policy(), at(100)), Decision::Allow);
+    }
+
+    #[test]
+    fn a_lapsed_step_up_or_a_cooling_entry_denies() {
+        assert_eq!(codes(&decide(&req(1_000), &facts(), &policy(), at(101))), ["step-up-required"]);
+        let f = Facts { allowlist: Allowlist::Cooling { until: at(110) }, ..facts() };
+        assert_eq!(codes(&decide(&req(1_000), &f, &policy(), at(100))), ["allowlist-entry-cooling"]);
+        let cooled = Facts { allowlist: Allowlist::Cooling { until: at(99) }, ..facts() };
+        assert_eq!(decide(&req(1_000), &cooled, &policy(), at(100)), Decision::Allow);
+    }
+
+    #[test]
+    fn risk_signals_hold_instead_of_deny() {
+        let f = Facts { destination_used_before: false, ..facts() };
+        let r = Request {
+            via: Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(90) },
+            ..req(2_000_000)
+        };
+        match decide(&r, &f, &policy(), at(100)) {
+            Decision::Hold { until, reasons } => {
+                assert_eq!(until, at(124));
+                assert_eq!(
+                    reasons.iter().map(|r| r.code.0).collect::<Vec<_>>(),
+                    ["first-use-of-address", "new-device", "large-amount"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_daily_limit_counts_what_already_left() {
+        let f = Facts { sent_last_24h: Amount::from_atomic(4_999_500), ..facts() };
+        assert_eq!(codes(&decide(&req(1_000), &f, &policy(), at(100))), ["daily-limit-exceeded"]);
+    }
+
+    proptest! {
+        /// A frozen account, an active lock or a missing second factor always denies, whatever else holds.
+        #[test]
+        fn nothing_leaves_a_frozen_or_locked_account(amount in 0u128..u128::MAX / 4, available in 0u128..u128::MAX / 4,
+                                                     frozen in any::<bool>(), locked in any::<bool>()) {
+            prop_assume!(frozen || locked);
+            let f = Facts {
+                status: if frozen { AccountStatus::Frozen } else { AccountStatus::Active },
+                withdrawal_lock_until: locked.then(|| at(200)),
+                available: Amount::from_atomic(available),
+                limit_24h: Amount::from_atomic(u128::MAX / 2),
+                ..facts()
+            };
+            let denied = matches!(decide(&req(amount), &f, &policy(), at(100)), Decision::Deny { .. });
+            prop_assert!(denied);
+        }
+
+        /// An allowed outflow never exceeds the available balance.
+        #[test]
+        fn an_allowed_outflow_is_always_covered(amount in 0u128..20_000_000, available in 0u128..20_000_000) {
+            let f = Facts { available: Amount::from_atomic(available), limit_24h: Amount::from_atomic(u128::MAX), ..facts() };
+            if let Decision::Allow | Decision::Hold { .. } = decide(&req(amount), &f, &policy(), at(100)) {
+                prop_assert!(amount + 10 <= available);
+            }
+        }
+    }
+}
