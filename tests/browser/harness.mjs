@@ -71,18 +71,21 @@ async function waitForHealth(base, child, log) {
  * Starts custos and Chromium. `stop()` ends both, writes the server's log to SHOTS/`logName`, and
  * removes the data directory. Console errors of every context made with `newContext` (CSP
  * violations among them) collect in `consoleErrors`. `env` adds CUSTOS_* settings for this server.
+ * `host` is the name the browser uses for it; any other than 127.0.0.1 (e.g. `localhost`, which
+ * WebAuthn needs) also becomes the server's public URL, so its links use it.
  */
-export async function start(logName, env = {}) {
+export async function start(logName, env = {}, { host = '127.0.0.1' } = {}) {
   assert.ok(existsSync(BIN), `no custos binary at ${BIN}: build it (cargo build -p custos) or set CUSTOS_BIN`);
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
   mkdirSync(SHOTS, { recursive: true });
   const dataDir = mkdtempSync(join(tmpdir(), 'custos-browser-data-'));
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${host}:${port}`;
+  const publicUrl = host === '127.0.0.1' ? {} : { CUSTOS_PUBLIC_URL: base };
   // cwd is the fresh data directory, so no stray ./custos.toml is picked up.
   const server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
-    env: serverEnv(env),
+    env: serverEnv({ ...publicUrl, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let serverLog = '';
@@ -94,7 +97,8 @@ export async function start(logName, env = {}) {
   // Never leave the server behind, whatever happens to the test process.
   const killOnExit = () => server.kill('SIGKILL');
   process.on('exit', killOnExit);
-  await waitForHealth(base, server, () => serverLog);
+  // Node may resolve localhost to ::1 first; the server listens on 127.0.0.1.
+  await waitForHealth(`http://127.0.0.1:${port}`, server, () => serverLog);
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -14,141 +14,31 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.CUSTOS_BIN
-  ? resolve(process.env.CUSTOS_BIN)
-  : resolve(here, '../../target/debug/custos');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = process.env.CUSTOS_SHOTS ?? join(tmpdir(), 'custos-shots');
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
+import { countMail, path as pathOf, shot as shotOf, start, waitForMail } from './harness.mjs';
 
 const EMAIL = `grace.${Date.now()}@example.com`;
 const PASSWORD = 'marble kettle horizon saffron';
 const STEP_UP_SECONDS = 20;
 
-/** A port nobody listens on right now (the server needs it up front: it is part of its links). */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/** Child environment: ours, minus every CUSTOS_* setting that could point it elsewhere. */
-function serverEnv(publicUrl) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CUSTOS_')));
-  return {
-    ...env,
-    CUSTOS_MODE: 'dev',
-    CUSTOS_PUBLIC_URL: publicUrl,
-    CUSTOS_ARGON2_MEMORY_KIB: '1024',
-    CUSTOS_ARGON2_ITERATIONS: '1',
-    CUSTOS_OUTBOX_POLL: '100ms',
-    // Short, so the last test can see a step-up lapse without waiting ten minutes.
-    CUSTOS_STEP_UP_WINDOW: `${STEP_UP_SECONDS}s`,
-    RUST_LOG: process.env.RUST_LOG ?? 'warn',
-  };
-}
-
-async function waitForHealth(url, child, log) {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`custos exited with ${child.exitCode} before it was healthy:\n${log()}`);
-    }
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`custos was not healthy within 15 s:\n${log()}`);
-}
-
-function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const hard = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => {
-      clearTimeout(hard);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 describe('passkeys in a real browser', { timeout: 120_000 }, () => {
-  let server;
-  let serverLog = '';
-  let dataDir;
-  let browser;
+  let env;
   let base;
   let ctx;
   let page;
   let inbox; // a second tab on the dev mailbox, so reading mail never leaves the page under test
   let cdp;
   let authenticatorId;
-  const consoleErrors = [];
-
-  const killOnExit = () => server?.kill('SIGKILL');
-  process.on('exit', killOnExit);
 
   before(async () => {
-    assert.ok(existsSync(BIN), `no custos binary at ${BIN}: build it (cargo build -p custos) or set CUSTOS_BIN`);
-    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
-    mkdirSync(SHOTS, { recursive: true });
-    dataDir = mkdtempSync(join(tmpdir(), 'custos-browser-data-'));
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-      cwd: dataDir,
-      env: serverEnv(base),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (chunk) => {
-      serverLog = (serverLog + chunk).slice(-20_000);
-    };
-    server.stdout.on('data', keep);
-    server.stderr.on('data', keep);
-    // Node may resolve localhost to ::1 first; the server listens on 127.0.0.1.
-    await waitForHealth(`http://127.0.0.1:${port}`, server, () => serverLog);
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    ctx = await browser.newContext({ viewport: DESKTOP });
-    ctx.setDefaultTimeout(10_000);
-    ctx.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-        consoleErrors.push(`${m.location().url}: ${m.text()}`);
-      }
-    });
+    env = await start(
+      'custos-server-passkeys.log',
+      // Short, so the last test can see a step-up lapse without waiting ten minutes.
+      { CUSTOS_STEP_UP_WINDOW: `${STEP_UP_SECONDS}s` },
+      // WebAuthn needs a host name; localhost also becomes the public URL.
+      { host: 'localhost' },
+    );
+    base = env.base;
+    ctx = await env.newContext();
     page = await ctx.newPage();
     inbox = await ctx.newPage();
     // A platform authenticator that keeps discoverable credentials and verifies its user, and
@@ -168,39 +58,15 @@ describe('passkeys in a real browser', { timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    process.off('exit', killOnExit);
-    if (serverLog) writeFileSync(join(SHOTS, 'custos-server-passkeys.log'), serverLog);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await env?.stop();
   });
 
-  async function shot(name) {
-    for (const [suffix, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(viewport);
-      await page.screenshot({ path: join(SHOTS, `${name}-${suffix}.png`), fullPage: true });
-    }
-    await page.setViewportSize(DESKTOP);
-  }
+  const shot = (name) => shotOf(page, name);
+  const path = () => pathOf(page);
 
-  const path = () => new URL(page.url()).pathname;
-
-  /** The newest dev-mailbox message to EMAIL whose subject contains `subject`, once there are more than `seen`. */
-  async function mail(subject, seen = 0) {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      await inbox.goto(`${base}/dev/mailbox`);
-      const found = inbox.locator('article', { hasText: subject }).filter({ hasText: EMAIL });
-      if ((await found.count()) > seen) return found.first();
-      await inbox.waitForTimeout(100);
-    }
-    throw new Error(`no mail "${subject}" to ${EMAIL}`);
-  }
-
-  async function mailCount(subject) {
-    await inbox.goto(`${base}/dev/mailbox`);
-    return inbox.locator('article', { hasText: subject }).filter({ hasText: EMAIL }).count();
-  }
+  /** The newest dev-mailbox message to EMAIL whose subject starts `subject`, once there are more than `seen`. */
+  const mail = (subject, seen = 0) => waitForMail(inbox, base, EMAIL, subject, seen);
+  const mailCount = (subject) => countMail(inbox, base, EMAIL, subject);
 
   async function signOut() {
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
@@ -357,6 +223,6 @@ describe('passkeys in a real browser', { timeout: 120_000 }, () => {
   });
 
   it('produced no console errors (CSP violations included) on any page', () => {
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(env.consoleErrors, []);
   });
 });

@@ -10,169 +10,34 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = dirname(fileURLToPath(import.meta.url));
-// A CUSTOS_BIN given on the command line is relative to where the command runs; the default to here.
-const BIN = process.env.CUSTOS_BIN
-  ? resolve(process.env.CUSTOS_BIN)
-  : resolve(here, '../../target/debug/custos');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = process.env.CUSTOS_SHOTS ?? join(tmpdir(), 'custos-shots');
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
+import { join } from 'node:path';
+import { SHOTS, countMail, path, shot, start, waitForMail } from './harness.mjs';
 
 const EMAIL = `ada.${Date.now()}@example.com`;
 const PASSWORD = 'copper lantern orchard whistle';
 
-/** A port nobody listens on right now (the server needs it up front: it is part of its links). */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/** Child environment: ours, minus every CUSTOS_* setting that could point it elsewhere. */
-function serverEnv() {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('CUSTOS_')),
-  );
-  return {
-    ...env,
-    CUSTOS_MODE: 'dev',
-    CUSTOS_ARGON2_MEMORY_KIB: '1024',
-    CUSTOS_ARGON2_ITERATIONS: '1',
-    CUSTOS_OUTBOX_POLL: '100ms',
-    RUST_LOG: process.env.RUST_LOG ?? 'warn',
-  };
-}
-
-async function waitForHealth(base, child, log) {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`custos exited with ${child.exitCode} before it was healthy:\n${log()}`);
-    }
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`custos was not healthy within 15 s:\n${log()}`);
-}
-
-function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const hard = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => {
-      clearTimeout(hard);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 describe('security center in a real browser', { timeout: 60_000 }, () => {
-  let server;
-  let serverLog = '';
-  let dataDir;
-  let browser;
+  let env;
   let base;
-  /** Console errors (CSP violations among them) seen on any page, checked at the end. */
-  const consoleErrors = [];
   let a; // browser context A: the account holder
   let b; // browser context B: a second browser that A will sign out
   let pageA;
   let pageB;
   let uid;
 
-  // Never leave the server behind, whatever happens to the test process.
-  const killOnExit = () => server?.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
   before(async () => {
-    assert.ok(existsSync(BIN), `no custos binary at ${BIN}: build it (cargo build -p custos) or set CUSTOS_BIN`);
-    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
-    mkdirSync(SHOTS, { recursive: true });
-    dataDir = mkdtempSync(join(tmpdir(), 'custos-browser-data-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    // cwd is the fresh data directory, so no stray ./custos.toml is picked up.
-    server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-      cwd: dataDir,
-      env: serverEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (chunk) => {
-      serverLog = (serverLog + chunk).slice(-20_000);
-    };
-    server.stdout.on('data', keep);
-    server.stderr.on('data', keep);
-    await waitForHealth(base, server, () => serverLog);
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      // playwright-core gives every launch a fresh, temporary --user-data-dir of its own.
-    });
-    a = await browser.newContext({ viewport: DESKTOP });
-    b = await browser.newContext({ viewport: DESKTOP });
-    for (const ctx of [a, b]) {
-      ctx.setDefaultTimeout(10_000);
-      ctx.on('console', (m) => {
-        // A 4xx page (a refused sign-in) is logged as a failed load; that is not a page defect.
-        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-          consoleErrors.push(`${m.location().url}: ${m.text()}`);
-        }
-      });
-    }
+    env = await start('custos-server.log');
+    base = env.base;
+    a = await env.newContext();
+    b = await env.newContext();
     pageA = await a.newPage();
     pageB = await b.newPage();
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    process.off('exit', killOnExit);
-    // The server's own account of the run, for when a step fails.
-    if (serverLog) writeFileSync(join(SHOTS, 'custos-server.log'), serverLog);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    // Writes the server's own account of the run, for when a step fails.
+    await env?.stop();
   });
-
-  async function shot(page, name) {
-    for (const [suffix, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(viewport);
-      await page.screenshot({ path: join(SHOTS, `${name}-${suffix}.png`), fullPage: true });
-    }
-    await page.setViewportSize(DESKTOP);
-  }
-
-  const path = (page) => new URL(page.url()).pathname;
 
   async function signIn(page, password = PASSWORD) {
     await page.goto(`${base}/login`);
@@ -216,19 +81,10 @@ describe('security center in a real browser', { timeout: 60_000 }, () => {
   });
 
   it('confirms the address from the link in the dev mailbox and shows the UID', async () => {
-    // The outbox worker delivers asynchronously: look until the mail is there.
-    let link;
-    const deadline = Date.now() + 10_000;
-    while (!link && Date.now() < deadline) {
-      await pageA.goto(`${base}/dev/mailbox`);
-      const mail = pageA.locator('article', { hasText: 'Confirm your email address' }).filter({ hasText: EMAIL });
-      if ((await mail.count()) > 0) {
-        link = await mail.first().locator('a[href*="/verify-email/"]').first().getAttribute('href');
-      } else {
-        await pageA.waitForTimeout(100);
-      }
-    }
-    assert.ok(link, 'the verification mail never reached the dev mailbox');
+    // The outbox worker delivers asynchronously: waitForMail looks until the mail is there.
+    const mail = await waitForMail(pageA, base, EMAIL, 'Confirm your email address');
+    const link = await mail.locator('a[href*="/verify-email/"]').first().getAttribute('href');
+    assert.ok(link, 'the verification mail has no link');
     assert.ok(link.startsWith(`${base}/verify-email/`), `unexpected link ${link}`);
     await shot(pageA, 'mailbox');
 
@@ -308,12 +164,11 @@ describe('security center in a real browser', { timeout: 60_000 }, () => {
     assert.equal(path(pageA), '/security');
     await pageA.getByRole('heading', { name: 'Security center' }).waitFor();
 
-    await pageA.goto(`${base}/dev/mailbox`);
-    assert.equal(await pageA.locator('article', { hasText: 'New sign-in to your account' }).count(), 2);
+    assert.equal(await countMail(pageA, base, EMAIL, 'New sign-in to your account'), 2);
     await shot(pageA, 'mailbox-all');
   });
 
   it('produced no console errors (CSP violations included) on any page', () => {
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(env.consoleErrors, []);
   });
 });

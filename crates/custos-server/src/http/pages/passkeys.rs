@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::confirm::{step_up_first, with_session};
-use super::{Form, check_csrf, error_page, message, signed_in};
+use super::sign_in::signed_in;
+use super::{Form, check_csrf, error_page, message};
 use crate::error::ApiError;
 use crate::extract::{Client, PageUser, UserSession};
 use crate::http::json::Json;
