@@ -989,22 +989,19 @@ macro_rules! impl_sql_store {
             }
 
             async fn second_factors(&self, account: AccountId) -> Result<SecondFactors> {
-                let totp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL")
-                    .bind(account.as_uuid())
-                    .fetch_one(&self.pool)
-                    .await?;
-                let codes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
-                    .bind(account.as_uuid())
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = $1 AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL")
-                    .bind(account.as_uuid())
-                    .fetch_one(&self.pool)
-                    .await?;
-                let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE account_id = $1")
-                    .bind(account.as_uuid())
-                    .fetch_one(&self.pool)
-                    .await?;
+                // One round trip: this runs on every security-center page and `/me`.
+                let r = sqlx::query(
+                    "SELECT \
+                       (SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL) AS totp, \
+                       (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL) AS codes, \
+                       (SELECT COUNT(*) FROM accounts WHERE id = $1 AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS sms, \
+                       (SELECT COUNT(*) FROM passkeys WHERE account_id = $1) AS passkeys",
+                )
+                .bind(account.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+                let (totp, codes, sms, passkeys): (i64, i64, i64, i64) =
+                    (r.try_get("totp")?, r.try_get("codes")?, r.try_get("sms")?, r.try_get("passkeys")?);
                 Ok(SecondFactors {
                     totp: totp > 0,
                     recovery_codes: u32::try_from(codes).unwrap_or(0),
