@@ -5,7 +5,7 @@ use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::email::Email;
 use custos_core::ids::{AccountId, LinkTokenId, Uid};
-use custos_core::link_token::{LinkFacts, LinkPurpose, check_link};
+use custos_core::link_token::LinkPurpose;
 use custos_core::login::AccountStatus;
 use custos_core::notice::Notice;
 use custos_core::password::Password;
@@ -206,19 +206,7 @@ pub async fn verify_email(
     let token = BearerToken::parse(raw_token).ok_or(ApiError::LinkInvalid)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
-    let account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
-    let facts = LinkFacts {
-        purpose: link.purpose,
-        expires_at: link.expires_at,
-        used_at: link.used_at,
-        stamp_at_issue: &link.stamp_at_issue,
-        account_stamp: &account.security_stamp,
-    };
-    if let Err(refusal) = check_link(&facts, LinkPurpose::VerifyEmail, now) {
-        tracing::info!(%refusal, "verification link refused");
-        return Err(ApiError::LinkInvalid);
-    }
+    let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::VerifyEmail, now).await?;
     if link.subject.as_deref() != Some(account.email_key.as_str())
         || !tx.mark_link_token_used(link.id, now).await?
     {

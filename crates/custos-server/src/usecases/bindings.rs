@@ -9,7 +9,7 @@ use custos_core::credential_matrix::CredentialEvent;
 use custos_core::crypto::BearerToken;
 use custos_core::email::Email;
 use custos_core::ids::LinkTokenId;
-use custos_core::link_token::{LinkFacts, LinkPurpose, check_link};
+use custos_core::link_token::LinkPurpose;
 use custos_core::notice::Notice;
 use custos_core::step_up::Requirement;
 use custos_store::{LinkTokenRecord, StoreError};
@@ -100,16 +100,8 @@ pub async fn confirm_email_change(
     let token = BearerToken::parse(raw_token).ok_or(ApiError::LinkInvalid)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
-    let mut account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
-    let facts = LinkFacts {
-        purpose: link.purpose,
-        expires_at: link.expires_at,
-        used_at: link.used_at,
-        stamp_at_issue: &link.stamp_at_issue,
-        account_stamp: &account.security_stamp,
-    };
-    check_link(&facts, LinkPurpose::ConfirmEmailChange, now).map_err(|_| ApiError::LinkInvalid)?;
+    let (link, mut account) =
+        super::open_link(&mut *tx, &token, LinkPurpose::ConfirmEmailChange, now).await?;
     let new = link.subject.as_deref().and_then(|s| Email::parse(s).ok()).ok_or(ApiError::LinkInvalid)?;
     if !tx.mark_link_token_used(link.id, now).await? {
         return Err(ApiError::LinkInvalid);

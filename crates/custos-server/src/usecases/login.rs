@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::challenge::{ChallengePurpose, check_challenge};
-use custos_core::crypto::{BearerToken, sha256};
+use custos_core::crypto::{BearerToken, ct_eq, sha256};
 use custos_core::email::Email;
 use custos_core::ids::{ChallengeId, DeviceId, LoginEventId, SessionId};
 use custos_core::login::{AccountStatus, LoginOutcome};
@@ -67,7 +67,9 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
     // A device that has signed in to this account before is exempt from the per-account throttle,
     // so a stranger hammering the address cannot keep its owner out (the per-IP throttle remains).
     let known_device = match (&account, client.device_key_hash()) {
-        (Some(a), Some(h)) => state.store.devices(a.id).await?.iter().any(|d| d.key_hash == h),
+        (Some(a), Some(h)) => {
+            state.store.devices(a.id).await?.iter().any(|d| ct_eq(d.key_hash.as_bytes(), h.as_bytes()))
+        }
         _ => false,
     };
     let mut wait = super::throttle_wait(state, &ip_key(client.ip), ThrottleRule::LOGIN_PER_IP, now).await?;

@@ -52,3 +52,28 @@ pub(crate) async fn throttle_wait(
     }
     Ok(rule.wait(s.failures, Some(s.last_failure_at), now))
 }
+
+/// Loads the link behind `token` and its account (locked in `tx`), and checks the link is still
+/// good for `purpose` (expiry, single use, security stamp). Every refusal is `link-invalid`; the
+/// reason goes to the log only.
+pub(crate) async fn open_link(
+    tx: &mut dyn Tx,
+    token: &custos_core::crypto::BearerToken,
+    purpose: custos_core::link_token::LinkPurpose,
+    now: Timestamp,
+) -> Result<(custos_store::LinkTokenRecord, custos_store::AccountRecord), ApiError> {
+    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
+    let account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
+    let facts = custos_core::link_token::LinkFacts {
+        purpose: link.purpose,
+        expires_at: link.expires_at,
+        used_at: link.used_at,
+        stamp_at_issue: &link.stamp_at_issue,
+        account_stamp: &account.security_stamp,
+    };
+    if let Err(refusal) = custos_core::link_token::check_link(&facts, purpose, now) {
+        tracing::info!(%refusal, purpose = purpose.as_str(), "link refused");
+        return Err(ApiError::LinkInvalid);
+    }
+    Ok((link, account))
+}

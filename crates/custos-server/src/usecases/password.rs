@@ -8,7 +8,7 @@ use custos_core::credential_matrix::CredentialEvent;
 use custos_core::crypto::{BearerToken, KeyPurpose, ct_eq};
 use custos_core::email::Email;
 use custos_core::ids::{AccountId, LinkTokenId};
-use custos_core::link_token::{LinkFacts, LinkPurpose, check_link};
+use custos_core::link_token::LinkPurpose;
 use custos_core::notice::Notice;
 use custos_core::password::Password;
 use custos_core::password_policy::{self, HISTORY_DEPTH, PolicyContext, personal_words, skeleton};
@@ -197,18 +197,8 @@ pub async fn confirm_reset(
     let phc = state.hashes.hash(new).await?;
 
     let mut tx = state.store.begin().await?;
-    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
-    let account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
-    let facts = LinkFacts {
-        purpose: link.purpose,
-        expires_at: link.expires_at,
-        used_at: link.used_at,
-        stamp_at_issue: &link.stamp_at_issue,
-        account_stamp: &account.security_stamp,
-    };
-    if check_link(&facts, LinkPurpose::ResetPassword, now).is_err()
-        || !tx.mark_link_token_used(link.id, now).await?
-    {
+    let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::ResetPassword, now).await?;
+    if !tx.mark_link_token_used(link.id, now).await? {
         return Err(ApiError::LinkInvalid);
     }
     tx.set_password_hash(account.id, &phc).await?;
@@ -229,15 +219,6 @@ async fn link_account(
     now: Timestamp,
 ) -> Result<AccountRecord, ApiError> {
     let mut tx = state.store.begin().await?;
-    let link = tx.link_token_by_hash(&token.hash()).await?.ok_or(ApiError::LinkInvalid)?;
-    let account = tx.lock_account(link.account_id).await?.ok_or(ApiError::LinkInvalid)?;
-    let facts = LinkFacts {
-        purpose: link.purpose,
-        expires_at: link.expires_at,
-        used_at: link.used_at,
-        stamp_at_issue: &link.stamp_at_issue,
-        account_stamp: &account.security_stamp,
-    };
-    check_link(&facts, LinkPurpose::ResetPassword, now).map_err(|_| ApiError::LinkInvalid)?;
+    let (_, account) = super::open_link(&mut *tx, token, LinkPurpose::ResetPassword, now).await?;
     Ok(account)
 }
