@@ -3,9 +3,12 @@
 //!
 //! What a password may be is decided by [`crate::password_policy`].
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroize;
 
 /// Upper bound on what we will feed to Argon2: a megabyte "password" is a denial-of-service.
 pub const MAX_PASSWORD_BYTES: usize = 1_024;
@@ -85,7 +88,22 @@ impl PasswordHasher {
         let Ok(a) = self.argon2() else {
             return String::new();
         };
-        a.hash_password(pw.expose().as_bytes()).map(|h| h.to_string()).unwrap_or_default()
+        let salt: [u8; argon2::RECOMMENDED_SALT_LEN] = rand::random();
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        if with_thread_memory(&a, pw.expose().as_bytes(), &salt, &mut out).is_err() {
+            return String::new();
+        }
+        let phc = (|| {
+            Some(PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(a.params()).ok()?,
+                salt: Some(Salt::new(&salt).ok()?),
+                hash: Some(Output::new(&out).ok()?),
+            })
+        })();
+        out.zeroize();
+        phc.map(|h| h.to_string()).unwrap_or_default()
     }
 
     /// Verifies against the PHC string, using the parameters recorded in it (so a cost change
@@ -95,10 +113,27 @@ impl PasswordHasher {
             Some(p) => (p, true),
             None => (self.dummy.as_str(), false),
         };
-        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else {
+        let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        let ok = Argon2::default().verify_password(pw.expose().as_bytes(), &parsed).is_ok();
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(version), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm.as_str()),
+            Version::try_from(parsed.version.unwrap_or(Version::V0x13.into())),
+            Params::try_from(&parsed),
+        ) else {
+            return false;
+        };
+        let a = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        let computed = with_thread_memory(&a, pw.expose().as_bytes(), salt, &mut out)
+            .ok()
+            .and_then(|()| Output::new(&out).ok());
+        out.zeroize();
+        // `Output` compares in constant time.
+        let ok = computed.is_some_and(|c| &c == expected);
         ok && real
     }
 
@@ -108,6 +143,23 @@ impl PasswordHasher {
             format!("m={},t={},p={}", self.cost.memory_kib, self.cost.iterations, self.cost.parallelism);
         !phc.contains(&want)
     }
+}
+
+thread_local! {
+    /// Argon2's working memory, kept per hashing thread: allocating (and faulting in) 19 MiB for
+    /// every hash costs more than the hash's own memory passes (BENCHMARKS.md, `argon2_reuse`).
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Argon2 into `out` using this thread's kept memory, which is zeroed after use so no
+/// password-derived state lingers between hashes.
+fn with_thread_memory(a: &Argon2<'_>, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+    MEMORY.with_borrow_mut(|blocks| {
+        blocks.resize(a.params().block_count(), Block::new());
+        let r = a.hash_password_into_with_memory(pwd, salt, out, &mut blocks[..]);
+        blocks.iter_mut().for_each(Zeroize::zeroize);
+        r
+    })
 }
 
 #[cfg(test)]
@@ -126,6 +178,26 @@ mod tests {
         assert!(!h.verify(&pw, Some("not a phc string")));
         assert!(!h.needs_rehash(&phc));
         assert!(PasswordHasher::new(HashCost::default()).unwrap().needs_rehash(&phc));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_phc_path() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = PasswordHasher::new(HashCost::TEST).unwrap();
+        let pw = Password::new("correct horse battery staple".into());
+        // Ours verifies with the crate's verifier…
+        let ours = h.hash(&pw);
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(pw.expose().as_bytes(), &parsed).is_ok());
+        // …and the crate's hash (other cost, argon2i too) verifies with ours, at its own parameters.
+        for alg in [Algorithm::Argon2id, Algorithm::Argon2i] {
+            let theirs = Argon2::new(alg, Version::V0x13, Params::new(128, 2, 1, None).unwrap())
+                .hash_password(pw.expose().as_bytes())
+                .unwrap()
+                .to_string();
+            assert!(h.verify(&pw, Some(&theirs)), "{theirs}");
+            assert!(!h.verify(&Password::new("wrong".into()), Some(&theirs)));
+        }
     }
 
     #[test]

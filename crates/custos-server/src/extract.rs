@@ -3,6 +3,7 @@
 //! - [`Client`]: anyone; who they appear to be (address, user agent, device key).
 //! - [`UserSession`]: an account holder with a live session, by `Authorization: Bearer` (API) or
 //!   the session cookie (pages). Rejects with `401 unauthenticated`.
+//! - [`SessionWithOverview`]: the same, with the account and its factors from the same read.
 //! - [`PageUser`]: the same for pages; an absent or ended session redirects to the login page.
 //!
 //! Service tokens, staff and capability links get their own extractors when those callers arrive.
@@ -20,6 +21,7 @@ use custos_core::ids::{AccountId, DeviceId, SessionId};
 use custos_core::login::AccountStatus;
 use custos_core::network::client_ip;
 use custos_core::session::{Aal, SessionFacts, SessionVerdict};
+use custos_store::{AccountRecord, SecondFactors, SessionRecord};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -114,8 +116,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// Finds and checks the session a request presents.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession, ApiError> {
+/// The session token a request presents: a bearer header (API) or the session cookie (pages).
+fn presented_token(parts: &Parts, state: &AppState) -> Result<(BearerToken, bool), ApiError> {
     let names = CookieNames::for_state(state);
     let jar = CookieJar::from_headers(&parts.headers);
     let (raw, via_cookie) = match bearer(&parts.headers) {
@@ -124,9 +126,18 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession
             (jar.get(names.session).map(|c| c.value().to_owned()).ok_or(ApiError::Unauthenticated)?, true)
         }
     };
-    let token = BearerToken::parse(&raw).ok_or(ApiError::Unauthenticated)?;
-    let found = state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
-    let s = &found.session;
+    Ok((BearerToken::parse(&raw).ok_or(ApiError::Unauthenticated)?, via_cookie))
+}
+
+/// Checks a found session against expiry, revocation, the account's stamp and status; records
+/// activity when due.
+async fn admit(
+    state: &AppState,
+    s: &SessionRecord,
+    account_stamp: &[u8],
+    account_status: AccountStatus,
+    via_cookie: bool,
+) -> Result<UserSession, ApiError> {
     let now = state.clock.now();
     let verdict = state.config.sessions.evaluate(
         &SessionFacts {
@@ -134,8 +145,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession
             last_seen_at: s.last_seen_at,
             revoked: s.revoked_at.is_some(),
             stamp_at_issue: &s.stamp_at_issue,
-            account_stamp: &found.account_stamp,
-            account_active: found.account_status == AccountStatus::Active,
+            account_stamp,
+            account_active: account_status == AccountStatus::Active,
         },
         now,
     );
@@ -155,6 +166,36 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession
             })
         }
         _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// Finds and checks the session a request presents.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession, ApiError> {
+    let (token, via_cookie) = presented_token(parts, state)?;
+    let found = state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
+    admit(state, &found.session, &found.account_stamp, found.account_status, via_cookie).await
+}
+
+/// A live session with its account and second factors, read in the same single statement as
+/// the session itself. For views that show the account (`/me`); the snapshot is for display only —
+/// commands re-read and lock what they change.
+#[derive(Debug, Clone)]
+pub struct SessionWithOverview {
+    pub session: UserSession,
+    pub account: AccountRecord,
+    pub factors: SecondFactors,
+}
+
+impl FromRequestParts<AppState> for SessionWithOverview {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (token, via_cookie) = presented_token(parts, state)?;
+        let found = state.store.session_overview(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
+        let session =
+            admit(state, &found.session, &found.account.security_stamp, found.account.status, via_cookie)
+                .await?;
+        Ok(Self { session, account: found.account, factors: found.factors })
     }
 }
 

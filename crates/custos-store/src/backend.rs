@@ -200,6 +200,9 @@ pub trait Tx: Send {
 pub trait Reader: Send + Sync {
     /// The hot path: one indexed read for every authenticated request.
     async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>>;
+    /// The session, its account and the account's second-factor counts in one round trip: what
+    /// `/me` shows, so the overview costs the same single read as any authenticated request.
+    async fn session_overview(&self, hash: &TokenHash) -> Result<Option<SessionOverview>>;
     async fn touch_session(&self, id: SessionId, at: Timestamp) -> Result<()>;
     async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>>;
     async fn account_by_uid(&self, uid: Uid) -> Result<Option<AccountRecord>>;
@@ -277,6 +280,36 @@ macro_rules! session_columns {
     };
 }
 pub(crate) use session_columns;
+
+/// The session columns under an `s_` prefix, for joins with `accounts` (whose column names overlap).
+macro_rules! session_columns_s {
+    () => {
+        "s.id AS s_id, s.account_id AS s_account_id, s.token_hash AS s_token_hash, s.device_id AS s_device_id, s.ip AS s_ip, s.user_agent AS s_user_agent, s.aal AS s_aal, s.authenticated_at AS s_authenticated_at, s.stepped_up_at AS s_stepped_up_at, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, s.stamp_at_issue AS s_stamp_at_issue, s.revoked_at AS s_revoked_at, s.revoke_reason AS s_revoke_reason"
+    };
+}
+pub(crate) use session_columns_s;
+
+/// Second-factor counts of the account whose id is the SQL expression given (`$1`, `a.id`), as
+/// `f_totp`, `f_codes`, `f_sms`, `f_passkeys`.
+macro_rules! second_factor_counts {
+    ($account:literal) => {
+        concat!(
+            "(SELECT COUNT(*) FROM totp_factors WHERE account_id = ",
+            $account,
+            " AND confirmed_at IS NOT NULL) AS f_totp, ",
+            "(SELECT COUNT(*) FROM recovery_codes WHERE account_id = ",
+            $account,
+            " AND used_at IS NULL) AS f_codes, ",
+            "(SELECT COUNT(*) FROM accounts WHERE id = ",
+            $account,
+            " AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS f_sms, ",
+            "(SELECT COUNT(*) FROM passkeys WHERE account_id = ",
+            $account,
+            ") AS f_passkeys"
+        )
+    };
+}
+pub(crate) use second_factor_counts;
 
 macro_rules! device_columns {
     () => {

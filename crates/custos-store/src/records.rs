@@ -74,6 +74,14 @@ pub struct SessionWithAccount {
     pub account_status: AccountStatus,
 }
 
+/// A session with everything the account overview (`/me`) shows, read in one statement.
+#[derive(Debug, Clone)]
+pub struct SessionOverview {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+    pub factors: SecondFactors,
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginEventRecord {
     pub id: LoginEventId,

@@ -96,22 +96,39 @@ macro_rules! impl_sql_store {
         }
 
         fn session_row(r: &DbRow) -> Result<SessionRecord> {
-            let reason: Option<String> = r.try_get("revoke_reason")?;
+            session_row_as(r, "")
+        }
+
+        /// Reads a session whose columns carry `prefix` (see `session_columns_s!`).
+        fn session_row_as(r: &DbRow, prefix: &str) -> Result<SessionRecord> {
+            let c = |name: &str| -> String { format!("{prefix}{name}") };
+            let reason: Option<String> = r.try_get(c("revoke_reason").as_str())?;
             Ok(SessionRecord {
-                id: SessionId::from_uuid(r.try_get("id")?),
-                account_id: AccountId::from_uuid(r.try_get("account_id")?),
-                token_hash: hash32(r.try_get("token_hash")?)?,
-                device_id: DeviceId::from_uuid(r.try_get("device_id")?),
-                ip: ip(r.try_get("ip")?),
-                user_agent: r.try_get("user_agent")?,
-                aal: Aal::parse(&r.try_get::<String, _>("aal")?).ok_or_else(|| corrupt("aal"))?,
-                authenticated_at: ts(r.try_get("authenticated_at")?),
-                stepped_up_at: opt_ts(r.try_get("stepped_up_at")?),
-                created_at: ts(r.try_get("created_at")?),
-                last_seen_at: ts(r.try_get("last_seen_at")?),
-                stamp_at_issue: r.try_get("stamp_at_issue")?,
-                revoked_at: opt_ts(r.try_get("revoked_at")?),
+                id: SessionId::from_uuid(r.try_get(c("id").as_str())?),
+                account_id: AccountId::from_uuid(r.try_get(c("account_id").as_str())?),
+                token_hash: hash32(r.try_get(c("token_hash").as_str())?)?,
+                device_id: DeviceId::from_uuid(r.try_get(c("device_id").as_str())?),
+                ip: ip(r.try_get(c("ip").as_str())?),
+                user_agent: r.try_get(c("user_agent").as_str())?,
+                aal: Aal::parse(&r.try_get::<String, _>(c("aal").as_str())?).ok_or_else(|| corrupt("aal"))?,
+                authenticated_at: ts(r.try_get(c("authenticated_at").as_str())?),
+                stepped_up_at: opt_ts(r.try_get(c("stepped_up_at").as_str())?),
+                created_at: ts(r.try_get(c("created_at").as_str())?),
+                last_seen_at: ts(r.try_get(c("last_seen_at").as_str())?),
+                stamp_at_issue: r.try_get(c("stamp_at_issue").as_str())?,
+                revoked_at: opt_ts(r.try_get(c("revoked_at").as_str())?),
                 revoke_reason: reason.and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
+            })
+        }
+
+        fn second_factors_row(r: &DbRow) -> Result<SecondFactors> {
+            let (totp, codes, sms, passkeys): (i64, i64, i64, i64) =
+                (r.try_get("f_totp")?, r.try_get("f_codes")?, r.try_get("f_sms")?, r.try_get("f_passkeys")?);
+            Ok(SecondFactors {
+                totp: totp > 0,
+                recovery_codes: u32::try_from(codes).unwrap_or(0),
+                sms: sms > 0,
+                passkeys: u32::try_from(passkeys).unwrap_or(0),
             })
         }
 
@@ -897,6 +914,22 @@ macro_rules! impl_sql_store {
                 }))
             }
 
+            async fn session_overview(&self, hash: &TokenHash) -> Result<Option<SessionOverview>> {
+                let row = sqlx::query(concat!(
+                    "SELECT a.*, ", session_columns_s!(), ", ", second_factor_counts!("a.id"),
+                    " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1"
+                ))
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(SessionOverview {
+                    session: session_row_as(&r, "s_")?,
+                    account: account_row(&r)?,
+                    factors: second_factors_row(&r)?,
+                }))
+            }
+
             async fn touch_session(&self, id: SessionId, at: Timestamp) -> Result<()> {
                 sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
                     .bind(micros(at))
@@ -989,25 +1022,12 @@ macro_rules! impl_sql_store {
             }
 
             async fn second_factors(&self, account: AccountId) -> Result<SecondFactors> {
-                // One round trip: this runs on every security-center page and `/me`.
-                let r = sqlx::query(
-                    "SELECT \
-                       (SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL) AS totp, \
-                       (SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL) AS codes, \
-                       (SELECT COUNT(*) FROM accounts WHERE id = $1 AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS sms, \
-                       (SELECT COUNT(*) FROM passkeys WHERE account_id = $1) AS passkeys",
-                )
-                .bind(account.as_uuid())
-                .fetch_one(&self.pool)
-                .await?;
-                let (totp, codes, sms, passkeys): (i64, i64, i64, i64) =
-                    (r.try_get("totp")?, r.try_get("codes")?, r.try_get("sms")?, r.try_get("passkeys")?);
-                Ok(SecondFactors {
-                    totp: totp > 0,
-                    recovery_codes: u32::try_from(codes).unwrap_or(0),
-                    sms: sms > 0,
-                    passkeys: u32::try_from(passkeys).unwrap_or(0),
-                })
+                // One round trip: this runs on every security-center page.
+                let r = sqlx::query(concat!("SELECT ", second_factor_counts!("$1")))
+                    .bind(account.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await?;
+                second_factors_row(&r)
             }
 
             async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>> {

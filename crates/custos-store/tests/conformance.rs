@@ -564,6 +564,14 @@ async fn passkeys_are_unique_by_credential_id_and_belong_to_their_account(store:
     let f = store.second_factors(a.id).await.unwrap();
     assert_eq!(f.passkeys, 2);
     assert!(f.any(), "a passkey is a second factor");
+    // The one-read overview agrees with the separate reads.
+    let (s, token) = create_session(&store, &a, t(4)).await;
+    let o = store.session_overview(&token.hash()).await.unwrap().unwrap();
+    assert_eq!((o.session.id, o.session.account_id, o.session.created_at), (s.id, a.id, s.created_at));
+    assert_eq!((o.account.id, o.account.email.as_str()), (a.id, a.email.as_str()));
+    assert_eq!(o.account.security_stamp, a.security_stamp);
+    assert_eq!(o.factors, f);
+    assert!(store.session_overview(&BearerToken::generate().hash()).await.unwrap().is_none());
     assert!(!store.second_factors(b.id).await.unwrap().any());
 
     let mut tx = store.begin().await.unwrap();

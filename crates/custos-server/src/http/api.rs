@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::json::Json;
 use super::views;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Client, UserSession};
+use crate::extract::{Client, SessionWithOverview, UserSession};
 use crate::state::AppState;
 use crate::usecases::{accounts, login, sessions};
 
@@ -196,8 +196,8 @@ async fn logout(State(state): State<AppState>, who: UserSession) -> ApiResult<St
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("session" = [])),
     responses((status = 200, body = views::Me), (status = 401, body = Problem)))]
-async fn me(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<views::Me>> {
-    Ok(Json(views::me(&state, &who).await?))
+async fn me(State(state): State<AppState>, who: SessionWithOverview) -> ApiResult<Json<views::Me>> {
+    Ok(Json(views::me_from(&state, &who)))
 }
 
 /// Sessions of the signed-in account, newest first, including recently ended ones.

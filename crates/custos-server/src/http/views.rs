@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::UserSession;
+use crate::extract::{SessionWithOverview, UserSession};
 use crate::state::AppState;
 use custos_store::{AccountRecord, SecondFactors};
 
@@ -168,4 +168,9 @@ pub async fn me(state: &AppState, who: &UserSession) -> Result<Me, ApiError> {
     let account = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
     let factors = state.store.second_factors(who.account_id).await?;
     Ok(Me::new(&account, who, factors, state.clock.now()))
+}
+
+/// `/me` from the single read its extractor made.
+pub fn me_from(state: &AppState, who: &SessionWithOverview) -> Me {
+    Me::new(&who.account, &who.session, who.factors, state.clock.now())
 }
