@@ -64,6 +64,8 @@ uuid_id!(OutboxId);
 uuid_id!(LinkTokenId);
 uuid_id!(ChallengeId);
 uuid_id!(PasskeyId);
+uuid_id!(WithdrawalId);
+uuid_id!(ServiceTokenId);
 uuid_id!(
     /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
     CeremonyId

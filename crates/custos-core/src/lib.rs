@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod egress;
 pub mod email;
 pub mod ids;
+pub mod ledger;
 pub mod link_token;
 pub mod login;
 pub mod money;

@@ -8,6 +8,7 @@
 //! Backend differences (locking, claiming work, time and id encodings) stay in this crate.
 
 mod backend;
+pub mod money;
 mod postgres;
 mod records;
 mod sqlite;
@@ -15,6 +16,7 @@ mod sqlite;
 use std::sync::Arc;
 
 pub use backend::{Reader, Tx};
+pub use money::*;
 pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,7 @@ pub(crate) fn conflict_or(e: sqlx::Error, subject: &'static str) -> StoreError {
 }
 
 mod sql;
+mod sql_money;
 
 /// Fresh, migrated databases for tests: one per test, never shared.
 pub mod testing {

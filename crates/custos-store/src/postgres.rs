@@ -68,6 +68,14 @@ crate::sql::impl_sql_store!(
     skip_locked = " FOR UPDATE SKIP LOCKED"
 );
 
+crate::sql_money::impl_money_sql!(
+    sqlx::Postgres,
+    PgBackend,
+    PgTx,
+    for_update = " FOR UPDATE",
+    numeric = "::numeric"
+);
+
 /// A fresh, empty schema on the server at `base_url`, migrated: one per test.
 pub(crate) async fn fresh_schema(base_url: &str) -> crate::Result<PgBackend> {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());

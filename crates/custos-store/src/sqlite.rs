@@ -61,3 +61,5 @@ impl crate::Backend for SqliteBackend {
 }
 
 crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");
+
+crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", numeric = "");

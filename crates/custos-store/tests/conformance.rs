@@ -62,6 +62,11 @@ conformance!(
     sessions_are_reissued_with_a_new_token,
     passkeys_are_unique_by_credential_id_and_belong_to_their_account,
     passkey_ceremonies_are_spent_once_and_purged_after_expiry,
+    balances_hold_any_u128_and_every_change_has_a_ledger_entry,
+    ledger_entries_cannot_be_updated_or_deleted,
+    integration_events_are_recorded_once_with_their_digest,
+    withdrawals_round_trip_and_idempotency_keys_are_unique_per_account,
+    service_tokens_are_found_by_hash,
 );
 
 fn t(s: i64) -> Timestamp {
@@ -647,4 +652,174 @@ async fn passkey_ceremonies_are_spent_once_and_purged_after_expiry(store: Store)
     assert!(tx.ceremony_by_hash(&bound.hash()).await.unwrap().is_none());
     assert!(tx.ceremony_by_hash(&anonymous.hash()).await.unwrap().is_some());
     tx.commit().await.unwrap();
+}
+
+// ---- money ----
+
+use custos_core::ledger::{Balance, EntryKind, Move};
+use custos_core::money::Amount;
+use custos_core::withdrawal::WithdrawalState;
+
+async fn balances_hold_any_u128_and_every_change_has_a_ledger_entry(store: Store) {
+    let a = create_account(&store, "ledger@example.com").await;
+    let huge = Amount::from_atomic(u128::MAX / 2 + 12_345); // far beyond i64 and f64 precision
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.lock_balance(a.id, "ETH", t(1)).await.unwrap(), Balance::default());
+    let after = Balance::default().apply(Move::Credit(huge)).unwrap();
+    let seq1 = tx
+        .write_balance(a.id, "ETH", after, EntryKind::Deposit, Move::Credit(huge).delta(), Some("ev-1"), t(1))
+        .await
+        .unwrap();
+    let reserve = Move::Reserve(Amount::from_atomic(7));
+    let after2 = after.apply(reserve).unwrap();
+    let seq2 = tx
+        .write_balance(a.id, "ETH", after2, EntryKind::WithdrawalReserved, reserve.delta(), None, t(2))
+        .await
+        .unwrap();
+    assert!(seq2 > seq1);
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.balances(a.id).await.unwrap(), vec![("ETH".to_owned(), after2)]);
+    let entries = store.ledger_entries(a.id, 10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!((entries[0].seq, entries[0].kind), (seq2, EntryKind::WithdrawalReserved));
+    assert_eq!(entries[0].delta, reserve.delta());
+    assert_eq!(entries[1].delta, Move::Credit(huge).delta());
+    assert_eq!(entries[1].reference.as_deref(), Some("ev-1"));
+    // Locking again reads back exactly what was written.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.lock_balance(a.id, "ETH", t(3)).await.unwrap(), after2);
+    tx.rollback().await.unwrap();
+}
+
+async fn ledger_entries_cannot_be_updated_or_deleted(store: Store) {
+    let a = create_account(&store, "append@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_balance(a.id, "BTC", t(1)).await.unwrap();
+    let m = Move::Credit(Amount::from_atomic(5));
+    tx.write_balance(
+        a.id,
+        "BTC",
+        Balance::default().apply(m).unwrap(),
+        EntryKind::Deposit,
+        m.delta(),
+        None,
+        t(1),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.execute_unchecked_for_tests("UPDATE ledger_entries SET kind = 'fee'").await.is_err());
+    assert!(store.execute_unchecked_for_tests("DELETE FROM ledger_entries").await.is_err());
+    assert_eq!(store.ledger_entries(a.id, 10).await.unwrap().len(), 1);
+}
+
+async fn integration_events_are_recorded_once_with_their_digest(store: Store) {
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.record_ledger_event("ev-1", b"digest-a", t(1)).await.unwrap(), None);
+    assert_eq!(tx.record_ledger_event("ev-1", b"digest-b", t(2)).await.unwrap(), Some(b"digest-a".to_vec()));
+    tx.commit().await.unwrap();
+}
+
+fn withdrawal(a: &AccountRecord, key: Option<&str>, at: Timestamp) -> WithdrawalRecord {
+    WithdrawalRecord {
+        id: WithdrawalId::new(),
+        account_id: a.id,
+        asset: "BTC".into(),
+        network: "bitcoin".into(),
+        address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
+        memo: None,
+        amount: Amount::from_atomic(150_000),
+        fee: Amount::from_atomic(2_000),
+        state: WithdrawalState::AwaitingConfirmation,
+        hold_until: None,
+        hold_reasons: None,
+        txid: None,
+        requested_via: RequestedVia::Session,
+        session_id: Some(SessionId::new()),
+        api_key_id: None,
+        device_id: Some(DeviceId::new()),
+        ip: Some("203.0.113.9".parse().unwrap()),
+        idempotency_key: key.map(str::to_owned),
+        created_at: at,
+        confirmed_at: None,
+        queued_at: None,
+        processing_at: None,
+        broadcast_at: None,
+        completed_at: None,
+        cancelled_at: None,
+        cancelled_by: None,
+        intercept: None,
+        failure: None,
+        updated_at: at,
+    }
+}
+
+async fn withdrawals_round_trip_and_idempotency_keys_are_unique_per_account(store: Store) {
+    let a = create_account(&store, "withdraw@example.com").await;
+    let b = create_account(&store, "other-withdraw@example.com").await;
+    let mut w = withdrawal(&a, Some("key-1"), t(1));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_withdrawal(&w).await.unwrap();
+    assert!(matches!(
+        tx.insert_withdrawal(&withdrawal(&a, Some("key-1"), t(2))).await,
+        Err(StoreError::Conflict("withdrawal"))
+    ));
+    tx.insert_withdrawal(&withdrawal(&b, Some("key-1"), t(2))).await.unwrap(); // another account's key
+    tx.insert_withdrawal(&withdrawal(&a, None, t(3))).await.unwrap();
+    tx.insert_withdrawal(&withdrawal(&a, None, t(4))).await.unwrap(); // no key: never a conflict
+    assert_eq!(tx.withdrawal_by_idempotency_key(a.id, "key-1").await.unwrap().unwrap().id, w.id);
+    assert_eq!(tx.withdrawn_since(a.id, "BTC", t(0)).await.unwrap().len(), 3);
+    assert!(!tx.address_used_before(a.id, "BTC", "bitcoin", &w.address).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let mut locked = tx.lock_withdrawal(w.id).await.unwrap().unwrap();
+    locked.state = WithdrawalState::Held;
+    locked.hold_until = Some(t(100));
+    locked.hold_reasons = Some(r#"[{"code":"first-use-of-address"}]"#.into());
+    locked.confirmed_at = Some(t(5));
+    locked.updated_at = t(5);
+    tx.update_withdrawal(&locked).await.unwrap();
+    tx.commit().await.unwrap();
+    w = store.withdrawal(w.id).await.unwrap().unwrap();
+    assert_eq!((w.state, w.hold_until, w.confirmed_at), (WithdrawalState::Held, Some(t(100)), Some(t(5))));
+    assert_eq!(w.amount, Amount::from_atomic(150_000));
+    assert_eq!(w.ip, Some("203.0.113.9".parse().unwrap()));
+    // Due only once the hold has run out.
+    assert!(store.withdrawals_due(WithdrawalState::Held, t(99), 10).await.unwrap().is_empty());
+    assert_eq!(store.withdrawals_due(WithdrawalState::Held, t(100), 10).await.unwrap(), vec![w.id]);
+    assert_eq!(
+        store.withdrawals_due(WithdrawalState::AwaitingConfirmation, t(10), 10).await.unwrap().len(),
+        3
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    let mut sent = tx.lock_withdrawal(w.id).await.unwrap().unwrap();
+    sent.state = WithdrawalState::Broadcast;
+    sent.txid = Some("ab".repeat(32));
+    tx.update_withdrawal(&sent).await.unwrap();
+    assert!(tx.address_used_before(a.id, "BTC", "bitcoin", &w.address).await.unwrap());
+    assert!(!tx.address_used_before(b.id, "BTC", "bitcoin", &w.address).await.unwrap());
+    tx.commit().await.unwrap();
+    let listed = store.withdrawals(a.id, 10).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed.last().unwrap().id, w.id, "newest first");
+}
+
+async fn service_tokens_are_found_by_hash(store: Store) {
+    let token = BearerToken::generate();
+    let record = ServiceTokenRecord {
+        id: ServiceTokenId::new(),
+        name: "ledger-feed".into(),
+        token_hash: token.hash(),
+        created_at: t(1),
+        revoked_at: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_service_token(&record).await.unwrap();
+    tx.commit().await.unwrap();
+    let found = store.service_token_by_hash(&token.hash()).await.unwrap().unwrap();
+    assert_eq!((found.id, found.name.as_str()), (record.id, "ledger-feed"));
+    assert!(store.service_token_by_hash(&BearerToken::generate().hash()).await.unwrap().is_none());
 }
