@@ -27,6 +27,14 @@ pub struct LedgerEntryRecord {
     pub created_at: Timestamp,
 }
 
+/// The ledger entry written with a balance change.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    pub kind: EntryKind,
+    pub delta: Delta,
+    pub reference: Option<&'a str>,
+}
+
 /// Who asked for an outflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestedVia {
@@ -112,9 +120,7 @@ pub trait MoneyTx: Send {
         account: AccountId,
         asset: &str,
         balance: Balance,
-        kind: EntryKind,
-        delta: Delta,
-        reference: Option<&str>,
+        entry: NewEntry<'_>,
         now: Timestamp,
     ) -> Result<i64>;
     /// Records an integration event id. `None` when it is new; otherwise the digest recorded the

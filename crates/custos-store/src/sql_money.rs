@@ -127,11 +127,10 @@ macro_rules! impl_money_sql {
                     account: AccountId,
                     asset: &str,
                     balance: Balance,
-                    kind: EntryKind,
-                    delta: Delta,
-                    reference: Option<&str>,
+                    entry: NewEntry<'_>,
                     now: Timestamp,
                 ) -> Result<i64> {
+                    let NewEntry { kind, delta, reference } = entry;
                     sqlx::query(concat!(
                         "UPDATE balances SET available = $1", $n, ", locked = $2", $n, ", updated_at = $3 \
                          WHERE account_id = $4 AND asset = $5"

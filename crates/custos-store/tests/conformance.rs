@@ -660,6 +660,10 @@ use custos_core::ledger::{Balance, EntryKind, Move};
 use custos_core::money::Amount;
 use custos_core::withdrawal::WithdrawalState;
 
+fn entry(kind: EntryKind, m: Move, reference: Option<&str>) -> NewEntry<'_> {
+    NewEntry { kind, delta: m.delta(), reference }
+}
+
 async fn balances_hold_any_u128_and_every_change_has_a_ledger_entry(store: Store) {
     let a = create_account(&store, "ledger@example.com").await;
     let huge = Amount::from_atomic(u128::MAX / 2 + 12_345); // far beyond i64 and f64 precision
@@ -667,13 +671,13 @@ async fn balances_hold_any_u128_and_every_change_has_a_ledger_entry(store: Store
     assert_eq!(tx.lock_balance(a.id, "ETH", t(1)).await.unwrap(), Balance::default());
     let after = Balance::default().apply(Move::Credit(huge)).unwrap();
     let seq1 = tx
-        .write_balance(a.id, "ETH", after, EntryKind::Deposit, Move::Credit(huge).delta(), Some("ev-1"), t(1))
+        .write_balance(a.id, "ETH", after, entry(EntryKind::Deposit, Move::Credit(huge), Some("ev-1")), t(1))
         .await
         .unwrap();
     let reserve = Move::Reserve(Amount::from_atomic(7));
     let after2 = after.apply(reserve).unwrap();
     let seq2 = tx
-        .write_balance(a.id, "ETH", after2, EntryKind::WithdrawalReserved, reserve.delta(), None, t(2))
+        .write_balance(a.id, "ETH", after2, entry(EntryKind::WithdrawalReserved, reserve, None), t(2))
         .await
         .unwrap();
     assert!(seq2 > seq1);
@@ -701,9 +705,7 @@ async fn ledger_entries_cannot_be_updated_or_deleted(store: Store) {
         a.id,
         "BTC",
         Balance::default().apply(m).unwrap(),
-        EntryKind::Deposit,
-        m.delta(),
-        None,
+        entry(EntryKind::Deposit, m, None),
         t(1),
     )
     .await
