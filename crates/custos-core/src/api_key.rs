@@ -254,7 +254,8 @@ fn parse_net(entry: &str) -> Result<IpNet, Reason> {
         return Err(Reason::new(
             "api-key-ip-range-too-broad",
             format!(
-                "{net} is too broad: IPv4 networks may be /{MIN_IPV4_PREFIX} or narrower, IPv6 /{MIN_IPV6_PREFIX} or narrower."
+                "{net} is too broad: IPv4 networks may be /{MIN_IPV4_PREFIX} or narrower, \
+                 IPv6 /{MIN_IPV6_PREFIX} or narrower."
             ),
         ));
     }

@@ -115,7 +115,8 @@ impl SignatureHeaders {
                 reasons.push(Reason::new(
                     "api-nonce-malformed",
                     format!(
-                        "{HEADER_NONCE} must be {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} characters of A-Z, a-z, 0-9, _ and -."
+                        "{HEADER_NONCE} must be {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} characters \
+                         of A-Z, a-z, 0-9, _ and -."
                     ),
                 ));
             }
@@ -190,7 +191,8 @@ pub fn check_freshness(timestamp_ms: i64, now: Timestamp, window: Duration) -> R
         Err(Reason::new(
             "api-signature-expired",
             format!(
-                "{HEADER_TIMESTAMP} is more than {} seconds from the server's time; check the client's clock.",
+                "{HEADER_TIMESTAMP} is more than {} seconds from the server's time; \
+                 check the client's clock.",
                 window.min(MAX_SIGNATURE_WINDOW).as_secs()
             ),
         ))

@@ -11,8 +11,9 @@ const KAT_NONCE: &str = "kat-nonce_0123456789";
 const KAT_METHOD: &str = "POST";
 const KAT_TARGET: &str = "/api/v1/withdrawals?asset=BTC&dry_run=true";
 const KAT_BODY: &[u8] = br#"{"address":"bc1qexample","amount":"0.5"}"#;
-const KAT_CANONICAL: &str = "custos-v1\nck_abcdefghijklmnopqrstuvwx\n1767225600123\nkat-nonce_0123456789\nPOST\n\
-    /api/v1/withdrawals?asset=BTC&dry_run=true\n2bb6b955f3de1c8b93a49f478456ebb3af47cb6d0b16466c312213acb379bcff";
+const KAT_CANONICAL: &str = "custos-v1\nck_abcdefghijklmnopqrstuvwx\n1767225600123\n\
+    kat-nonce_0123456789\nPOST\n/api/v1/withdrawals?asset=BTC&dry_run=true\n\
+    2bb6b955f3de1c8b93a49f478456ebb3af47cb6d0b16466c312213acb379bcff";
 /// `"cs_" + urlsafe_b64encode(bytes(range(32, 64))).rstrip("=")`
 const KAT_HMAC_SECRET: &str = "cs_ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 const KAT_HMAC_SIGNATURE: &str = "J2OLBxAaQUSKZcDAh9xe1BazRZIeqkFMi+luHQLaJqs=";
@@ -254,5 +255,39 @@ proptest! {
     #[test]
     fn header_parsing_never_panics(k in ".{0,40}", t in ".{0,20}", n in ".{0,70}", s in ".{0,100}") {
         let _ = SignatureHeaders::parse(Some(&k), Some(&t), Some(&n), Some(&s));
+    }
+}
+
+/// Headers printed by the reference client, `tests/python/custos_signed_client.py --dry-run
+/// --timestamp 1800000000000 --nonce client-nonce-ABCDEF_123 get '/api/v1/orders?symbol=BTC-USDT&limit=50'`
+/// (with the KAT secret and seed above), parsed and verified the way the server will.
+#[test]
+fn requests_signed_by_the_python_reference_client_verify() {
+    let target = "/api/v1/orders?symbol=BTC-USDT&limit=50";
+    for (kind, key, signature) in [
+        (
+            KeyKind::HmacSha256,
+            KAT_HMAC_SECRET.as_bytes().to_vec(),
+            "6wBL2P71o/8cuDjiD/U4mAo5RUqkdsLSZbEIgXZW4lM=",
+        ),
+        (
+            KeyKind::Ed25519,
+            kat_public().to_vec(),
+            "CygOw5BSTzMUh8mGYG+vP9OMDmQylWvtp3KeJ8bZOZHRYlmbUy1ZVYjFBLrR8YnwH0QRsllpVFO3EaD3dfNQCw==",
+        ),
+    ] {
+        let h = SignatureHeaders::parse(
+            Some("ck_q3v7mxk2p4hz6bnc5dr2tfwa"),
+            Some("1800000000000"),
+            Some("client-nonce-ABCDEF_123"),
+            Some(signature),
+        )
+        .unwrap();
+        assert_eq!(
+            check_freshness(h.timestamp_ms, at_ms(1_800_000_010_000), DEFAULT_SIGNATURE_WINDOW),
+            Ok(())
+        );
+        assert!(verify_signature(kind, &key, &h.canonical("GET", target, b""), &h.signature), "{kind:?}");
+        assert!(!verify_signature(kind, &key, &h.canonical("GET", "/api/v1/orders", b""), &h.signature));
     }
 }
