@@ -5,6 +5,7 @@
 //! can be unit- and property-tested without a server.
 
 pub mod anti_phishing;
+pub mod api_key;
 pub mod asset;
 pub mod audit;
 pub mod challenge;
