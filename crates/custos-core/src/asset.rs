@@ -36,6 +36,15 @@ pub struct AssetSpec {
     pub name: &'static str,
     pub decimals: u8,
     pub networks: Vec<Network>,
+    /// Most that may leave one account in 24 hours (withdrawals and transfers together).
+    pub daily_limit: Amount,
+    /// Outflows of at least this much are held for review time (egress gate risk hold).
+    pub large_amount: Amount,
+}
+
+/// Finds an asset by code (case-insensitive).
+pub fn find<'a>(assets: &'a [AssetSpec], code: &str) -> Option<&'a AssetSpec> {
+    assets.iter().find(|a| a.code.eq_ignore_ascii_case(code))
 }
 
 impl AssetSpec {
@@ -63,12 +72,28 @@ pub fn demo_assets() -> Vec<AssetSpec> {
         min_withdrawal: Amount::from_atomic(5_000_000_000_000_000),
     };
     vec![
-        AssetSpec { code: "BTC", name: "Bitcoin", decimals: 8, networks: vec![btc] },
-        AssetSpec { code: "ETH", name: "Ether", decimals: 18, networks: vec![eth.clone()] },
+        AssetSpec {
+            code: "BTC",
+            name: "Bitcoin",
+            decimals: 8,
+            networks: vec![btc],
+            daily_limit: Amount::from_atomic(5 * 100_000_000),
+            large_amount: Amount::from_atomic(100_000_000),
+        },
+        AssetSpec {
+            code: "ETH",
+            name: "Ether",
+            decimals: 18,
+            networks: vec![eth.clone()],
+            daily_limit: Amount::from_atomic(100 * 1_000_000_000_000_000_000),
+            large_amount: Amount::from_atomic(20 * 1_000_000_000_000_000_000),
+        },
         AssetSpec {
             code: "USDT",
             name: "Tether USD",
             decimals: 6,
+            daily_limit: Amount::from_atomic(250_000 * 1_000_000),
+            large_amount: Amount::from_atomic(50_000 * 1_000_000),
             networks: vec![
                 Network {
                     fee: Amount::from_atomic(5_000_000),

@@ -72,6 +72,11 @@ impl fmt::Debug for BearerToken {
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
+    /// SHA-256 of a presented secret (a service token from the environment, say).
+    pub fn of(secret: &[u8]) -> Self {
+        Self(sha256(secret))
+    }
+
     pub fn from_slice(b: &[u8]) -> Option<Self> {
         <[u8; 32]>::try_from(b).ok().map(Self)
     }

@@ -95,6 +95,11 @@ impl Uid {
         (Self::MIN..=Self::MAX).contains(&n).then_some(Self(n))
     }
 
+    /// A UID in the valid range, or `None`.
+    pub fn from_u64(n: u64) -> Option<Self> {
+        (Self::MIN..=Self::MAX).contains(&n).then_some(Self(n))
+    }
+
     pub const fn from_u64_unchecked(n: u64) -> Self {
         Self(n)
     }

@@ -28,6 +28,24 @@ pub enum Notice {
     StepUpCode { code: String },
     /// Confirms a new email address before it replaces the old one. Holds a bearer link.
     ConfirmEmailChange { confirm_url: String },
+    /// A withdrawal was requested: what, where, and the link that confirms it. Holds a bearer link.
+    ConfirmWithdrawal { summary: WithdrawalSummary, confirm_url: String, expires_at: Timestamp },
+    /// A withdrawal changed state (held, cancelled, sent…); `status` is a sentence.
+    WithdrawalStatus { summary: WithdrawalSummary, status: String },
+}
+
+/// What a withdrawal email shows, formatted for people (decimal amounts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalSummary {
+    pub asset: String,
+    pub network: String,
+    pub amount: String,
+    pub fee: String,
+    pub address: String,
+    pub memo: Option<String>,
+    pub txid: Option<String>,
+    pub requested_at: Timestamp,
+    pub ip: Option<String>,
 }
 
 impl Notice {
@@ -51,6 +69,7 @@ impl Notice {
                 | Self::PasswordReset { .. }
                 | Self::StepUpCode { .. }
                 | Self::ConfirmEmailChange { .. }
+                | Self::ConfirmWithdrawal { .. }
         )
     }
 
@@ -63,6 +82,8 @@ impl Notice {
             Self::PasswordReset { .. } => "password_reset",
             Self::StepUpCode { .. } => "step_up_code",
             Self::ConfirmEmailChange { .. } => "confirm_email_change",
+            Self::ConfirmWithdrawal { .. } => "confirm_withdrawal",
+            Self::WithdrawalStatus { .. } => "withdrawal_status",
         }
     }
 }

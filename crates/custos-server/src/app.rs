@@ -68,7 +68,13 @@ impl Application {
             .map_err(|source| BuildError::Bind { addr: config.listen, source })?;
         let state = AppState::new(store, clock, config, hashes);
         let (shutdown, rx) = watch::channel(false);
-        let worker = tokio::spawn(outbox::run(state.clone(), outbox::Channels { mail, sms }, rx));
+        let workers = (
+            outbox::run(state.clone(), outbox::Channels { mail, sms }, rx.clone()),
+            crate::wallet::run(state.clone(), rx),
+        );
+        let worker = tokio::spawn(async move {
+            tokio::join!(workers.0, workers.1);
+        });
         Ok(Self { state, listener, shutdown, worker })
     }
 

@@ -17,6 +17,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
+pub mod money;
+pub use money::{MoneyConfig, WalletConfig};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Local development: dev mailbox, generated keys, loopback only.
@@ -37,6 +40,7 @@ pub struct Config {
     pub sms_url: Option<String>,
     pub sms_from: String,
     pub trusted_proxies: Vec<IpNet>,
+    pub money: MoneyConfig,
     pub keys: Keyring,
     pub sessions: SessionPolicy,
     pub hash_cost: HashCost,
@@ -85,6 +89,11 @@ pub struct RawConfig {
     pub sms_url: Option<String>,
     pub sms_from: Option<String>,
     pub trusted_proxies: Option<String>,
+    pub withdrawal_hold: Option<String>,
+    pub wallet_broadcast_delay: Option<String>,
+    pub wallet_confirm_delay: Option<String>,
+    pub wallet_poll: Option<String>,
+    pub service_tokens: Option<String>,
     pub master_key: Option<String>,
     pub retired_keys: Option<String>,
     pub session_idle: Option<String>,
@@ -215,6 +224,13 @@ impl Config {
             sms_url: raw.sms_url.filter(|s| !s.is_empty()),
             sms_from: raw.sms_from.unwrap_or_else(|| "custos".into()),
             trusted_proxies,
+            money: MoneyConfig::from_raw(money::RawMoney {
+                withdrawal_hold: raw.withdrawal_hold.as_deref(),
+                wallet_broadcast_delay: raw.wallet_broadcast_delay.as_deref(),
+                wallet_confirm_delay: raw.wallet_confirm_delay.as_deref(),
+                wallet_poll: raw.wallet_poll.as_deref(),
+                service_tokens: raw.service_tokens.as_deref(),
+            })?,
             keys,
             sessions,
             hash_cost,

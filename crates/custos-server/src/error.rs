@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 400: a one-time code or challenge was refused; the reason says why (wrong, replayed, expired…).
     #[error("code refused")]
     CodeRefused(Reason),
+    /// 403: the egress gate (or another policy) refused; `reasons` says every reason that applies.
+    #[error("refused")]
+    Refused(Vec<Reason>),
     /// 409: the request conflicts with the account's state (e.g. a factor already enrolled).
     #[error("conflict")]
     Conflict(Reason),
@@ -153,6 +156,12 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "code-refused", "Code not accepted", r.detail.clone())
             }
             Conflict(r) => (StatusCode::CONFLICT, "conflict", "Conflict", r.detail.clone()),
+            Refused(_) => (
+                StatusCode::FORBIDDEN,
+                "refused",
+                "Not allowed now",
+                "This was refused and nothing changed; see reasons.".into(),
+            ),
             LinkInvalid => (
                 StatusCode::BAD_REQUEST,
                 "link-invalid",
@@ -204,7 +213,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code, title, detail) = self.parts();
         let reasons = match self {
-            Self::Validation(r) => r.clone(),
+            Self::Validation(r) | Self::Refused(r) => r.clone(),
             Self::CodeRefused(r) | Self::Conflict(r) => vec![r.clone()],
             Self::StepUpRequired(n) => vec![if n.enrol_second_factor {
                 Reason::new("second-factor-required", "Moving money needs a second factor on the account.")

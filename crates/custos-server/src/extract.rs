@@ -6,7 +6,10 @@
 //! - [`SessionWithOverview`]: the same, with the account and its factors from the same read.
 //! - [`PageUser`]: the same for pages; an absent or ended session redirects to the login page.
 //!
-//! Service tokens, staff and capability links get their own extractors when those callers arrive.
+//! - [`Service`]: an exchange service on the integration API, by `Authorization: Bearer` service
+//!   token (`CUSTOS_SERVICE_TOKENS`, or made with `custos service-token create`).
+//!
+//! Staff and capability links get their own extractors when those callers arrive.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -227,6 +230,38 @@ impl FromRequestParts<AppState> for PageUser {
             Ok(s) => Ok(Self(s)),
             Err(ApiError::Unauthenticated) => Err(LoginRedirect.into_response()),
             Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// An exchange service calling the integration API. Rejects with `401 unauthenticated`.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for Service {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let raw = bearer(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        if raw.is_empty() || raw.len() > 256 {
+            return Err(ApiError::Unauthenticated);
+        }
+        let hash = TokenHash::of(raw.as_bytes());
+        // Every configured hash is compared, in constant time, whichever matches.
+        let mut configured = None;
+        for (name, h) in &state.config.money.service_tokens {
+            if custos_core::crypto::ct_eq(h.as_bytes(), hash.as_bytes()) {
+                configured = Some(name.clone());
+            }
+        }
+        if let Some(name) = configured {
+            return Ok(Self { name });
+        }
+        match state.store.service_token_by_hash(&hash).await? {
+            Some(t) if t.revoked_at.is_none() => Ok(Self { name: t.name }),
+            _ => Err(ApiError::Unauthenticated),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod outbox;
 pub mod state;
 pub mod usecases;
+pub mod wallet;
 
 pub use app::Application;
 pub use config::{Config, Mode, Overrides};

@@ -22,12 +22,15 @@ pub struct Inner {
     /// The WebAuthn relying party for passkeys; `None` when the public URL's host is an IP
     /// address (WebAuthn needs a domain name).
     pub webauthn: Option<webauthn_rs::Webauthn>,
+    /// The exchange's wallet service (simulated by default).
+    pub wallet: Arc<dyn crate::wallet::WalletConnector>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config, hashes: HashPool) -> Self {
         let webauthn = crate::usecases::passkeys::relying_party(&config);
-        Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new(), webauthn }))
+        let wallet = crate::wallet::connector(config.money.wallet);
+        Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new(), webauthn, wallet }))
     }
 }
 

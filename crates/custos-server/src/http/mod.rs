@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod json;
+pub mod money_api;
 pub mod pages;
 pub mod passkeys_api;
 pub mod qr;
@@ -33,7 +34,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
     info(title = "custos", description = "Account-takeover defence and incident response for custodial crypto platforms. \
         Errors are RFC 9457 problem+json with `type` = `urn:custos:problem:<code>` and a `reasons` list."),
     modifiers(&SessionAuth),
-    tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"))
+    tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"), (name = "money"),
+        (name = "integration"))
 )]
 struct ApiDoc;
 
@@ -46,6 +48,10 @@ impl utoipa::Modify for SessionAuth {
             "session",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "service_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -54,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(security_api::router())
         .merge(passkeys_api::router())
+        .merge(money_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

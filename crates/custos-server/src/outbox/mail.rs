@@ -105,7 +105,54 @@ fn body(notice: &Notice) -> Body {
             ],
             action: Some(("Confirm the new address".into(), confirm_url.clone())),
         },
+        Notice::ConfirmWithdrawal { summary, confirm_url, expires_at } => Body {
+            subject: format!("Confirm your withdrawal of {} {}", summary.amount, summary.asset),
+            paragraphs: {
+                let mut p = withdrawal_lines(summary);
+                p.push(format!(
+                    "Nothing is sent until you confirm. The link works once, until {expires_at}; \
+                     after that the withdrawal is cancelled and the funds return to your balance."
+                ));
+                p.push(
+                    "If you did not ask for this, do not confirm: disable your account at once and change your \
+                     password. Someone may be signed in as you."
+                        .into(),
+                );
+                p
+            },
+            action: Some(("Review and confirm the withdrawal".into(), confirm_url.clone())),
+        },
+        Notice::WithdrawalStatus { summary, status } => Body {
+            subject: format!("Withdrawal of {} {}: {status}", summary.amount, summary.asset),
+            paragraphs: {
+                let mut p = vec![format!("Your withdrawal is now: {status}.")];
+                p.extend(withdrawal_lines(summary));
+                p.push(
+                    "If you did not ask for this withdrawal, disable your account at once: pending withdrawals \
+                     are cancelled when you do."
+                        .into(),
+                );
+                p
+            },
+            action: None,
+        },
     }
+}
+
+fn withdrawal_lines(s: &custos_core::notice::WithdrawalSummary) -> Vec<String> {
+    let mut lines = vec![
+        format!("Amount: {} {} on {} (network fee {} {}).", s.amount, s.asset, s.network, s.fee, s.asset),
+        format!("To: {}{}", s.address, s.memo.as_ref().map(|m| format!(" (memo {m})")).unwrap_or_default()),
+        format!(
+            "Requested at {}{}.",
+            s.requested_at,
+            s.ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default()
+        ),
+    ];
+    if let Some(txid) = &s.txid {
+        lines.push(format!("Transaction id: {txid}"));
+    }
+    lines
 }
 
 pub fn render(m: &EmailMessage) -> Rendered {

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod bindings;
 pub mod credential_change;
 pub mod factors;
+pub mod ledger;
 pub mod login;
 pub mod notify;
 pub mod operator;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sms;
 pub mod step_up;
+pub mod withdrawals;
 
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, Chain};

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// The code pyotp computes for `uri` at the app's (manual) clock.
-fn pyotp_code(app: &TestApp, uri: &str) -> String {
+pub(crate) fn pyotp_code(app: &TestApp, uri: &str) -> String {
     let secs = app.clock.now().as_micros() / 1_000_000;
     let out = Command::new("python3")
         .args([
@@ -68,7 +68,7 @@ pub(crate) async fn wait_for_subject_prefix(app: &TestApp, to: &str, prefix: &st
 }
 
 /// Enrols TOTP through the API; returns (otpauth URI, aal2 token, recovery codes).
-async fn enrol_totp(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
+pub(crate) async fn enrol_totp(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
     let token = app.login(email, "laptop").await;
     let token = step_up_by_email(app, &token, email).await;
     let e = json_ok(app.post_authed("/api/v1/security/totp", &token).await).await;
@@ -96,7 +96,12 @@ async fn enrol_totp(app: &TestApp, email: &str) -> (String, String, Vec<String>)
     (uri, aal2, codes)
 }
 
-async fn second_factor_login(app: &TestApp, email: &str, method: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn second_factor_login(
+    app: &TestApp,
+    email: &str,
+    method: &str,
+    code: &str,
+) -> reqwest::Response {
     let r = json_ok(app.login_raw(email, PASSWORD, Some("laptop")).await).await;
     assert_eq!(r["second_factor_required"], true);
     let challenge = r["challenge"].as_str().unwrap();

@@ -35,6 +35,9 @@ impl Drop for TestApp {
     }
 }
 
+/// The integration API's service token in every test app.
+pub const SERVICE_TOKEN: &str = "test-service-token-0123456789abcdef";
+
 #[derive(Default)]
 pub struct Options {
     pub smtp_url: Option<String>,
@@ -58,6 +61,9 @@ pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
     config.hash_workers = o.hash_workers.unwrap_or(2);
     config.hash_queue = o.hash_queue.unwrap_or(64);
     config.outbox_poll = Duration::from_millis(50);
+    config.money.wallet.poll = Duration::from_millis(50);
+    config.money.service_tokens =
+        vec![("test-feed".into(), custos_core::crypto::TokenHash::of(SERVICE_TOKEN.as_bytes()))];
     if let Some(u) = &o.public_url {
         config.public_url = url::Url::parse(u).expect("test public URL");
     }

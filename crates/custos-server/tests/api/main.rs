@@ -8,6 +8,7 @@ mod bad_input;
 mod credentials;
 mod login;
 mod mail;
+mod money;
 mod passkeys;
 mod postgres;
 mod sessions;

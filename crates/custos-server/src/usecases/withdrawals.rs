@@ -1,0 +1,663 @@
+//! Withdrawals: request (through the egress gate), confirm by emailed link, cancel or intercept,
+//! and the history. The wallet side — holds running out, broadcasting, confirming — is in
+//! [`crate::wallet`].
+//!
+//! Every state change goes through [`WithdrawalState::apply`], so no path reaches the wallet
+//! without the gate's decision (`requested → awaiting_confirmation` is only taken on an allow or a
+//! hold) and the owner's confirmation.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use custos_core::Reason;
+use custos_core::Timestamp;
+use custos_core::asset::{self, AssetSpec, MemoRule, Network};
+use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::crypto::BearerToken;
+use custos_core::egress::{self, Allowlist, Decision, Facts, Outflow, Policy, Via};
+use custos_core::ids::{AccountId, LinkTokenId, WithdrawalId};
+use custos_core::ledger::{EntryKind, Move};
+use custos_core::link_token::LinkPurpose;
+use custos_core::login::AccountStatus;
+use custos_core::money::Amount;
+use custos_core::notice::{Notice, WithdrawalSummary};
+use custos_core::step_up::Requirement;
+use custos_core::withdrawal::{Event, WithdrawalState};
+use custos_store::{AccountRecord, LinkTokenRecord, RequestedVia, StoreError, Tx, WithdrawalRecord};
+use serde::{Deserialize, Serialize};
+
+use super::notify::{self, Recipient};
+use super::{audit, ledger, step_up};
+use crate::error::ApiError;
+use crate::extract::UserSession;
+use crate::state::AppState;
+
+/// What the caller asks for. Amounts are decimal strings in the asset's units.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalRequest {
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    #[serde(default)]
+    pub memo: Option<String>,
+    pub amount: String,
+}
+
+/// Who asks: a signed-in session, or a signed API-key request that was already authenticated.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    Session(UserSession),
+    ApiKey {
+        account_id: AccountId,
+        key_id: String,
+        /// The key carries the `withdraw` scope.
+        has_scope: bool,
+        /// The request came from an address on the key's allowlist.
+        ip_allowed: bool,
+    },
+}
+
+impl Requester {
+    fn account_id(&self) -> AccountId {
+        match self {
+            Self::Session(s) => s.account_id,
+            Self::ApiKey { account_id, .. } => *account_id,
+        }
+    }
+}
+
+/// A withdrawal as its owner sees it: every field, amounts as decimal strings.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WithdrawalView {
+    pub id: String,
+    pub state: &'static str,
+    pub asset: String,
+    pub network: String,
+    pub amount: String,
+    pub fee: String,
+    pub address: String,
+    pub memo: Option<String>,
+    pub txid: Option<String>,
+    /// Whether the owner can still stop it (before the wallet has it; or ask the wallet while processing).
+    pub cancellable: bool,
+    pub hold_until: Option<String>,
+    #[schema(value_type = Vec<crate::error::ReasonDoc>)]
+    pub hold_reasons: Vec<StoredReason>,
+    /// `session` or `api_key`.
+    pub requested_via: &'static str,
+    pub api_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub device_id: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub confirmed_at: Option<String>,
+    pub queued_at: Option<String>,
+    pub processing_at: Option<String>,
+    pub broadcast_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub cancelled_by: Option<String>,
+    /// The wallet's answer when interception was asked for.
+    pub intercept: Option<String>,
+    pub failure: Option<String>,
+}
+
+/// A hold reason as stored with the withdrawal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredReason {
+    pub code: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+fn stored_reasons(w: &WithdrawalRecord) -> Vec<StoredReason> {
+    w.hold_reasons.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+}
+
+impl WithdrawalView {
+    pub fn new(w: &WithdrawalRecord, assets: &[AssetSpec]) -> Self {
+        let decimals = asset::find(assets, &w.asset).map(|a| a.decimals).unwrap_or(0);
+        let t = |v: Option<Timestamp>| v.map(|t| t.rfc3339());
+        Self {
+            id: w.id.to_string(),
+            state: w.state.as_str(),
+            asset: w.asset.clone(),
+            network: w.network.clone(),
+            amount: w.amount.format(decimals),
+            fee: w.fee.format(decimals),
+            address: w.address.clone(),
+            memo: w.memo.clone(),
+            txid: w.txid.clone(),
+            cancellable: w.state.cancellable() || w.state.interceptable(),
+            hold_until: t(w.hold_until.filter(|_| w.state == WithdrawalState::Held)),
+            hold_reasons: stored_reasons(w),
+            requested_via: w.requested_via.as_str(),
+            api_key_id: w.api_key_id.clone(),
+            session_id: w.session_id.map(|s| s.to_string()),
+            device_id: w.device_id.map(|d| d.to_string()),
+            ip: w.ip.map(|i| i.to_string()),
+            created_at: w.created_at.rfc3339(),
+            confirmed_at: t(w.confirmed_at),
+            queued_at: t(w.queued_at),
+            processing_at: t(w.processing_at),
+            broadcast_at: t(w.broadcast_at),
+            completed_at: t(w.completed_at),
+            cancelled_at: t(w.cancelled_at),
+            cancelled_by: w.cancelled_by.clone(),
+            intercept: w.intercept.clone(),
+            failure: w.failure.clone(),
+        }
+    }
+}
+
+/// The checked request: a known asset and network, a valid address and memo, a positive amount
+/// with no more decimals than the asset has.
+struct Checked<'a> {
+    spec: &'a AssetSpec,
+    network: &'a Network,
+    address: String,
+    memo: Option<String>,
+    amount: Amount,
+}
+
+fn check<'a>(assets: &'a [AssetSpec], r: &WithdrawalRequest) -> Result<Checked<'a>, ApiError> {
+    let refuse = |code: &'static str, detail: String| ApiError::Validation(vec![Reason::new(code, detail)]);
+    let spec = asset::find(assets, &r.asset).ok_or_else(|| {
+        refuse("unknown-asset", format!("{:?} is not an asset withdrawals support.", r.asset))
+    })?;
+    let network = spec.network(&r.network).ok_or_else(|| {
+        refuse("unknown-network", format!("{} cannot be withdrawn on {:?}.", spec.code, r.network))
+    })?;
+    let mut reasons = Vec::new();
+    let address = match asset::validate_address(network.format, r.address.trim()) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            reasons.push(Reason::new("address-invalid", format!("{}: {e}.", network.name)));
+            None
+        }
+    };
+    let memo = r.memo.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
+    match (network.memo, &memo) {
+        (MemoRule::Required, None) => {
+            reasons.push(Reason::new("memo-required", "This network needs a memo (tag) for this address."))
+        }
+        (MemoRule::None, Some(_)) => {
+            reasons.push(Reason::new("memo-not-allowed", "This network does not use memos."))
+        }
+        (_, Some(m)) if m.len() > 64 || m.chars().any(char::is_control) => {
+            reasons.push(Reason::new("memo-invalid", "A memo is at most 64 printable characters."))
+        }
+        _ => {}
+    }
+    let amount = match Amount::parse_positive(&r.amount, spec.decimals) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            reasons.push(Reason::new("amount-invalid", e.to_string()));
+            None
+        }
+    };
+    match (address, amount) {
+        (Some(address), Some(amount)) if reasons.is_empty() => {
+            Ok(Checked { spec, network, address, memo, amount })
+        }
+        _ => Err(ApiError::Validation(reasons)),
+    }
+}
+
+pub(crate) fn summary(w: &WithdrawalRecord, assets: &[AssetSpec]) -> WithdrawalSummary {
+    let v = WithdrawalView::new(w, assets);
+    WithdrawalSummary {
+        asset: v.asset,
+        network: v.network,
+        amount: v.amount,
+        fee: v.fee,
+        address: v.address,
+        memo: v.memo,
+        txid: v.txid,
+        requested_at: w.created_at,
+        ip: v.ip,
+    }
+}
+
+fn idempotency_conflict() -> ApiError {
+    ApiError::Conflict(Reason::new(
+        "idempotency-key-reused",
+        "This Idempotency-Key was used for a different withdrawal.",
+    ))
+}
+
+/// Requests a withdrawal. The gate decides with everything it needs; a deny changes nothing.
+/// An allow or a hold reserves amount + fee and emails the confirmation link; a hold is applied
+/// when the owner confirms. The same `idempotency_key` returns the first result.
+pub async fn request(
+    state: &AppState,
+    who: &Requester,
+    req: &WithdrawalRequest,
+    idempotency_key: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<WithdrawalView, ApiError> {
+    let money = &state.config.money;
+    let c = check(&money.assets, req)?;
+    if let Some(k) = idempotency_key
+        && (k.is_empty() || k.len() > 128)
+    {
+        return Err(ApiError::Validation(vec![Reason::new(
+            "idempotency-key-invalid",
+            "An Idempotency-Key is 1–128 characters.",
+        )]));
+    }
+    if let Requester::Session(s) = who {
+        // The gate refuses a session without a recent aal2 step-up too; asking first gives the
+        // caller the methods to step up with.
+        step_up::require(state, s, Requirement::RecentAal2).await?;
+    }
+    let device_first_seen_at = match who {
+        Requester::Session(s) => Some(
+            state
+                .store
+                .devices(s.account_id)
+                .await?
+                .iter()
+                .find(|d| d.id == s.device_id)
+                .map(|d| d.first_seen_at)
+                .ok_or(ApiError::Unauthenticated)?,
+        ),
+        Requester::ApiKey { .. } => None,
+    };
+
+    let now = state.clock.now();
+    let account_id = who.account_id();
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    if let Some(k) = idempotency_key
+        && let Some(earlier) = tx.withdrawal_by_idempotency_key(account_id, k).await?
+    {
+        let same = earlier.asset == c.spec.code
+            && earlier.network == c.network.code
+            && earlier.address == c.address
+            && earlier.memo == c.memo
+            && earlier.amount == c.amount;
+        return if same {
+            Ok(WithdrawalView::new(&earlier, &money.assets))
+        } else {
+            Err(idempotency_conflict())
+        };
+    }
+    let balance = tx.lock_balance(account_id, c.spec.code, now).await?;
+    let sent_last_24h = tx
+        .withdrawn_since(account_id, c.spec.code, now.minus(Duration::from_secs(24 * 3600)))
+        .await?
+        .into_iter()
+        .try_fold(Amount::ZERO, Amount::checked_add)
+        .unwrap_or(Amount::from_atomic(u128::MAX));
+    let used_before = tx.address_used_before(account_id, c.spec.code, c.network.code, &c.address).await?;
+    let via = match (who, device_first_seen_at) {
+        (Requester::Session(s), Some(first_seen)) => {
+            Via::Session { aal: s.aal, stepped_up_at: s.stepped_up_at, device_first_seen_at: first_seen }
+        }
+        (Requester::ApiKey { has_scope, ip_allowed, .. }, _) => {
+            Via::ApiKey { has_scope: *has_scope, ip_allowed: *ip_allowed }
+        }
+        (Requester::Session(_), None) => return Err(ApiError::Unauthenticated),
+    };
+    let facts = Facts {
+        status: account.status,
+        withdrawal_lock_until: account.withdrawal_lock_until,
+        allowlist: Allowlist::Off,
+        available: balance.available,
+        sent_last_24h,
+        limit_24h: c.spec.daily_limit,
+        min_amount: c.network.min_withdrawal,
+        destination_used_before: used_before,
+    };
+    let request = egress::Request { outflow: Outflow::Withdrawal, amount: c.amount, fee: c.network.fee, via };
+    let policy = Policy {
+        step_up_window: state.config.step_up_window,
+        hold_for: money.hold_for,
+        new_device_age: money.new_device_age,
+        large_amount: c.spec.large_amount,
+    };
+    let hold_reasons = match egress::decide(&request, &facts, &policy, now) {
+        Decision::Deny { reasons } => {
+            drop(tx);
+            return Err(ApiError::Refused(reasons));
+        }
+        Decision::Allow => Vec::new(),
+        Decision::Hold { reasons, .. } => reasons,
+    };
+
+    let id = WithdrawalId::new();
+    let total = c.amount.checked_add(c.network.fee).ok_or_else(|| ApiError::Internal("overflow".into()))?;
+    ledger::apply(
+        &mut *tx,
+        account_id,
+        c.spec.code,
+        EntryKind::WithdrawalReserved,
+        Move::Reserve(total),
+        Some(&id.to_string()),
+        now,
+    )
+    .await?;
+    let state_after = WithdrawalState::Requested
+        .apply(Event::AskConfirmation)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (session_id, device_id, api_key_id, requested_via) = match who {
+        Requester::Session(s) => (Some(s.session_id), Some(s.device_id), None, RequestedVia::Session),
+        Requester::ApiKey { key_id, .. } => (None, None, Some(key_id.clone()), RequestedVia::ApiKey),
+    };
+    let w = WithdrawalRecord {
+        id,
+        account_id,
+        asset: c.spec.code.to_owned(),
+        network: c.network.code.to_owned(),
+        address: c.address,
+        memo: c.memo,
+        amount: c.amount,
+        fee: c.network.fee,
+        state: state_after,
+        hold_until: None,
+        hold_reasons: if hold_reasons.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&hold_reasons).map_err(|e| ApiError::Internal(e.to_string()))?)
+        },
+        txid: None,
+        requested_via,
+        session_id,
+        api_key_id,
+        device_id,
+        ip,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        created_at: now,
+        confirmed_at: None,
+        queued_at: None,
+        processing_at: None,
+        broadcast_at: None,
+        completed_at: None,
+        cancelled_at: None,
+        cancelled_by: None,
+        intercept: None,
+        failure: None,
+        updated_at: now,
+    };
+    match tx.insert_withdrawal(&w).await {
+        Err(StoreError::Conflict(_)) => return Err(idempotency_conflict()),
+        other => other?,
+    }
+    let token = BearerToken::generate();
+    let link = LinkTokenRecord {
+        id: LinkTokenId::new(),
+        token_hash: token.hash(),
+        purpose: LinkPurpose::ConfirmWithdrawal,
+        account_id,
+        subject: Some(id.to_string()),
+        stamp_at_issue: account.security_stamp.clone(),
+        created_at: now,
+        expires_at: now.plus(money.confirm_ttl),
+        used_at: None,
+    };
+    tx.insert_link_token(&link).await?;
+    let actor = match who {
+        Requester::Session(s) => Actor::User { account: account_id, session: Some(s.session_id) },
+        Requester::ApiKey { .. } => Actor::User { account: account_id, session: None },
+    };
+    audit(
+        &mut *tx,
+        Chain::Account(account_id),
+        now,
+        actor,
+        AuditEvent::WithdrawalRequested {
+            withdrawal: id.to_string(),
+            asset: w.asset.clone(),
+            amount: w.amount.format(c.spec.decimals),
+        },
+    )
+    .await?;
+    let confirm_url = state.config.link(&format!("/confirm-withdrawal/{}", token.expose()));
+    notify::email(
+        &mut *tx,
+        state,
+        recipient(&account),
+        Notice::ConfirmWithdrawal {
+            summary: summary(&w, &money.assets),
+            confirm_url,
+            expires_at: link.expires_at,
+        },
+        format!("confirm_withdrawal:{id}"),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(WithdrawalView::new(&w, &money.assets))
+}
+
+fn recipient(a: &AccountRecord) -> Recipient<'_> {
+    Recipient { account: Some(a.id), email: &a.email, anti_phishing_code: a.anti_phishing_code.as_deref() }
+}
+
+/// What the confirmation page shows before anything is done (GET changes nothing).
+pub async fn preview(state: &AppState, token: &str) -> Result<WithdrawalView, ApiError> {
+    let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let (link, _) = super::open_link(&mut *tx, &token, LinkPurpose::ConfirmWithdrawal, now).await?;
+    let id = link_subject(&link)?;
+    let w = tx.lock_withdrawal(id).await?.ok_or(ApiError::LinkInvalid)?;
+    tx.rollback().await?;
+    Ok(WithdrawalView::new(&w, &state.config.money.assets))
+}
+
+fn link_subject(link: &LinkTokenRecord) -> Result<WithdrawalId, ApiError> {
+    link.subject.as_deref().and_then(|s| s.parse().ok()).ok_or(ApiError::LinkInvalid)
+}
+
+/// Confirms by the emailed link: the withdrawal is queued for the wallet, or held until its hold
+/// ends (the hold starts now). Refused when the account is no longer active.
+pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Result<WithdrawalView, ApiError> {
+    let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
+    let now = state.clock.now();
+    let money = &state.config.money;
+    let mut tx = state.store.begin().await?;
+    let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::ConfirmWithdrawal, now).await?;
+    let id = link_subject(&link)?;
+    let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::LinkInvalid)?;
+    if w.account_id != account.id || w.state != WithdrawalState::AwaitingConfirmation {
+        return Err(ApiError::LinkInvalid);
+    }
+    if account.status != AccountStatus::Active {
+        return Err(ApiError::AccountInactive);
+    }
+    if !tx.mark_link_token_used(link.id, now).await? {
+        return Err(ApiError::LinkInvalid);
+    }
+    let reasons = stored_reasons(&w);
+    w.confirmed_at = Some(now);
+    w.updated_at = now;
+    if reasons.is_empty() {
+        w.state = transition(&w, Event::Confirmed)?;
+        w.queued_at = Some(now);
+        audit(
+            &mut *tx,
+            Chain::Account(account.id),
+            now,
+            Actor::Anonymous { ip },
+            AuditEvent::WithdrawalConfirmed { withdrawal: id.to_string() },
+        )
+        .await?;
+    } else {
+        w.state = transition(&w, Event::Hold)?;
+        let until = now.plus(money.hold_for);
+        w.hold_until = Some(until);
+        let reasons: Vec<StoredReason> =
+            reasons.into_iter().map(|r| StoredReason { until: Some(until), ..r }).collect();
+        w.hold_reasons =
+            Some(serde_json::to_string(&reasons).map_err(|e| ApiError::Internal(e.to_string()))?);
+        audit(
+            &mut *tx,
+            Chain::Account(account.id),
+            now,
+            Actor::Anonymous { ip },
+            AuditEvent::WithdrawalHeld {
+                withdrawal: id.to_string(),
+                reasons: reasons.iter().map(|r| r.code.clone()).collect(),
+            },
+        )
+        .await?;
+        notify::email(
+            &mut *tx,
+            state,
+            recipient(&account),
+            Notice::WithdrawalStatus {
+                summary: summary(&w, &money.assets),
+                status: format!(
+                    "held until {until} ({}); you can cancel it until then",
+                    reasons.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>().join(" ")
+                ),
+            },
+            format!("withdrawal_held:{id}"),
+            now,
+        )
+        .await?;
+    }
+    tx.update_withdrawal(&w).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(WithdrawalView::new(&w, &money.assets))
+}
+
+pub(crate) fn transition(w: &WithdrawalRecord, e: Event) -> Result<WithdrawalState, ApiError> {
+    w.state.apply(e).map_err(|err| ApiError::Internal(err.to_string()))
+}
+
+/// Who cancelled: recorded with the withdrawal and in the audit trail.
+#[derive(Debug, Clone)]
+pub enum CancelledBy {
+    Owner(UserSession),
+    /// The confirmation link ran out.
+    Expiry,
+}
+
+impl CancelledBy {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Owner(_) => "user",
+            Self::Expiry => "expired",
+        }
+    }
+}
+
+/// Cancels before the wallet has it (funds return at once), or asks the wallet to intercept it
+/// while it is processing and records the answer. Broadcast withdrawals are final.
+pub async fn cancel(
+    state: &AppState,
+    id: WithdrawalId,
+    by: &CancelledBy,
+) -> Result<WithdrawalView, ApiError> {
+    let now = state.clock.now();
+    let money = &state.config.money;
+    let mut tx = state.store.begin().await?;
+    let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::NotFound)?;
+    if let CancelledBy::Owner(s) = by
+        && s.account_id != w.account_id
+    {
+        return Err(ApiError::NotFound);
+    }
+    let account = tx.lock_account(w.account_id).await?.ok_or(ApiError::NotFound)?;
+    if w.state.cancellable() {
+        w.state = transition(&w, Event::Cancel)?;
+    } else if w.state.interceptable() {
+        let outcome = state.wallet.intercept(&w, now).await;
+        w.intercept = Some(outcome.describe());
+        audit(
+            &mut *tx,
+            Chain::Account(w.account_id),
+            now,
+            actor_of(by, w.account_id),
+            AuditEvent::WithdrawalIntercepted { withdrawal: id.to_string(), outcome: outcome.describe() },
+        )
+        .await?;
+        if !outcome.stopped() {
+            w.updated_at = now;
+            tx.update_withdrawal(&w).await?;
+            tx.commit().await?;
+            return Err(ApiError::Conflict(Reason::new(
+                "withdrawal-not-intercepted",
+                format!("The wallet could not stop it: {}.", outcome.describe()),
+            )));
+        }
+        w.state = transition(&w, Event::Intercepted)?;
+    } else {
+        return Err(ApiError::Conflict(Reason::new(
+            "withdrawal-final",
+            match &w.txid {
+                Some(txid) => format!(
+                    "It was already sent (transaction {txid}): a blockchain does not give money back."
+                ),
+                None => format!("It is {} and can no longer be cancelled.", w.state.as_str()),
+            },
+        )));
+    }
+    w.cancelled_at = Some(now);
+    w.cancelled_by = Some(by.label().to_owned());
+    w.updated_at = now;
+    release(&mut *tx, &w, now).await?;
+    tx.update_withdrawal(&w).await?;
+    tx.spend_links(w.account_id, LinkPurpose::ConfirmWithdrawal, now).await?;
+    audit(
+        &mut *tx,
+        Chain::Account(w.account_id),
+        now,
+        actor_of(by, w.account_id),
+        AuditEvent::WithdrawalCancelled { withdrawal: id.to_string(), by: by.label().to_owned() },
+    )
+    .await?;
+    notify::email(
+        &mut *tx,
+        state,
+        recipient(&account),
+        Notice::WithdrawalStatus {
+            summary: summary(&w, &money.assets),
+            status: match by {
+                CancelledBy::Owner(_) => "cancelled; the funds are back in your balance".into(),
+                CancelledBy::Expiry => "cancelled because it was not confirmed in time".into(),
+            },
+        },
+        format!("withdrawal_cancelled:{id}"),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(WithdrawalView::new(&w, &money.assets))
+}
+
+fn actor_of(by: &CancelledBy, account: AccountId) -> Actor {
+    match by {
+        CancelledBy::Owner(s) => Actor::User { account, session: Some(s.session_id) },
+        CancelledBy::Expiry => Actor::System,
+    }
+}
+
+/// Gives a stopped withdrawal's reservation back to the available balance.
+pub(crate) async fn release(tx: &mut dyn Tx, w: &WithdrawalRecord, now: Timestamp) -> Result<(), ApiError> {
+    let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
+    ledger::apply(
+        tx,
+        w.account_id,
+        &w.asset,
+        EntryKind::WithdrawalReleased,
+        Move::Release(total),
+        Some(&w.id.to_string()),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn history(state: &AppState, account: AccountId) -> Result<Vec<WithdrawalView>, ApiError> {
+    let rows = state.store.withdrawals(account, 200).await?;
+    Ok(rows.iter().map(|w| WithdrawalView::new(w, &state.config.money.assets)).collect())
+}

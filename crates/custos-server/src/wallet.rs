@@ -1,0 +1,271 @@
+//! The wallet side of withdrawals: the connector to the exchange's wallet service, and the worker
+//! that moves confirmed withdrawals along — holds that ran out → `queued` → `processing` →
+//! `broadcast` (the funds leave the ledger) → `confirmed` — and cancels those whose confirmation
+//! link ran out. Every step is its own transaction that locks the withdrawal and re-checks its
+//! state, so several nodes can run the worker at once.
+
+use std::sync::Arc;
+
+use custos_core::Timestamp;
+use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::crypto::sha256;
+use custos_core::ids::WithdrawalId;
+use custos_core::ledger::{EntryKind, Move};
+use custos_core::notice::Notice;
+use custos_core::withdrawal::{Event, WithdrawalState};
+use custos_store::WithdrawalRecord;
+use tokio::sync::watch;
+
+use crate::config::WalletConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::usecases::notify::{self, Recipient};
+use crate::usecases::withdrawals::{self, CancelledBy, transition};
+use crate::usecases::{audit, ledger};
+
+/// The wallet's answer to "stop this one".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterceptOutcome {
+    /// Stopped before it was signed and broadcast.
+    Intercepted,
+    /// Already broadcast: final.
+    TooLate { txid: String },
+    /// The wallet could not be asked (it is down, or answered nonsense); nothing is known.
+    Unreachable(String),
+}
+
+impl InterceptOutcome {
+    pub fn stopped(&self) -> bool {
+        matches!(self, Self::Intercepted)
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Intercepted => "intercepted".into(),
+            Self::TooLate { txid } => format!("too late: already broadcast as {txid}"),
+            Self::Unreachable(e) => format!("wallet unreachable: {e}"),
+        }
+    }
+}
+
+/// Where a withdrawal the wallet has stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletStep {
+    Pending,
+    Broadcast { txid: String },
+    Confirmed,
+    Failed(String),
+}
+
+/// The exchange's wallet service, as custos needs it.
+#[async_trait::async_trait]
+pub trait WalletConnector: Send + Sync {
+    /// Hands a withdrawal to the wallet (it is now `processing`).
+    async fn submit(&self, w: &WithdrawalRecord, now: Timestamp) -> Result<(), String>;
+    /// Asks how a `processing` or `broadcast` withdrawal stands.
+    async fn status(&self, w: &WithdrawalRecord, now: Timestamp) -> WalletStep;
+    /// Asks the wallet to stop a `processing` withdrawal.
+    async fn intercept(&self, w: &WithdrawalRecord, now: Timestamp) -> InterceptOutcome;
+}
+
+/// The default connector: a wallet that signs and broadcasts `broadcast_delay` after it was
+/// handed a withdrawal, with a deterministic TxID, and sees it confirmed `confirm_delay` later.
+/// Interception succeeds until the broadcast moment.
+pub struct SimulatedWallet {
+    cfg: WalletConfig,
+}
+
+impl SimulatedWallet {
+    pub fn new(cfg: WalletConfig) -> Self {
+        Self { cfg }
+    }
+
+    fn txid(w: &WithdrawalRecord) -> String {
+        hex::encode(sha256(format!("custos-simulated-wallet:{}", w.id).as_bytes()))
+    }
+
+    fn broadcast_at(&self, w: &WithdrawalRecord) -> Option<Timestamp> {
+        w.processing_at.map(|t| t.plus(self.cfg.broadcast_delay))
+    }
+}
+
+#[async_trait::async_trait]
+impl WalletConnector for SimulatedWallet {
+    async fn submit(&self, _w: &WithdrawalRecord, _now: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn status(&self, w: &WithdrawalRecord, now: Timestamp) -> WalletStep {
+        match w.state {
+            WithdrawalState::Processing if self.broadcast_at(w).is_some_and(|t| now >= t) => {
+                WalletStep::Broadcast { txid: Self::txid(w) }
+            }
+            WithdrawalState::Broadcast
+                if w.broadcast_at.is_some_and(|t| now >= t.plus(self.cfg.confirm_delay)) =>
+            {
+                WalletStep::Confirmed
+            }
+            _ => WalletStep::Pending,
+        }
+    }
+
+    async fn intercept(&self, w: &WithdrawalRecord, now: Timestamp) -> InterceptOutcome {
+        match self.broadcast_at(w) {
+            Some(t) if now < t => InterceptOutcome::Intercepted,
+            _ => InterceptOutcome::TooLate { txid: Self::txid(w) },
+        }
+    }
+}
+
+pub fn connector(cfg: WalletConfig) -> Arc<dyn WalletConnector> {
+    Arc::new(SimulatedWallet::new(cfg))
+}
+
+const BATCH: u32 = 50;
+
+/// Runs until `shutdown` changes.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = tick(&state).await {
+            tracing::error!(error = %e, "wallet worker: pass failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.money.wallet.poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One pass over everything due. Returns how many withdrawals moved.
+pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let money = &state.config.money;
+    let mut moved = 0;
+    let expired_before = now.minus(money.confirm_ttl);
+    for id in
+        state.store.withdrawals_due(WithdrawalState::AwaitingConfirmation, expired_before, BATCH).await?
+    {
+        match withdrawals::cancel(state, id, &CancelledBy::Expiry).await {
+            Ok(_) => moved += 1,
+            Err(e) => tracing::warn!(%id, error = %e, "wallet worker: expiring a withdrawal failed"),
+        }
+    }
+    for state_now in [
+        WithdrawalState::Held,
+        WithdrawalState::Queued,
+        WithdrawalState::Processing,
+        WithdrawalState::Broadcast,
+    ] {
+        for id in state.store.withdrawals_due(state_now, now, BATCH).await? {
+            match step(state, id, state_now).await {
+                Ok(true) => moved += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%id, error = %e, "wallet worker: step failed"),
+            }
+        }
+    }
+    if moved > 0 {
+        state.outbox_wake.notify_one();
+    }
+    Ok(moved)
+}
+
+/// Moves one withdrawal one step, if it is still in `expected` and its step is due.
+async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> Result<bool, ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let Some(mut w) = tx.lock_withdrawal(id).await? else { return Ok(false) };
+    if w.state != expected {
+        return Ok(false);
+    }
+    let chain = Chain::Account(w.account_id);
+    let wid = id.to_string();
+    let mut status_mail = None;
+    match expected {
+        WithdrawalState::Held => {
+            if w.hold_until.is_some_and(|t| t > now) {
+                return Ok(false);
+            }
+            w.state = transition(&w, Event::Release)?;
+            w.queued_at = Some(now);
+            audit(&mut *tx, chain, now, Actor::System, AuditEvent::WithdrawalQueued { withdrawal: wid })
+                .await?;
+        }
+        WithdrawalState::Queued => {
+            w.state = transition(&w, Event::Claim)?;
+            w.processing_at = Some(now);
+            if let Err(e) = state.wallet.submit(&w, now).await {
+                // Not handed over: stays queued and is tried again on the next pass.
+                tracing::warn!(%id, error = %e, "wallet refused a submission; will retry");
+                return Ok(false);
+            }
+        }
+        WithdrawalState::Processing | WithdrawalState::Broadcast => {
+            match state.wallet.status(&w, now).await {
+                WalletStep::Pending => return Ok(false),
+                WalletStep::Broadcast { txid } if expected == WithdrawalState::Processing => {
+                    w.state = transition(&w, Event::Broadcast)?;
+                    w.broadcast_at = Some(now);
+                    w.txid = Some(txid.clone());
+                    let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
+                    ledger::apply(
+                        &mut *tx,
+                        w.account_id,
+                        &w.asset,
+                        EntryKind::WithdrawalSent,
+                        Move::Settle(total),
+                        Some(&wid),
+                        now,
+                    )
+                    .await?;
+                    audit(
+                        &mut *tx,
+                        chain,
+                        now,
+                        Actor::System,
+                        AuditEvent::WithdrawalBroadcast { withdrawal: wid, txid: txid.clone() },
+                    )
+                    .await?;
+                    status_mail = Some(format!("sent on chain (transaction {txid})"));
+                }
+                WalletStep::Confirmed if expected == WithdrawalState::Broadcast => {
+                    w.state = transition(&w, Event::ConfirmOnChain)?;
+                    w.completed_at = Some(now);
+                }
+                WalletStep::Failed(reason) if expected == WithdrawalState::Processing => {
+                    w.state = transition(&w, Event::Fail)?;
+                    w.failure = Some(reason.clone());
+                    withdrawals::release(&mut *tx, &w, now).await?;
+                    audit(
+                        &mut *tx,
+                        chain,
+                        now,
+                        Actor::System,
+                        AuditEvent::WithdrawalFailed { withdrawal: wid, reason: reason.clone() },
+                    )
+                    .await?;
+                    status_mail = Some(format!("failed ({reason}); the funds are back in your balance"));
+                }
+                other => {
+                    tracing::warn!(%id, ?other, state = expected.as_str(), "wallet answer does not fit the state; ignored");
+                    return Ok(false);
+                }
+            }
+        }
+        _ => return Ok(false),
+    }
+    w.updated_at = now;
+    tx.update_withdrawal(&w).await?;
+    if let Some(status) = status_mail {
+        let account = tx.lock_account(w.account_id).await?.ok_or(ApiError::NotFound)?;
+        let to = Recipient {
+            account: Some(account.id),
+            email: &account.email,
+            anti_phishing_code: account.anti_phishing_code.as_deref(),
+        };
+        let summary = withdrawals::summary(&w, &state.config.money.assets);
+        let key = format!("withdrawal_{}:{id}", w.state.as_str());
+        notify::email(&mut *tx, state, to, Notice::WithdrawalStatus { summary, status }, key, now).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
