@@ -13,3 +13,4 @@ mod postgres;
 mod sessions;
 mod sms;
 mod surface;
+mod webhooks;
