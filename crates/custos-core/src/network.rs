@@ -54,6 +54,50 @@ pub fn parse_cidr_list(s: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+/// Ranges an outbound request (a webhook) must not reach unless the operator allows it: loopback,
+/// private (RFC 1918, RFC 4193), link-local (cloud metadata lives at 169.254.169.254), shared
+/// address space (RFC 6598), multicast, documentation and reserved blocks (RFC 6890). Guards
+/// against server-side request forgery into our own network.
+const NON_PUBLIC: [&str; 20] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+    "2001:db8::/32",
+];
+
+/// Whether `ip` is an ordinary public Internet address. IPv4-mapped (`::ffff:a.b.c.d`) and NAT64
+/// (`64:ff9b::a.b.c.d`) addresses are judged by the IPv4 address inside them.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
+                let o = v6.octets();
+                IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+            }
+            None => ip,
+        },
+        v4 => v4,
+    };
+    !NON_PUBLIC.iter().any(|net| net.parse::<IpNet>().is_ok_and(|net| net.contains(&ip)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +131,31 @@ mod tests {
     fn bad_cidrs_are_named() {
         assert!(parse_cidr_list("10.0.0.0/33").unwrap_err().contains("10.0.0.0/33"));
         assert_eq!(parse_cidr_list("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn private_loopback_and_metadata_addresses_are_not_public() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.31.255.255",
+            "192.168.0.10",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public_address(ip(a)), "{a}");
+        }
+        for a in ["93.184.216.34", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public_address(ip(a)), "{a}");
+        }
     }
 }

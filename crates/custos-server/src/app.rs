@@ -16,6 +16,7 @@ use crate::hashing::HashPool;
 use crate::outbox;
 use crate::outbox::mail::Mailer;
 use crate::outbox::sms::SmsSender;
+use crate::outbox::webhook::WebhookSender;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,13 +64,14 @@ impl Application {
             Mailer::from_config(config.smtp_url.as_deref(), &config.mail_from).map_err(BuildError::Mail)?;
         let sms =
             SmsSender::from_config(config.sms_url.as_deref(), &config.sms_from).map_err(BuildError::Mail)?;
+        let webhooks = WebhookSender::new(config.webhook_allow_insecure).map_err(BuildError::Mail)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| BuildError::Bind { addr: config.listen, source })?;
         let state = AppState::new(store, clock, config, hashes);
         let (shutdown, rx) = watch::channel(false);
         let workers = (
-            outbox::run(state.clone(), outbox::Channels { mail, sms }, rx.clone()),
+            outbox::run(state.clone(), outbox::Channels { mail, sms, webhooks }, rx.clone()),
             crate::wallet::run(state.clone(), rx),
         );
         let worker = tokio::spawn(async move {

@@ -11,6 +11,7 @@ use custos_core::crypto::{Keyring, RootKey};
 use custos_core::network::parse_cidr_list;
 use custos_core::password::HashCost;
 use custos_core::session::SessionPolicy;
+use custos_core::webhook::WebhookSecret;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
@@ -55,6 +56,17 @@ pub struct Config {
     pub outbox_poll: Duration,
     /// How long a step-up counts (default 10 minutes).
     pub step_up_window: Duration,
+    /// Where Standard Webhooks messages go; empty: none are queued.
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Lets webhooks use http and reach loopback and private addresses (development and tests).
+    pub webhook_allow_insecure: bool,
+}
+
+/// One receiver of webhooks and the secret its messages are signed with.
+#[derive(Debug, Clone)]
+pub struct WebhookEndpoint {
+    pub url: Url,
+    pub secret: WebhookSecret,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +119,9 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     pub outbox_poll: Option<String>,
     pub step_up_window: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub webhook_allow_insecure: Option<bool>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -187,6 +202,13 @@ impl Config {
         let trusted_proxies = parse_cidr_list(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| invalid("CUSTOS_TRUSTED_PROXIES", e))?;
 
+        let webhook_allow_insecure = raw.webhook_allow_insecure.unwrap_or(false);
+        let webhooks = webhook_endpoints(
+            raw.webhook_url.as_deref().filter(|s| !s.is_empty()),
+            raw.webhook_secret.as_deref().filter(|s| !s.is_empty()),
+            webhook_allow_insecure,
+        )?;
+
         let keys = load_keys(mode, &data_dir, raw.master_key.as_deref(), raw.retired_keys.as_deref())?;
 
         let defaults = SessionPolicy::default();
@@ -244,6 +266,8 @@ impl Config {
                 raw.step_up_window.as_deref(),
                 custos_core::step_up::DEFAULT_WINDOW,
             )?,
+            webhooks,
+            webhook_allow_insecure,
         })
     }
 
@@ -261,6 +285,52 @@ impl Config {
     pub fn link(&self, path: &str) -> String {
         format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
     }
+}
+
+/// The webhook endpoint, if any: URL and secret come together. Unless `allow_insecure`, the URL
+/// must be https to a host that is not loopback or private (STACK: deny private ranges); host
+/// names are checked again when they resolve, at every delivery.
+fn webhook_endpoints(
+    url: Option<&str>,
+    secret: Option<&str>,
+    allow_insecure: bool,
+) -> Result<Vec<WebhookEndpoint>, ConfigError> {
+    let (url, secret) = match (url, secret) {
+        (None, None) => return Ok(Vec::new()),
+        (Some(_), None) => {
+            return Err(invalid(
+                "CUSTOS_WEBHOOK_SECRET",
+                "CUSTOS_WEBHOOK_URL is set: its signing secret (whsec_…) is needed too",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid("CUSTOS_WEBHOOK_URL", "CUSTOS_WEBHOOK_SECRET is set but no endpoint URL is"));
+        }
+        (Some(u), Some(s)) => (u, s),
+    };
+    let secret = WebhookSecret::parse(secret).map_err(|e| invalid("CUSTOS_WEBHOOK_SECRET", e.to_string()))?;
+    let url = Url::parse(url).map_err(|e| invalid("CUSTOS_WEBHOOK_URL", e.to_string()))?;
+    let bad = |problem: &str| invalid("CUSTOS_WEBHOOK_URL", problem.to_owned());
+    match (url.scheme(), allow_insecure) {
+        ("https", _) | ("http", true) => {}
+        ("http", false) => return Err(bad("must be https (CUSTOS_WEBHOOK_ALLOW_INSECURE=true allows http)")),
+        _ => return Err(bad("must be an https URL")),
+    }
+    let public = match url.host() {
+        None => return Err(bad("has no host")),
+        Some(url::Host::Ipv4(ip)) => custos_core::network::is_public_address(ip.into()),
+        Some(url::Host::Ipv6(ip)) => custos_core::network::is_public_address(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost")
+        }
+    };
+    if !public && !allow_insecure {
+        return Err(bad(
+            "points at a loopback or private address (CUSTOS_WEBHOOK_ALLOW_INSECURE=true allows it)",
+        ));
+    }
+    Ok(vec![WebhookEndpoint { url, secret }])
 }
 
 fn load_keys(
@@ -348,6 +418,51 @@ mod tests {
         let r = RawConfig { trusted_proxies: Some("10.0.0.0/8, nope".into()), ..raw() };
         let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("CUSTOS_TRUSTED_PROXIES") && e.contains("nope"), "{e}");
+    }
+
+    fn webhook(url: Option<&str>, secret: Option<&str>, insecure: Option<bool>) -> Result<Config, String> {
+        let r = RawConfig {
+            webhook_url: url.map(str::to_owned),
+            webhook_secret: secret.map(str::to_owned),
+            webhook_allow_insecure: insecure,
+            ..raw()
+        };
+        Config::from_raw(r, Overrides::default()).map_err(|e| e.to_string())
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn a_webhook_needs_both_url_and_secret() {
+        assert!(webhook(None, None, None).unwrap().webhooks.is_empty());
+        let e = webhook(Some("https://hooks.example.com/custos"), None, None).unwrap_err();
+        assert!(e.contains("CUSTOS_WEBHOOK_SECRET"), "{e}");
+        let e = webhook(None, Some(SECRET), None).unwrap_err();
+        assert!(e.contains("CUSTOS_WEBHOOK_URL"), "{e}");
+        let e = webhook(Some("https://hooks.example.com/custos"), Some("whsec_!!"), None).unwrap_err();
+        assert!(e.contains("CUSTOS_WEBHOOK_SECRET") && !e.contains("!!"), "{e}");
+        let c = webhook(Some("https://hooks.example.com/custos"), Some(SECRET), None).unwrap();
+        assert_eq!(c.webhooks.len(), 1);
+        assert_eq!(c.webhooks[0].url.as_str(), "https://hooks.example.com/custos");
+        assert!(!format!("{c:?}").contains("MfKQ9r8"), "the secret never shows in Debug");
+    }
+
+    #[test]
+    fn webhooks_go_over_https_to_public_hosts_unless_insecure_is_allowed() {
+        for url in [
+            "http://hooks.example.com/",
+            "https://127.0.0.1/",
+            "https://10.0.0.5/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]:8443/",
+            "https://localhost/",
+            "ftp://hooks.example.com/",
+        ] {
+            let e = webhook(Some(url), Some(SECRET), None).unwrap_err();
+            assert!(e.contains("CUSTOS_WEBHOOK_URL"), "{url}: {e}");
+        }
+        assert!(webhook(Some("http://127.0.0.1:9000/hook"), Some(SECRET), Some(true)).is_ok());
+        assert!(webhook(Some("ftp://127.0.0.1/"), Some(SECRET), Some(true)).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use custos_core::crypto::sha256;
 use custos_core::ids::WithdrawalId;
 use custos_core::ledger::{EntryKind, Move};
 use custos_core::notice::Notice;
+use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::{Event, WithdrawalState};
 use custos_store::WithdrawalRecord;
 use tokio::sync::watch;
@@ -172,7 +173,10 @@ pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
 /// Moves one withdrawal one step, if it is still in `expected` and its step is due.
 async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> Result<bool, ApiError> {
     let now = state.clock.now();
+    // Lock order everywhere: account, then withdrawal.
+    let Some(owner) = state.store.withdrawal(id).await?.map(|w| w.account_id) else { return Ok(false) };
     let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(owner).await?.ok_or(ApiError::NotFound)?;
     let Some(mut w) = tx.lock_withdrawal(id).await? else { return Ok(false) };
     if w.state != expected {
         return Ok(false);
@@ -180,6 +184,7 @@ async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> 
     let chain = Chain::Account(w.account_id);
     let wid = id.to_string();
     let mut status_mail = None;
+    let mut webhook = None;
     match expected {
         WithdrawalState::Held => {
             if w.hold_until.is_some_and(|t| t > now) {
@@ -226,10 +231,12 @@ async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> 
                     )
                     .await?;
                     status_mail = Some(format!("sent on chain (transaction {txid})"));
+                    webhook = Some(WebhookEvent::WithdrawalBroadcast);
                 }
                 WalletStep::Confirmed if expected == WithdrawalState::Broadcast => {
                     w.state = transition(&w, Event::ConfirmOnChain)?;
                     w.completed_at = Some(now);
+                    webhook = Some(WebhookEvent::WithdrawalConfirmed);
                 }
                 WalletStep::Failed(reason) if expected == WithdrawalState::Processing => {
                     w.state = transition(&w, Event::Fail)?;
@@ -255,8 +262,10 @@ async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> 
     }
     w.updated_at = now;
     tx.update_withdrawal(&w).await?;
+    if let Some(event) = webhook {
+        withdrawals::announce(&mut *tx, state, &account, &w, event, now).await?;
+    }
     if let Some(status) = status_mail {
-        let account = tx.lock_account(w.account_id).await?.ok_or(ApiError::NotFound)?;
         let to = Recipient {
             account: Some(account.id),
             email: &account.email,

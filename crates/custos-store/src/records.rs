@@ -115,6 +115,8 @@ pub struct LinkTokenRecord {
 pub enum OutboxTopic {
     Email,
     Sms,
+    /// A Standard Webhooks message; the recipient is the endpoint URL.
+    Webhook,
 }
 
 impl OutboxTopic {
@@ -122,10 +124,11 @@ impl OutboxTopic {
         match self {
             Self::Email => "email",
             Self::Sms => "sms",
+            Self::Webhook => "webhook",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Email, Self::Sms].into_iter().find(|t| t.as_str() == s)
+        [Self::Email, Self::Sms, Self::Webhook].into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -52,6 +52,7 @@ conformance!(
     audit_records_cannot_be_updated_or_deleted,
     the_outbox_is_idempotent_and_claims_each_message_once,
     failed_deliveries_come_back_after_their_backoff,
+    every_outbox_topic_round_trips,
     throttles_count_failures_in_a_window,
     login_events_and_devices_are_listed_newest_first,
     the_dev_mailbox_keeps_one_copy_per_message_id,
@@ -328,6 +329,22 @@ async fn the_outbox_is_idempotent_and_claims_each_message_once(store: Store) {
     let again = store.claim_outbox(t(62), lease, 10).await.unwrap();
     assert_eq!(again.iter().map(|m| m.idempotency_key.as_str()).collect::<Vec<_>>(), ["k2"]);
     assert_eq!(again[0].attempts, 2);
+}
+
+async fn every_outbox_topic_round_trips(store: Store) {
+    let topics = [OutboxTopic::Email, OutboxTopic::Sms, OutboxTopic::Webhook];
+    let mut tx = store.begin().await.unwrap();
+    for topic in topics {
+        let mut m = outbox(topic.as_str(), t(0));
+        m.topic = topic;
+        tx.enqueue(&m).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let pending = store.outbox_pending(10).await.unwrap();
+    for topic in topics {
+        let m = pending.iter().find(|m| m.idempotency_key == topic.as_str()).unwrap();
+        assert_eq!(m.topic, topic);
+    }
 }
 
 async fn failed_deliveries_come_back_after_their_backoff(store: Store) {

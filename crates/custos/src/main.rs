@@ -54,6 +54,8 @@ enum Command {
     },
     /// Print a new random root key for CUSTOS_MASTER_KEY.
     Keygen,
+    /// Print a new webhook signing secret (whsec_…) for CUSTOS_WEBHOOK_SECRET.
+    WebhookSecret,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +219,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keygen => {
             println!("{}", custos_core::crypto::RootKey::generate().to_hex());
+            Ok(())
+        }
+        Command::WebhookSecret => {
+            println!("{}", custos_core::webhook::WebhookSecret::generate().expose());
             Ok(())
         }
     }

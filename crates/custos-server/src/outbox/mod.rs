@@ -3,6 +3,7 @@
 
 pub mod mail;
 pub mod sms;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -14,14 +15,16 @@ use tokio::sync::watch;
 use crate::state::AppState;
 use mail::Mailer;
 use sms::SmsSender;
+use webhook::WebhookSender;
 
 const LEASE: Duration = Duration::from_secs(60);
 const BATCH: u32 = 20;
 
-/// Where messages go: email and text.
+/// Where messages go: email, text and webhooks.
 pub struct Channels {
     pub mail: Mailer,
     pub sms: SmsSender,
+    pub webhooks: WebhookSender,
 }
 
 /// Runs until `shutdown` changes: delivers whatever is due, then sleeps until woken or polled.
@@ -85,6 +88,24 @@ async fn deliver(state: &AppState, channels: &Channels, m: &OutboxRecord) -> Res
             channels.sms.send(state, &message_id, &message).await?;
             // Texts carry one-time codes: never keep them once sent.
             Ok(true)
+        }
+        OutboxTopic::Webhook => {
+            // The recipient is the endpoint's URL; its secret is read now, so a rotated secret
+            // signs messages still waiting. An endpoint removed from the configuration leaves
+            // its messages pending (and visible to operators) rather than silently dropped.
+            let endpoint = state
+                .config
+                .webhooks
+                .iter()
+                .find(|e| e.url.as_str() == m.recipient)
+                .ok_or("webhook endpoint no longer configured")?;
+            let sent_at = state.clock.now().as_micros().div_euclid(1_000_000);
+            let msg_id = webhook::message_id(&m.idempotency_key);
+            channels.webhooks.send(endpoint, &msg_id, sent_at, plaintext).await?;
+            // Kept after delivery: webhook bodies describe events and hold no bearer secret (no
+            // link, code or key), stay sealed at rest, and let an operator show a receiver what
+            // it was sent.
+            Ok(false)
         }
     }
 }

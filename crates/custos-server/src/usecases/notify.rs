@@ -6,6 +6,7 @@ use custos_core::Timestamp;
 use custos_core::crypto::KeyPurpose;
 use custos_core::ids::AccountId;
 use custos_core::notice::{EmailMessage, Notice};
+use custos_core::webhook::{WebhookEvent, WebhookPayload};
 use custos_store::{OutboxRecord, OutboxTopic, Tx};
 
 use crate::error::ApiError;
@@ -78,5 +79,34 @@ pub async fn sms(
     let row =
         OutboxRecord::new(OutboxTopic::Sms, idempotency_key, Some(account.id), phone.to_owned(), sealed, now);
     tx.enqueue(&row).await?;
+    Ok(())
+}
+
+/// Queues `event` for every configured webhook endpoint (none configured: nothing is queued), in
+/// the command's transaction. `data` is the event's object; `now` is when the event happened and
+/// becomes the body's `timestamp`. Each endpoint's row is keyed `{idempotency_key}:{endpoint
+/// index}`, so queuing the same event twice sends it once, and its recipient is the endpoint URL.
+/// The body is sealed at rest like every outbox payload; it is signed only when sent.
+pub async fn webhook(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: Option<AccountId>,
+    event: WebhookEvent,
+    data: serde_json::Value,
+    idempotency_key: String,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    if state.config.webhooks.is_empty() {
+        return Ok(());
+    }
+    let body = serde_json::to_vec(&WebhookPayload::new(event, now, data))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    for (index, endpoint) in state.config.webhooks.iter().enumerate() {
+        let key = format!("{idempotency_key}:{index}");
+        let sealed = state.config.keys.seal(KeyPurpose::OutboxPayload, key.as_bytes(), &body);
+        let row =
+            OutboxRecord::new(OutboxTopic::Webhook, key, account, endpoint.url.to_string(), sealed, now);
+        tx.enqueue(&row).await?;
+    }
     Ok(())
 }

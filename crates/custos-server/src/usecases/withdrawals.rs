@@ -22,6 +22,7 @@ use custos_core::login::AccountStatus;
 use custos_core::money::Amount;
 use custos_core::notice::{Notice, WithdrawalSummary};
 use custos_core::step_up::Requirement;
+use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::{Event, WithdrawalState};
 use custos_store::{AccountRecord, LinkTokenRecord, RequestedVia, StoreError, Tx, WithdrawalRecord};
 use serde::{Deserialize, Serialize};
@@ -429,9 +430,27 @@ pub async fn request(
         now,
     )
     .await?;
+    announce(&mut *tx, state, &account, &w, WebhookEvent::WithdrawalCreated, now).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(WithdrawalView::new(&w, &money.assets))
+}
+
+/// Queues the lifecycle webhook for the exchange (Standard Webhooks, from the outbox).
+pub(crate) async fn announce(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: &AccountRecord,
+    w: &WithdrawalRecord,
+    event: WebhookEvent,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let data = serde_json::json!({
+        "uid": account.uid.get(),
+        "withdrawal": WithdrawalView::new(w, &state.config.money.assets),
+    });
+    notify::webhook(tx, state, Some(account.id), event, data, format!("{}:{}", event.as_str(), w.id), now)
+        .await
 }
 
 fn recipient(a: &AccountRecord) -> Recipient<'_> {
@@ -521,6 +540,7 @@ pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
             now,
         )
         .await?;
+        announce(&mut *tx, state, &account, &w, WebhookEvent::WithdrawalHeld, now).await?;
     }
     tx.update_withdrawal(&w).await?;
     tx.commit().await?;
@@ -558,14 +578,16 @@ pub async fn cancel(
 ) -> Result<WithdrawalView, ApiError> {
     let now = state.clock.now();
     let money = &state.config.money;
-    let mut tx = state.store.begin().await?;
-    let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::NotFound)?;
+    // Lock order everywhere: account, then withdrawal.
+    let owner = state.store.withdrawal(id).await?.ok_or(ApiError::NotFound)?.account_id;
     if let CancelledBy::Owner(s) = by
-        && s.account_id != w.account_id
+        && s.account_id != owner
     {
         return Err(ApiError::NotFound);
     }
-    let account = tx.lock_account(w.account_id).await?.ok_or(ApiError::NotFound)?;
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(owner).await?.ok_or(ApiError::NotFound)?;
+    let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::NotFound)?;
     if w.state.cancellable() {
         w.state = transition(&w, Event::Cancel)?;
     } else if w.state.interceptable() {
@@ -629,6 +651,7 @@ pub async fn cancel(
         now,
     )
     .await?;
+    announce(&mut *tx, state, &account, &w, WebhookEvent::WithdrawalCancelled, now).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(WithdrawalView::new(&w, &money.assets))

@@ -47,10 +47,19 @@ pub struct Options {
     pub cost: Option<HashCost>,
     /// `CUSTOS_PUBLIC_URL`, e.g. `http://localhost:0` for passkeys (WebAuthn needs a host name).
     pub public_url: Option<String>,
+    /// `CUSTOS_WEBHOOK_URL` and `CUSTOS_WEBHOOK_SECRET`; set together, with insecure (http,
+    /// loopback) endpoints allowed.
+    pub webhook: Option<(String, String)>,
 }
 
 pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
-    let raw = RawConfig { data_dir: Some(dir.display().to_string()), ..Default::default() };
+    let raw = RawConfig {
+        data_dir: Some(dir.display().to_string()),
+        webhook_url: o.webhook.as_ref().map(|(url, _)| url.clone()),
+        webhook_secret: o.webhook.as_ref().map(|(_, secret)| secret.clone()),
+        webhook_allow_insecure: o.webhook.as_ref().map(|_| true),
+        ..Default::default()
+    };
     let mut config =
         Config::from_raw(raw, Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() })
             .expect("test config");

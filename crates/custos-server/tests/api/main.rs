@@ -14,3 +14,4 @@ mod postgres;
 mod sessions;
 mod sms;
 mod surface;
+mod webhooks;

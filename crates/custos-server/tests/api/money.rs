@@ -34,7 +34,12 @@ async fn balance(app: &TestApp, token: &str, asset: &str) -> (String, String) {
     (b["available"].as_str().unwrap().to_owned(), b["locked"].as_str().unwrap().to_owned())
 }
 
-async fn withdraw(app: &TestApp, token: &str, body: Value, key: Option<&str>) -> reqwest::Response {
+pub(crate) async fn withdraw(
+    app: &TestApp,
+    token: &str,
+    body: Value,
+    key: Option<&str>,
+) -> reqwest::Response {
     let mut r = app.http.post(app.url("/api/v1/withdrawals")).bearer_auth(token).json(&body);
     if let Some(k) = key {
         r = r.header("Idempotency-Key", k);
@@ -42,7 +47,7 @@ async fn withdraw(app: &TestApp, token: &str, body: Value, key: Option<&str>) ->
     r.send().await.unwrap()
 }
 
-fn btc(amount: &str) -> Value {
+pub(crate) fn btc(amount: &str) -> Value {
     json!({ "asset": "BTC", "network": "BTC", "address": BTC_ADDRESS, "amount": amount })
 }
 
@@ -52,7 +57,7 @@ fn codes(problem: &Value) -> Vec<String> {
 
 /// A verified account with TOTP, 2 BTC, and an aal2 session stepped up just now; returns the
 /// otpauth URI and the session token.
-async fn funded(app: &TestApp, email: &str) -> (String, String) {
+pub(crate) async fn funded(app: &TestApp, email: &str) -> (String, String) {
     let uid = app.verified_account(email).await;
     let (uri, aal2, _) = enrol_totp(app, email).await;
     deposit(app, &uid, "BTC", "2").await;
