@@ -32,6 +32,7 @@ mod sign_in;
 // Credential pages: step-up, second factor, password, anti-phishing code, and the checklist.
 mod anti_phishing;
 mod confirm;
+mod funds;
 mod passkeys;
 mod passwords;
 mod posture;
@@ -50,7 +51,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(two_factor::routes())
         .merge(passwords::routes())
         .merge(anti_phishing::routes())
-        .merge(passkeys::routes());
+        .merge(passkeys::routes())
+        .merge(funds::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 
