@@ -28,6 +28,20 @@ pub enum Notice {
     StepUpCode { code: String },
     /// Confirms a new email address before it replaces the old one. Holds a bearer link.
     ConfirmEmailChange { confirm_url: String },
+    /// An API key was created: what it may do, from where, until when. Never holds a secret.
+    ApiKeyCreated {
+        key_id: String,
+        label: String,
+        key_kind: String,
+        scopes: Vec<String>,
+        /// Empty: usable from any address.
+        ip_allowlist: Vec<String>,
+        valid_until: Timestamp,
+        at: Timestamp,
+        ip: Option<String>,
+    },
+    /// API keys were revoked by the account holder: `(key id, label)` of each.
+    ApiKeysRevoked { keys: Vec<(String, String)>, at: Timestamp, ip: Option<String> },
 }
 
 impl Notice {
@@ -63,6 +77,8 @@ impl Notice {
             Self::PasswordReset { .. } => "password_reset",
             Self::StepUpCode { .. } => "step_up_code",
             Self::ConfirmEmailChange { .. } => "confirm_email_change",
+            Self::ApiKeyCreated { .. } => "api_key_created",
+            Self::ApiKeysRevoked { .. } => "api_keys_revoked",
         }
     }
 }
