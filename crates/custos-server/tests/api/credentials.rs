@@ -68,7 +68,7 @@ pub(crate) async fn wait_for_subject_prefix(app: &TestApp, to: &str, prefix: &st
 }
 
 /// Enrols TOTP through the API; returns (otpauth URI, aal2 token, recovery codes).
-async fn enrol_totp(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
+pub(crate) async fn enrol_totp(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
     let token = app.login(email, "laptop").await;
     let token = step_up_by_email(app, &token, email).await;
     let e = json_ok(app.post_authed("/api/v1/security/totp", &token).await).await;
