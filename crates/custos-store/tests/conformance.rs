@@ -891,7 +891,7 @@ async fn api_keys_round_trip_belong_to_their_account_and_are_revoked_once(store:
     assert!(tx.revoke_api_key(a.id, &ed.id, t(5), RevokeReason::RevokedByUser).await.unwrap());
     assert!(!tx.revoke_api_key(a.id, &ed.id, t(6), RevokeReason::RevokedByUser).await.unwrap(), "once");
     let all = tx.revoke_api_keys(a.id, t(7), RevokeReason::CredentialChanged).await.unwrap();
-    assert_eq!(all, [hmac.id.clone()], "only keys still live");
+    assert_eq!(all, std::slice::from_ref(&hmac.id), "only keys still live");
     tx.commit().await.unwrap();
     let ed_now = store.api_key(&ed.id).await.unwrap().unwrap();
     assert_eq!((ed_now.revoked_at, ed_now.revoke_reason.as_deref()), (Some(t(5)), Some("revoked_by_user")));
