@@ -162,11 +162,9 @@ pub async fn create(
     let ip_allowlist = key.ip_allowlist.as_strings();
     let event = AuditEvent::ApiKeyCreated {
         key_id: key.id.to_string(),
-        kind: key.kind.as_str().to_owned(),
         scopes: scopes.clone(),
         ip_allowlist: ip_allowlist.clone(),
         valid_until: key.valid_until,
-        ip,
     };
     audit(&mut *tx, Chain::Account(account.id), now, actor(who), event).await?;
     if key.scopes.moves_money() {
