@@ -343,13 +343,7 @@ pub struct KeyFacts<'a> {
 /// May this key make a request that needs `needed`, from `peer`, now? Reports every reason.
 /// Money scopes are refused for a key without an allowlist even if one was stored somehow.
 pub fn authorize(key: &KeyFacts<'_>, needed: Scope, peer: IpAddr, now: Timestamp) -> Result<(), Vec<Reason>> {
-    let mut reasons = Vec::new();
-    if key.revoked_at.is_some_and(|t| t <= now) {
-        reasons.push(Reason::new("api-key-revoked", "This API key has been revoked."));
-    }
-    if now >= key.valid_until {
-        reasons.push(Reason::new("api-key-expired", "This API key has expired.").until(key.valid_until));
-    }
+    let mut reasons = check_usable(key, now).err().unwrap_or_default();
     if !key.scopes.contains(needed) {
         reasons.push(Reason::new(
             "api-key-scope-missing",
@@ -358,12 +352,32 @@ pub fn authorize(key: &KeyFacts<'_>, needed: Scope, peer: IpAddr, now: Timestamp
     }
     let ip_ok = key.ip_allowlist.allows(peer) && !(needed.moves_money() && key.ip_allowlist.is_empty());
     if !ip_ok {
-        reasons.push(Reason::new(
-            "api-key-ip-not-allowed",
-            "This request did not come from the key's allowed addresses.",
-        ));
+        reasons.push(ip_not_allowed());
     }
     if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+}
+
+/// Whether the key can be used at all now, whatever the request: not revoked, not expired. Every
+/// signed request passes this before its scope and address are looked at ([`authorize`]).
+pub fn check_usable(key: &KeyFacts<'_>, now: Timestamp) -> Result<(), Vec<Reason>> {
+    let mut reasons = Vec::new();
+    if key.revoked_at.is_some_and(|t| t <= now) {
+        reasons.push(Reason::new("api-key-revoked", "This API key has been revoked."));
+    }
+    if now >= key.valid_until {
+        reasons.push(Reason::new("api-key-expired", "This API key has expired.").until(key.valid_until));
+    }
+    if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+}
+
+/// Whether `peer` is on the key's allowlist (an empty list allows every address), whatever the
+/// request. [`authorize`] adds the rule that money scopes need a non-empty list.
+pub fn check_address(ip_allowlist: &IpAllowlist, peer: IpAddr) -> Result<(), Reason> {
+    if ip_allowlist.allows(peer) { Ok(()) } else { Err(ip_not_allowed()) }
+}
+
+fn ip_not_allowed() -> Reason {
+    Reason::new("api-key-ip-not-allowed", "This request did not come from the key's allowed addresses.")
 }
 
 /// A key's public id: `ck_` and 24 characters of lowercase base32 (120 random bits). Not secret;

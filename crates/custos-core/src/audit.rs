@@ -111,7 +111,7 @@ pub enum AuditEvent {
     AntiPhishingCodeSet,
     SteppedUp { method: String },
     // Money out (money-out issue)
-    ApiKeyCreated { key_id: String, scopes: Vec<String> },
+    ApiKeyCreated { key_id: String, scopes: Vec<String>, ip_allowlist: Vec<String>, valid_until: Timestamp },
     ApiKeyRevoked { key_id: String },
     WithdrawalRequested { withdrawal: String, asset: String, amount: String },
     WithdrawalConfirmed { withdrawal: String },

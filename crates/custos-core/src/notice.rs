@@ -32,6 +32,20 @@ pub enum Notice {
     ConfirmWithdrawal { summary: WithdrawalSummary, confirm_url: String, expires_at: Timestamp },
     /// A withdrawal changed state (held, cancelled, sent…); `status` is a sentence.
     WithdrawalStatus { summary: WithdrawalSummary, status: String },
+    /// An API key was created: what it may do, from where, until when. Never holds a secret.
+    ApiKeyCreated {
+        key_id: String,
+        label: String,
+        key_kind: String,
+        scopes: Vec<String>,
+        /// Empty: usable from any address.
+        ip_allowlist: Vec<String>,
+        valid_until: Timestamp,
+        at: Timestamp,
+        ip: Option<String>,
+    },
+    /// API keys were revoked by the account holder: `(key id, label)` of each.
+    ApiKeysRevoked { keys: Vec<(String, String)>, at: Timestamp, ip: Option<String> },
 }
 
 /// What a withdrawal email shows, formatted for people (decimal amounts).
@@ -84,6 +98,8 @@ impl Notice {
             Self::ConfirmEmailChange { .. } => "confirm_email_change",
             Self::ConfirmWithdrawal { .. } => "confirm_withdrawal",
             Self::WithdrawalStatus { .. } => "withdrawal_status",
+            Self::ApiKeyCreated { .. } => "api_key_created",
+            Self::ApiKeysRevoked { .. } => "api_keys_revoked",
         }
     }
 }

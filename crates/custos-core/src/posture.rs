@@ -1,6 +1,8 @@
 //! The security posture: a checklist with a score and what to do next. Pure: the caller gathers
-//! the facts. Items that later features add (withdrawal allowlist, API-key IP restrictions) slot in
-//! as those features land.
+//! the facts. Items that later features add (withdrawal allowlist) slot in as those features land.
+//!
+//! The API-key items appear only on accounts that have live keys: an account without keys is not
+//! made to look safer (or less safe) by items about something it does not use.
 
 use serde::Serialize;
 
@@ -15,6 +17,12 @@ pub struct PostureFacts {
     pub other_live_sessions: u32,
     /// Devices not seen for 90 days that are still on the account.
     pub stale_devices: u32,
+    /// API keys neither revoked nor expired.
+    pub live_api_keys: u32,
+    /// Live keys usable from any address (no IP allowlist).
+    pub api_keys_without_ips: u32,
+    /// Live keys not used for 90 days (or never, and created more than 90 days ago).
+    pub unused_api_keys: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -31,10 +39,12 @@ pub struct Posture {
     /// 0–100: the weighted share of items done.
     pub score: u8,
     pub items: Vec<PostureItem>,
+    /// API keys that can be used now (neither revoked nor expired).
+    pub live_api_keys: u32,
 }
 
 pub fn assess(f: &PostureFacts) -> Posture {
-    let items = vec![
+    let mut items = vec![
         PostureItem {
             code: "email-verified",
             done: f.email_verified,
@@ -89,9 +99,33 @@ pub fn assess(f: &PostureFacts) -> Posture {
                 .then_some("Review where you're signed in and end what you don't recognise."),
         },
     ];
+    if f.live_api_keys > 0 {
+        items.push(PostureItem {
+            code: "api-keys-ip-restricted",
+            done: f.api_keys_without_ips == 0,
+            weight: 10,
+            title: "API keys only work from your own addresses",
+            next_step: (f.api_keys_without_ips > 0).then_some(
+                "Replace keys without an IP allowlist with keys limited to the addresses your programs use: \
+                 a leaked key then cannot be used from anywhere else.",
+            ),
+        });
+        items.push(PostureItem {
+            code: "no-unused-api-keys",
+            done: f.unused_api_keys == 0,
+            weight: 10,
+            title: "No API keys unused for 90 days",
+            next_step: (f.unused_api_keys > 0)
+                .then_some("Revoke the API keys you no longer use; every live key is a way in."),
+        });
+    }
     let total: u32 = items.iter().map(|i| u32::from(i.weight)).sum();
     let done: u32 = items.iter().filter(|i| i.done).map(|i| u32::from(i.weight)).sum();
-    Posture { score: u8::try_from(done * 100 / total.max(1)).unwrap_or(100), items }
+    Posture {
+        score: u8::try_from(done * 100 / total.max(1)).unwrap_or(100),
+        items,
+        live_api_keys: f.live_api_keys,
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +151,25 @@ mod tests {
             anti_phishing_code: true,
             other_live_sessions: 0,
             stale_devices: 0,
+            ..Default::default()
         });
         assert_eq!(p.score, 100);
+    }
+
+    #[test]
+    fn api_key_items_appear_only_with_live_keys_and_count_against_open_keys() {
+        let base = PostureFacts { email_verified: true, ..Default::default() };
+        let without = assess(&base);
+        assert!(without.items.iter().all(|i| !i.code.contains("api-key")));
+        let with =
+            assess(&PostureFacts { live_api_keys: 3, api_keys_without_ips: 1, unused_api_keys: 0, ..base });
+        let item = |code: &str| with.items.iter().find(|i| i.code == code).unwrap().clone();
+        assert!(!item("api-keys-ip-restricted").done);
+        assert!(item("api-keys-ip-restricted").next_step.is_some());
+        assert!(item("no-unused-api-keys").done);
+        assert_eq!(with.live_api_keys, 3);
+        assert!(with.score < 100);
+        let tidy = assess(&PostureFacts { live_api_keys: 2, ..base });
+        assert!(tidy.items.iter().filter(|i| i.code.contains("api-key")).all(|i| i.done));
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use custos_core::api_key::{DEFAULT_SIGNATURE_WINDOW, KeyRules, MAX_SIGNATURE_WINDOW};
 use custos_core::clock::parse_duration;
 use custos_core::crypto::{Keyring, RootKey};
 use custos_core::network::parse_cidr_list;
@@ -60,6 +61,7 @@ pub struct Config {
     pub webhooks: Vec<WebhookEndpoint>,
     /// Lets webhooks use http and reach loopback and private addresses (development and tests).
     pub webhook_allow_insecure: bool,
+    pub api_keys: ApiKeyRules,
 }
 
 /// One receiver of webhooks and the secret its messages are signed with.
@@ -67,6 +69,35 @@ pub struct Config {
 pub struct WebhookEndpoint {
     pub url: Url,
     pub secret: WebhookSecret,
+}
+
+/// API-key lifetimes and how far a signed request's timestamp may be from our clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiKeyRules {
+    /// `CUSTOS_API_KEY_TTL_WITHOUT_IPS` (default 30 days, at most the 365-day maximum of any key).
+    pub keys: KeyRules,
+    /// `CUSTOS_API_KEY_SIGNATURE_WINDOW` (default 30 s, at most 60 s).
+    pub signature_window: Duration,
+}
+
+impl Default for ApiKeyRules {
+    fn default() -> Self {
+        Self { keys: KeyRules::default(), signature_window: DEFAULT_SIGNATURE_WINDOW }
+    }
+}
+
+fn api_key_rules(ttl: Option<&str>, window: Option<&str>) -> Result<ApiKeyRules, ConfigError> {
+    let d = ApiKeyRules::default();
+    let ttl_without_ips = duration("CUSTOS_API_KEY_TTL_WITHOUT_IPS", ttl, d.keys.ttl_without_ips)?;
+    if ttl_without_ips.is_zero() || ttl_without_ips > d.keys.max_ttl {
+        return Err(invalid("CUSTOS_API_KEY_TTL_WITHOUT_IPS", "must be more than 0 and at most 365d"));
+    }
+    let signature_window = duration("CUSTOS_API_KEY_SIGNATURE_WINDOW", window, d.signature_window)?;
+    // The signing scheme's bound (docs/api-keys.md): a wider window keeps captured requests usable.
+    if signature_window.is_zero() || signature_window > MAX_SIGNATURE_WINDOW {
+        return Err(invalid("CUSTOS_API_KEY_SIGNATURE_WINDOW", "must be more than 0 and at most 60s"));
+    }
+    Ok(ApiKeyRules { keys: KeyRules { ttl_without_ips, ..d.keys }, signature_window })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +153,8 @@ pub struct RawConfig {
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
     pub webhook_allow_insecure: Option<bool>,
+    pub api_key_ttl_without_ips: Option<String>,
+    pub api_key_signature_window: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -268,6 +301,10 @@ impl Config {
             )?,
             webhooks,
             webhook_allow_insecure,
+            api_keys: api_key_rules(
+                raw.api_key_ttl_without_ips.as_deref(),
+                raw.api_key_signature_window.as_deref(),
+            )?,
         })
     }
 
@@ -463,6 +500,28 @@ mod tests {
         }
         assert!(webhook(Some("http://127.0.0.1:9000/hook"), Some(SECRET), Some(true)).is_ok());
         assert!(webhook(Some("ftp://127.0.0.1/"), Some(SECRET), Some(true)).is_err());
+    }
+
+    #[test]
+    fn api_key_settings_have_defaults_and_bounds() {
+        let c = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert_eq!(c.api_keys, ApiKeyRules::default());
+        assert_eq!(c.api_keys.keys.ttl_without_ips, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.api_keys.signature_window, Duration::from_secs(30));
+        let r = RawConfig {
+            api_key_ttl_without_ips: Some("7d".into()),
+            api_key_signature_window: Some("60s".into()),
+            ..raw()
+        };
+        let c = Config::from_raw(r, Overrides::default()).unwrap();
+        assert_eq!(c.api_keys.keys.ttl_without_ips, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.api_keys.signature_window, Duration::from_secs(60));
+        let r = RawConfig { api_key_signature_window: Some("61s".into()), ..raw() };
+        let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("CUSTOS_API_KEY_SIGNATURE_WINDOW"), "{e}");
+        let r = RawConfig { api_key_ttl_without_ips: Some("400d".into()), ..raw() };
+        let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("CUSTOS_API_KEY_TTL_WITHOUT_IPS"), "{e}");
     }
 
     #[test]

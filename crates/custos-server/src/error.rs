@@ -47,6 +47,15 @@ pub enum ApiError {
     /// 400: an emailed or shown link that is malformed, unknown, expired, used or revoked.
     #[error("link invalid")]
     LinkInvalid,
+    /// 401: a signed API-key request that does not authenticate (headers missing or malformed,
+    /// timestamp outside the window, signature invalid or key unknown, nonce reused); `reasons`
+    /// says which.
+    #[error("api key request not authenticated")]
+    ApiKeyUnauthenticated(Vec<Reason>),
+    /// 403: a correctly signed request the key may not make (revoked, expired, scope missing,
+    /// address not allowed); `reasons` lists every cause.
+    #[error("api key not allowed")]
+    ApiKeyForbidden(Vec<Reason>),
     /// 404
     #[error("not found")]
     NotFound,
@@ -168,6 +177,18 @@ impl ApiError {
                 "Link not valid",
                 "This link is not valid any more: it may have expired, been used, or been replaced.".into(),
             ),
+            ApiKeyUnauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "api-key-unauthenticated",
+                "Signed request not accepted",
+                "The request's API-key signature was not accepted; see reasons.".into(),
+            ),
+            ApiKeyForbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "api-key-forbidden",
+                "API key not allowed",
+                "This API key may not make this request; see reasons.".into(),
+            ),
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", "There is nothing here.".into()),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -213,7 +234,10 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code, title, detail) = self.parts();
         let reasons = match self {
-            Self::Validation(r) | Self::Refused(r) => r.clone(),
+            Self::Validation(r)
+            | Self::Refused(r)
+            | Self::ApiKeyUnauthenticated(r)
+            | Self::ApiKeyForbidden(r) => r.clone(),
             Self::CodeRefused(r) | Self::Conflict(r) => vec![r.clone()],
             Self::StepUpRequired(n) => vec![if n.enrol_second_factor {
                 Reason::new("second-factor-required", "Moving money needs a second factor on the account.")

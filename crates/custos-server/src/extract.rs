@@ -6,6 +6,10 @@
 //! - [`SessionWithOverview`]: the same, with the account and its factors from the same read.
 //! - [`PageUser`]: the same for pages; an absent or ended session redirects to the login page.
 //!
+//! - [`crate::extract_api_key::ApiKeyCaller`]: a request signed with a live API key
+//!   (`docs/api-keys.md`); it reads the body, which it hands on. Rejects with `401
+//!   api-key-unauthenticated` or `403 api-key-forbidden`, with reason codes.
+//!
 //! - [`Service`]: an exchange service on the integration API, by `Authorization: Bearer` service
 //!   token (`CUSTOS_SERVICE_TOKENS`, or made with `custos service-token create`).
 //!

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod extract_api_key;
 pub mod hashing;
 pub mod http;
 pub mod outbox;

@@ -7,6 +7,7 @@
 //!
 //! Backend differences (locking, claiming work, time and id encodings) stay in this crate.
 
+pub mod api_keys;
 mod backend;
 pub mod money;
 mod postgres;
@@ -15,6 +16,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
+pub use api_keys::*;
 pub use backend::{Reader, Tx};
 pub use money::*;
 pub use records::*;
@@ -110,6 +112,7 @@ pub(crate) fn conflict_or(e: sqlx::Error, subject: &'static str) -> StoreError {
 }
 
 mod sql;
+mod sql_api_keys;
 mod sql_money;
 
 /// Fresh, migrated databases for tests: one per test, never shared.

@@ -63,3 +63,5 @@ impl crate::Backend for SqliteBackend {
 crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");
 
 crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", numeric = "");
+
+crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);

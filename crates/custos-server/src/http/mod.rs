@@ -1,6 +1,7 @@
 //! The HTTP surface: API, pages, OpenAPI, health, and the layers every request passes through.
 
 pub mod api;
+pub mod api_keys_api;
 pub mod json;
 pub mod money_api;
 pub mod pages;
@@ -19,7 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
@@ -35,7 +36,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         Errors are RFC 9457 problem+json with `type` = `urn:custos:problem:<code>` and a `reasons` list."),
     modifiers(&SessionAuth),
     tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"), (name = "money"),
-        (name = "integration"))
+        (name = "integration"), (name = "api-keys"))
 )]
 struct ApiDoc;
 
@@ -52,6 +53,16 @@ impl utoipa::Modify for SessionAuth {
             "service_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // A signed request carries X-Custos-Key plus timestamp, nonce and signature headers
+        // (docs/api-keys.md); OpenAPI can only name the first.
+        components.add_security_scheme(
+            "signed_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Custos-Key",
+                "The key id; the request also carries X-Custos-Timestamp, X-Custos-Nonce and \
+                 X-Custos-Signature as specified in docs/api-keys.md.",
+            ))),
+        );
     }
 }
 
@@ -61,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(security_api::router())
         .merge(passkeys_api::router())
         .merge(money_api::router())
+        .merge(api_keys_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -31,6 +31,7 @@ mod sign_in;
 
 // Credential pages: step-up, second factor, password, anti-phishing code, and the checklist.
 mod anti_phishing;
+mod api_keys;
 mod confirm;
 mod funds;
 mod passkeys;
@@ -52,7 +53,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(passwords::routes())
         .merge(anti_phishing::routes())
         .merge(passkeys::routes())
-        .merge(funds::routes());
+        .merge(funds::routes())
+        .merge(api_keys::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

@@ -136,6 +136,39 @@ fn body(notice: &Notice) -> Body {
             },
             action: None,
         },
+        Notice::ApiKeyCreated { key_id, label, key_kind, scopes, ip_allowlist, valid_until, at, ip } => {
+            let from = ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default();
+            let addresses = if ip_allowlist.is_empty() {
+                "any address (no IP allowlist)".to_owned()
+            } else {
+                ip_allowlist.join(", ")
+            };
+            Body {
+                subject: "API key created".into(),
+                paragraphs: vec![
+                    format!("An API key \"{label}\" ({key_id}, {key_kind}) was created on your account at {at}{from}."),
+                    format!("It may: {}. It works from: {addresses}. It is valid until {valid_until}.", scopes.join(", ")),
+                    "If this was you, there is nothing to do. If it was not, someone controls your account: \
+                     disable your account at once, then revoke the key in the security center."
+                        .into(),
+                ],
+                action: None,
+            }
+        }
+        Notice::ApiKeysRevoked { keys, at, ip } => {
+            let from = ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default();
+            let names: Vec<String> = keys.iter().map(|(id, label)| format!("\"{label}\" ({id})")).collect();
+            Body {
+                subject: "API key revoked".into(),
+                paragraphs: vec![
+                    format!("These API keys were revoked at {at}{from}: {}.", names.join(", ")),
+                    "Programs using them can no longer act on your account. If you did not do this, sign in, \
+                     check your security center and change your password."
+                        .into(),
+                ],
+                action: None,
+            }
+        }
     }
 }
 

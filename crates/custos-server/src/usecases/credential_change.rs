@@ -116,7 +116,9 @@ pub async fn apply(
             applied.session_token = Some(token);
         }
     }
-    // API keys arrive with the money-out work; `e.revoke_api_keys` is applied there.
+    if e.revoke_api_keys {
+        super::api_keys::revoke_for_credential_change(tx, account.id, actor.clone(), now).await?;
+    }
 
     let lock = extend_lock(account.withdrawal_lock_until, now, e.withdrawal_lock);
     if lock != account.withdrawal_lock_until {

@@ -3,6 +3,7 @@
 //! messages in one transaction (DESIGN principle 3). Handlers parse, call one of these, render.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod bindings;
 pub mod credential_change;
 pub mod factors;

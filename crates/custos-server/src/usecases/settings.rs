@@ -68,6 +68,11 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
     let stale_cutoff = now.minus(Duration::from_secs(90 * 86_400));
     let stale =
         state.store.devices(who.account_id).await?.iter().filter(|d| d.last_seen_at < stale_cutoff).count();
+    let live_keys: Vec<_> =
+        state.store.api_keys(who.account_id).await?.into_iter().filter(|k| k.is_live(now)).collect();
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let unused_keys =
+        live_keys.iter().filter(|k| k.last_used_at.unwrap_or(k.created_at) < stale_cutoff).count();
     Ok(assess(&PostureFacts {
         email_verified: account.email_verified_at.is_some(),
         has_second_factor: factors.any(),
@@ -75,5 +80,8 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
         anti_phishing_code: account.anti_phishing_code.is_some(),
         other_live_sessions: u32::try_from(other_live).unwrap_or(u32::MAX),
         stale_devices: u32::try_from(stale).unwrap_or(u32::MAX),
+        live_api_keys: count(live_keys.len()),
+        api_keys_without_ips: count(live_keys.iter().filter(|k| k.ip_allowlist.is_empty()).count()),
+        unused_api_keys: count(unused_keys),
     }))
 }

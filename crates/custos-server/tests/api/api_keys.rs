@@ -1,0 +1,495 @@
+//! API keys over HTTP: managing them with a session, and signed requests made by the Python
+//! reference client (`tests/python/custos_signed_client.py`, written from `docs/api-keys.md`
+//! alone), so the scheme is checked by an implementation that is not ours.
+
+use std::process::Command;
+use std::time::Duration;
+
+use custos_core::Clock;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::credentials::{enrol_totp, json_ok};
+use crate::helpers::*;
+
+const WHOAMI: &str = "/api/v1/api-key/whoami";
+
+fn client_script() -> String {
+    format!("{}/../../tests/python/custos_signed_client.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the reference client with `args`; returns its JSON output.
+fn reference_client(args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(client_script())
+        .args(args)
+        .output()
+        .expect("python3 is needed (and pip install cryptography==48.0.0 for Ed25519)");
+    assert!(out.status.success(), "reference client: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The key a test signs with: its id and `--hmac-secret S` or `--ed25519-private-key SEED`.
+#[derive(Clone)]
+struct Signer {
+    id: String,
+    secret_flag: &'static str,
+    secret: String,
+}
+
+impl Signer {
+    /// The four headers the reference client computes for this request at the app's clock.
+    fn headers(&self, app: &TestApp, method: &str, path: &str, body: Option<&str>) -> Vec<(String, String)> {
+        let ts = (app.clock.now().as_micros() / 1_000).to_string();
+        let mut args = vec!["--key-id", &self.id, self.secret_flag, &self.secret, "--dry-run", "--timestamp"];
+        args.extend([ts.as_str(), method, path]);
+        if let Some(b) = body {
+            args.push(b);
+        }
+        let out = reference_client(&args);
+        out["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app.http.request(method.parse().unwrap(), app.url(path));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_owned());
+    }
+    req.send().await.unwrap()
+}
+
+async fn signed_get(app: &TestApp, key: &Signer, path: &str) -> reqwest::Response {
+    let headers = key.headers(app, "GET", path, None);
+    send(app, "GET", path, &headers, None).await
+}
+
+async fn create_key(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.http.post(app.url("/api/v1/api-keys")).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn hmac_key(app: &TestApp, token: &str, scopes: &[&str], ips: &[&str]) -> Signer {
+    let body = json!({"label": "bot", "kind": "hmac-sha256", "scopes": scopes, "ip_allowlist": ips});
+    let created = json_ok(create_key(app, token, body).await).await;
+    Signer {
+        id: created["id"].as_str().unwrap().to_owned(),
+        secret_flag: "--hmac-secret",
+        secret: created["secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn reasons(body: &Value) -> Vec<String> {
+    body["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn refused(r: reqwest::Response, status: StatusCode, code: &str) {
+    let (got, body) = problem(r).await;
+    assert_eq!(got, status, "{body}");
+    assert!(reasons(&body).iter().any(|c| c == code), "expected {code}: {body}");
+}
+
+async fn list(app: &TestApp, token: &str) -> Vec<Value> {
+    json_ok(app.get_authed("/api/v1/api-keys", token).await).await["keys"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_and_revoked_and_the_hmac_secret_is_shown_once() {
+    let app = spawn_app().await;
+    app.verified_account("keys@example.com").await;
+    let token = app.login("keys@example.com", "laptop").await;
+    let body = json!({"label": "reporting", "kind": "hmac-sha256", "scopes": ["read"], "ip_allowlist": ["203.0.113.7"]});
+    let r = create_key(&app, &token, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ck_") && secret.starts_with("cs_"), "{created}");
+    assert_eq!(created["ip_allowlist"], json!(["203.0.113.7/32"]));
+    assert_eq!(created["status"], "active");
+    // A key with an allowlist may live the full 365 days.
+    let now = app.clock.now();
+    assert_eq!(created["valid_until"], now.plus(Duration::from_secs(365 * 86_400)).rfc3339());
+
+    let listed = list(&app, &token).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0].get("secret").is_none(), "never listed: {}", listed[0]);
+    assert!(!listed[0].to_string().contains(&secret));
+
+    let mail = app.wait_for_mail("keys@example.com", "API key created").await;
+    assert!(mail.text_body.contains(&id) && mail.text_body.contains("203.0.113.7/32"), "{}", mail.text_body);
+    assert!(mail.text_body.contains("read"));
+    assert!(!mail.text_body.contains(&secret), "the secret never goes by mail");
+
+    let r =
+        app.http.delete(app.url(&format!("/api/v1/api-keys/{id}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let listed = list(&app, &token).await;
+    assert_eq!(
+        (listed[0]["status"].as_str(), listed[0]["revoke_reason"].as_str()),
+        (Some("revoked"), Some("revoked_by_user"))
+    );
+    let mail = app.wait_for_mail("keys@example.com", "API key revoked").await;
+    assert!(mail.text_body.contains(&id));
+
+    // Revoke all: only live keys count.
+    let token_keys: Vec<_> = [["read"], ["trade"]]
+        .iter()
+        .map(|s| json!({"label": "x", "kind": "hmac-sha256", "scopes": s}))
+        .collect();
+    for body in token_keys {
+        assert_eq!(create_key(&app, &token, body).await.status(), StatusCode::CREATED);
+    }
+    let r = json_ok(app.post_authed("/api/v1/api-keys/revoke-all", &token).await).await;
+    assert_eq!(r["revoked"], 2);
+    assert!(list(&app, &token).await.iter().all(|k| k["status"] == "revoked"));
+}
+
+#[tokio::test]
+async fn another_accounts_key_is_not_found_and_cannot_be_revoked() {
+    let app = spawn_app().await;
+    app.verified_account("owner@example.com").await;
+    app.verified_account("stranger@example.com").await;
+    let owner = app.login("owner@example.com", "laptop").await;
+    let stranger = app.login("stranger@example.com", "phone").await;
+    let key = hmac_key(&app, &owner, &["read"], &[]).await;
+    let revoke = |token: String, id: String| {
+        let app = &app;
+        async move {
+            app.http
+                .delete(app.url(&format!("/api/v1/api-keys/{id}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (status, body) = problem(revoke(stranger.clone(), key.id.clone()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (unknown, _) = problem(revoke(stranger.clone(), "ck_aaaaaaaaaaaaaaaaaaaaaaaa".into()).await).await;
+    let (malformed, _) = problem(revoke(stranger, "not-a-key".into()).await).await;
+    assert_eq!(
+        (unknown, malformed),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND),
+        "same answer for all three"
+    );
+    assert!(list(&app, &owner).await.iter().all(|k| k["status"] == "active"));
+    assert_eq!(app.get_authed("/api/v1/api-keys", "nonsense").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_create_request_is_refused_with_every_reason() {
+    let app = spawn_app().await;
+    app.verified_account("bad@example.com").await;
+    let token = app.login("bad@example.com", "laptop").await;
+    let body = json!({
+        "label": "", "kind": "hmac-sha256", "public_key": "AAAA", "scopes": ["read", "fly"],
+        "ip_allowlist": ["0.0.0.0/0", "not-an-ip"], "valid_until": "tomorrow"
+    });
+    let (status, body) = problem(create_key(&app, &token, body).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let codes = reasons(&body);
+    for code in [
+        "api-key-label-invalid",
+        "api-key-public-key-unexpected",
+        "api-key-scope-unknown",
+        "api-key-ip-range-too-broad",
+        "api-key-ip-malformed",
+        "api-key-valid-until-malformed",
+    ] {
+        assert!(codes.iter().any(|c| c == code), "missing {code}: {body}");
+    }
+    let (status, _) = problem(create_key(&app, &token, json!({"label": "x"})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a body of the wrong shape");
+    assert!(list(&app, &token).await.is_empty(), "nothing was created");
+}
+
+#[tokio::test]
+async fn a_withdraw_scoped_key_needs_an_ip_allowlist_and_a_second_factor_step_up() {
+    let app = spawn_app().await;
+    app.verified_account("money@example.com").await;
+    let token = app.login("money@example.com", "desk").await;
+    let no_ips = json!({"label": "payout", "kind": "hmac-sha256", "scopes": ["read", "withdraw"]});
+    refused(
+        create_key(&app, &token, no_ips.clone()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "api-key-ip-allowlist-required",
+    )
+    .await;
+
+    let with_ips = json!({"label": "payout", "kind": "hmac-sha256", "scopes": ["read", "withdraw"], "ip_allowlist": ["198.51.100.0/24"]});
+    let (status, body) = problem(create_key(&app, &token, with_ips.clone()).await).await;
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("urn:custos:problem:step-up-required"))
+    );
+    assert_eq!(reasons(&body), ["second-factor-required"], "moving money needs a second factor first");
+    assert!(list(&app, &token).await.is_empty());
+
+    let (_, aal2, _) = enrol_totp(&app, "money@example.com").await;
+    let r = create_key(&app, &aal2, with_ips).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["scopes"], json!(["read", "withdraw"]));
+
+    // Once the step-up is older than the window, a money key needs a fresh one.
+    app.clock.advance(Duration::from_secs(11 * 60));
+    let again = json!({"label": "payout 2", "kind": "hmac-sha256", "scopes": ["transfer"], "ip_allowlist": ["198.51.100.7"]});
+    refused(create_key(&app, &aal2, again).await, StatusCode::FORBIDDEN, "step-up-required").await;
+    // A read-only key never needs one.
+    let read = json!({"label": "reader", "kind": "hmac-sha256", "scopes": ["read"]});
+    assert_eq!(create_key(&app, &aal2, read).await.status(), StatusCode::CREATED);
+
+    // The outbox delivers asynchronously: wait (bounded) for the matrix row's notice.
+    let mut told = false;
+    for _ in 0..250 {
+        let mails = app.mails_to("money@example.com").await;
+        if mails.iter().any(|m| {
+            m.subject == "Security change on your account"
+                && m.text_body.contains("API key that can move funds")
+        }) {
+            told = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(told, "the account email is told about the money key");
+}
+
+#[tokio::test]
+async fn the_reference_client_signs_requests_that_custos_accepts() {
+    let app = spawn_app().await;
+    let uid = app.verified_account("signer@example.com").await;
+    let token = app.login("signer@example.com", "laptop").await;
+
+    let hmac = hmac_key(&app, &token, &["read"], &["127.0.0.1"]).await;
+    let r = signed_get(&app, &hmac, WHOAMI).await;
+    let me = json_ok(r).await;
+    assert_eq!(
+        (me["key_id"].as_str(), me["account_uid"].as_str()),
+        (Some(hmac.id.as_str()), Some(uid.as_str()))
+    );
+    assert_eq!(me["scopes"], json!(["read"]));
+
+    let pair = reference_client(&["--generate-ed25519"]);
+    let body = json!({"label": "ed", "kind": "ed25519", "public_key": pair["public_key"], "scopes": ["read", "trade"]});
+    let created = json_ok(create_key(&app, &token, body).await).await;
+    assert!(created.get("secret").is_none(), "custos holds no secret for an Ed25519 key");
+    assert_eq!(created["public_key"], pair["public_key"]);
+    let ed = Signer {
+        id: created["id"].as_str().unwrap().to_owned(),
+        secret_flag: "--ed25519-private-key",
+        secret: pair["private_key"].as_str().unwrap().to_owned(),
+    };
+    // A query string and a body are signed as sent.
+    let path = format!("{WHOAMI}?probe=1&b=%20x");
+    let payload = r#"{"hello":"world"}"#;
+    let headers = ed.headers(&app, "GET", &path, Some(payload));
+    let me = json_ok(send(&app, "GET", &path, &headers, Some(payload)).await).await;
+    assert_eq!(me["key_id"].as_str(), Some(ed.id.as_str()));
+    assert_eq!(me["kind"], "ed25519");
+
+    let listed = list(&app, &token).await;
+    let used = listed.iter().find(|k| k["id"] == ed.id.as_str()).unwrap();
+    assert_eq!(
+        (used["last_used_at"].as_str(), used["last_used_ip"].as_str()),
+        (Some(app.clock.now().rfc3339().as_str()), Some("127.0.0.1"))
+    );
+}
+
+#[tokio::test]
+async fn signed_requests_are_refused_with_the_reason_that_applies() {
+    let app = spawn_app().await;
+    app.verified_account("refused@example.com").await;
+    let token = app.login("refused@example.com", "laptop").await;
+    let key = hmac_key(&app, &token, &["read"], &[]).await;
+
+    // No headers at all.
+    refused(
+        app.http.get(app.url(WHOAMI)).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "api-signature-missing",
+    )
+    .await;
+
+    // A timestamp outside the window (the clock moved on after signing).
+    let headers = key.headers(&app, "GET", WHOAMI, None);
+    app.clock.advance(Duration::from_secs(31));
+    refused(
+        send(&app, "GET", WHOAMI, &headers, None).await,
+        StatusCode::UNAUTHORIZED,
+        "api-signature-expired",
+    )
+    .await;
+
+    // The same headers twice: the nonce is refused.
+    let headers = key.headers(&app, "GET", WHOAMI, None);
+    assert_eq!(send(&app, "GET", WHOAMI, &headers, None).await.status(), StatusCode::OK);
+    refused(send(&app, "GET", WHOAMI, &headers, None).await, StatusCode::UNAUTHORIZED, "api-nonce-reused")
+        .await;
+
+    // A body other than the one signed; a path other than the one signed.
+    let headers = key.headers(&app, "GET", WHOAMI, Some(r#"{"amount":"1"}"#));
+    refused(
+        send(&app, "GET", WHOAMI, &headers, Some(r#"{"amount":"9"}"#)).await,
+        StatusCode::UNAUTHORIZED,
+        "api-signature-invalid",
+    )
+    .await;
+    let headers = key.headers(&app, "GET", WHOAMI, None);
+    refused(
+        send(&app, "GET", &format!("{WHOAMI}?x=1"), &headers, None).await,
+        StatusCode::UNAUTHORIZED,
+        "api-signature-invalid",
+    )
+    .await;
+
+    // An unknown key id gets the same answer as a bad signature.
+    let unknown = Signer { id: "ck_aaaaaaaaaaaaaaaaaaaaaaaa".into(), ..key.clone() };
+    refused(signed_get(&app, &unknown, WHOAMI).await, StatusCode::UNAUTHORIZED, "api-signature-invalid")
+        .await;
+
+    // From an address outside the key's allowlist (the test client is 127.0.0.1).
+    let elsewhere = hmac_key(&app, &token, &["read"], &["203.0.113.0/24"]).await;
+    refused(signed_get(&app, &elsewhere, WHOAMI).await, StatusCode::FORBIDDEN, "api-key-ip-not-allowed")
+        .await;
+
+    // A key without the route's scope.
+    let trader = hmac_key(&app, &token, &["trade"], &[]).await;
+    refused(signed_get(&app, &trader, WHOAMI).await, StatusCode::FORBIDDEN, "api-key-scope-missing").await;
+
+    // A revoked key.
+    let r = app
+        .http
+        .delete(app.url(&format!("/api/v1/api-keys/{}", key.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    refused(signed_get(&app, &key, WHOAMI).await, StatusCode::FORBIDDEN, "api-key-revoked").await;
+
+    // A key past its valid_until (30 days without an allowlist).
+    let short = hmac_key(&app, &token, &["read"], &[]).await;
+    assert_eq!(signed_get(&app, &short, WHOAMI).await.status(), StatusCode::OK);
+    app.clock.advance(Duration::from_secs(30 * 86_400));
+    refused(signed_get(&app, &short, WHOAMI).await, StatusCode::FORBIDDEN, "api-key-expired").await;
+}
+
+#[tokio::test]
+async fn a_password_reset_revokes_every_api_key() {
+    let app = spawn_app().await;
+    app.verified_account("reset.keys@example.com").await;
+    let token = app.login("reset.keys@example.com", "laptop").await;
+    let key = hmac_key(&app, &token, &["read"], &[]).await;
+    assert_eq!(signed_get(&app, &key, WHOAMI).await.status(), StatusCode::OK);
+    app.post_json("/api/v1/auth/password-reset", json!({"email": "reset.keys@example.com"})).await;
+    let link = link_token(
+        &app.wait_for_mail("reset.keys@example.com", "Reset your password").await.text_body,
+        "/reset-password/",
+    );
+    let body = json!({"token": link, "new_password": "tulip quarry lantern fjord"});
+    assert_eq!(
+        app.post_json("/api/v1/auth/password-reset/confirm", body).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    refused(signed_get(&app, &key, WHOAMI).await, StatusCode::FORBIDDEN, "api-key-revoked").await;
+}
+
+/// A browser session (cookies) signed in through the login page; returns it with its form token.
+async fn browser(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let csrf = link_token(&page, "name=\"csrf\" value=\"");
+    let r = browser
+        .post(app.url("/login"))
+        .form(&[("csrf", csrf.as_str()), ("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    (browser, csrf)
+}
+
+#[tokio::test]
+async fn the_api_keys_page_creates_shows_the_secret_once_and_revokes() {
+    let app = spawn_app().await;
+    app.verified_account("page.keys@example.com").await;
+    let (browser, csrf) = browser(&app, "page.keys@example.com").await;
+    let center = browser.get(app.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(center.contains("href=\"/security/api-keys\""), "linked from the security center");
+    let page = browser.get(app.url("/security/api-keys")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("No API keys."));
+
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("label", "page bot"),
+        ("kind", "hmac-sha256"),
+        ("public_key", ""),
+        ("scope_read", "on"),
+        ("ip_allowlist", ""),
+        ("valid_until", ""),
+    ];
+    let without_token: Vec<_> = form.iter().filter(|(k, _)| *k != "csrf").collect();
+    let r = browser.post(app.url("/security/api-keys")).form(&without_token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "the form token is required");
+
+    let r = browser.post(app.url("/security/api-keys")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let shown = r.text().await.unwrap();
+    let secret = link_token(&shown, "id=\"key-secret\">");
+    let id = link_token(&shown, "id=\"key-id\">");
+    assert!(secret.starts_with("cs_") && id.starts_with("ck_"), "{shown}");
+
+    let page = browser.get(app.url("/security/api-keys")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&id) && page.contains("page bot") && page.contains("any address"));
+    assert!(!page.contains(&secret), "the secret is shown once");
+
+    // The checklist now counts the key and asks for an allowlist.
+    let token = app.login("page.keys@example.com", "laptop").await;
+    let posture = json_ok(app.get_authed("/api/v1/security/posture", &token).await).await;
+    assert_eq!(posture["live_api_keys"], 1);
+    let item =
+        posture["items"].as_array().unwrap().iter().find(|i| i["code"] == "api-keys-ip-restricted").unwrap();
+    assert_eq!(item["done"], false);
+
+    // A form error comes back with the reason and what was typed.
+    let bad =
+        [("csrf", csrf.as_str()), ("label", "mover"), ("kind", "hmac-sha256"), ("scope_withdraw", "on")];
+    let r = browser.post(app.url("/security/api-keys")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("needs an IP allowlist") && text.contains("value=\"mover\""), "{text}");
+
+    let r = browser
+        .post(app.url(&format!("/security/api-keys/{id}/revoke")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page =
+        browser.get(app.url("/security/api-keys?done=revoked")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("The key was revoked") && page.contains("(0 active)"), "{page}");
+    let posture = json_ok(app.get_authed("/api/v1/security/posture", &token).await).await;
+    assert_eq!(posture["live_api_keys"], 0);
+}
