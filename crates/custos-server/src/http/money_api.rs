@@ -1,8 +1,9 @@
 //! Money over the JSON API: balances, withdrawals (request, confirm, cancel, history) and the
 //! integration endpoint the exchange's books feed.
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use custos_core::api_key::signing::HEADER_KEY;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,6 +12,7 @@ use utoipa_axum::routes;
 use super::json::Json;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Client, Service, UserSession};
+use crate::extract_api_key::ApiKeyCaller;
 use crate::state::AppState;
 use crate::usecases::ledger::{self, BalanceView, IngestReport, LedgerEvent};
 use crate::usecases::withdrawals::{self, CancelledBy, Requester, WithdrawalRequest, WithdrawalView};
@@ -41,25 +43,36 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
     }
 }
 
-/// Request a withdrawal. Needs a recent step-up with a second factor. The egress gate answers:
-/// refused (403 with every reason, nothing changes), or accepted — the amount and fee are reserved
-/// and a confirmation link is emailed; risk holds (new address, new device, large amount) apply
-/// once it is confirmed. Send an `Idempotency-Key` header to make retries safe.
-#[utoipa::path(post, path = "/api/v1/withdrawals", tag = "money", security(("session" = [])),
+/// Request a withdrawal, from a session (needs a recent step-up with a second factor) or as a
+/// signed API-key request (`X-Custos-Key` …, docs/api-keys.md; the key needs the `withdraw` scope
+/// and the request must come from its IP allowlist). The egress gate answers: refused (403 with
+/// every reason, nothing changes), or accepted — the amount and fee are reserved and a
+/// confirmation link is emailed; risk holds (new address, new device, large amount) apply once it
+/// is confirmed. Send an `Idempotency-Key` header to make retries safe.
+#[utoipa::path(post, path = "/api/v1/withdrawals", tag = "money", security(("session" = []), ("signed_api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     request_body = WithdrawalRequest,
-    responses((status = 202, body = WithdrawalView), (status = 403, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 202, body = WithdrawalView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn request_withdrawal(
     State(state): State<AppState>,
-    who: UserSession,
     client: Client,
-    headers: HeaderMap,
-    Json(body): Json<WithdrawalRequest>,
-) -> ApiResult<(axum::http::StatusCode, Json<WithdrawalView>)> {
-    let key = idempotency_key(&headers)?;
-    let w = withdrawals::request(&state, &Requester::Session(who), &body, key, Some(client.ip)).await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(w)))
+    req: Request,
+) -> ApiResult<(StatusCode, Json<WithdrawalView>)> {
+    let key = idempotency_key(req.headers())?.map(str::to_owned);
+    let (who, body) = if req.headers().contains_key(HEADER_KEY) {
+        let caller = ApiKeyCaller::from_request(req, &state).await?;
+        let body: WithdrawalRequest = caller.json()?;
+        (Requester::api_key(&caller, &state), body)
+    } else {
+        let (mut parts, body) = req.into_parts();
+        let who = UserSession::from_request_parts(&mut parts, &state).await?;
+        let Json(body) =
+            Json::<WithdrawalRequest>::from_request(Request::from_parts(parts, body), &state).await?;
+        (Requester::Session(who), body)
+    };
+    let w = withdrawals::request(&state, &who, &body, key.as_deref(), Some(client.ip)).await?;
+    Ok((StatusCode::ACCEPTED, Json(w)))
 }
 
 /// The account's withdrawals, newest first, with every field (pending ones are `cancellable`).

@@ -60,6 +60,23 @@ pub enum Requester {
 }
 
 impl Requester {
+    /// A signed API-key request: whether the key has the `withdraw` scope and the request came
+    /// from its allowlist is for the egress gate to weigh; a key that is unusable altogether
+    /// (revoked, expired) was already refused by the extractor.
+    pub fn api_key(caller: &crate::extract_api_key::ApiKeyCaller, state: &AppState) -> Self {
+        let reasons = caller
+            .authorize(custos_core::api_key::Scope::Withdraw, caller.peer, state.clock.now())
+            .err()
+            .unwrap_or_default();
+        let has = |code: &str| reasons.iter().any(|r| r.code.0 == code);
+        Self::ApiKey {
+            account_id: caller.account_id,
+            key_id: caller.key.id.to_string(),
+            has_scope: !has("api-key-scope-missing"),
+            ip_allowed: !has("api-key-ip-not-allowed"),
+        }
+    }
+
     fn account_id(&self) -> AccountId {
         match self {
             Self::Session(s) => s.account_id,

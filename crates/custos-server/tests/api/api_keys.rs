@@ -493,3 +493,63 @@ async fn the_api_keys_page_creates_shows_the_secret_once_and_revokes() {
     let posture = json_ok(app.get_authed("/api/v1/security/posture", &token).await).await;
     assert_eq!(posture["live_api_keys"], 0);
 }
+
+#[tokio::test]
+async fn a_signed_client_withdraws_within_its_scopes_and_ips_and_is_refused_outside_them() {
+    let app = spawn_app().await;
+    let (_, aal2) = crate::money::funded(&app, "bot-owner@example.com").await;
+    let body = crate::money::btc("0.1").to_string();
+    let balance = |app: &TestApp| {
+        let token = aal2.clone();
+        let app_url = app.url("/api/v1/balances");
+        let http = app.http.clone();
+        async move {
+            let all: Value = http.get(app_url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            all.as_array().unwrap().iter().find(|b| b["asset"] == "BTC").unwrap()["available"].clone()
+        }
+    };
+
+    // Withdraw scope, and the test client's address (127.0.0.1) on the key's list: accepted, and
+    // the withdrawal records which key asked. It still waits for the emailed confirmation.
+    let payout = hmac_key(&app, &aal2, &["read", "withdraw"], &["127.0.0.1"]).await;
+    let headers = payout.headers(&app, "POST", "/api/v1/withdrawals", Some(&body));
+    let r = send(&app, "POST", "/api/v1/withdrawals", &headers, Some(&body)).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let w: Value = r.json().await.unwrap();
+    assert_eq!(
+        (w["requested_via"].as_str(), w["api_key_id"].as_str()),
+        (Some("api_key"), Some(payout.id.as_str()))
+    );
+    assert_eq!(w["state"], "awaiting_confirmation");
+    assert_eq!(balance(&app).await, "1.8998");
+
+    // A replay of the same signed request is refused before anything happens.
+    refused(
+        send(&app, "POST", "/api/v1/withdrawals", &headers, Some(&body)).await,
+        StatusCode::UNAUTHORIZED,
+        "api-nonce-reused",
+    )
+    .await;
+
+    // Read-only key: the gate refuses for the missing scope.
+    let reader = hmac_key(&app, &aal2, &["read"], &[]).await;
+    let headers = reader.headers(&app, "POST", "/api/v1/withdrawals", Some(&body));
+    refused(
+        send(&app, "POST", "/api/v1/withdrawals", &headers, Some(&body)).await,
+        StatusCode::FORBIDDEN,
+        "api-key-scope-missing",
+    )
+    .await;
+
+    // Withdraw scope, but the request comes from outside the key's list.
+    let elsewhere = hmac_key(&app, &aal2, &["withdraw"], &["198.51.100.7"]).await;
+    let headers = elsewhere.headers(&app, "POST", "/api/v1/withdrawals", Some(&body));
+    refused(
+        send(&app, "POST", "/api/v1/withdrawals", &headers, Some(&body)).await,
+        StatusCode::FORBIDDEN,
+        "api-key-ip-not-allowed",
+    )
+    .await;
+
+    assert_eq!(balance(&app).await, "1.8998", "refused requests reserve nothing");
+}
