@@ -66,6 +66,7 @@ uuid_id!(ChallengeId);
 uuid_id!(PasskeyId);
 uuid_id!(WithdrawalId);
 uuid_id!(ServiceTokenId);
+uuid_id!(TransferId);
 uuid_id!(
     /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
     CeremonyId

@@ -32,6 +32,7 @@ pub mod session;
 pub mod step_up;
 pub mod throttle;
 pub mod totp;
+pub mod transfer;
 pub mod webhook;
 pub mod withdrawal;
 

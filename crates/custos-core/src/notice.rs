@@ -32,6 +32,9 @@ pub enum Notice {
     ConfirmWithdrawal { summary: WithdrawalSummary, confirm_url: String, expires_at: Timestamp },
     /// A withdrawal changed state (held, cancelled, sent…); `status` is a sentence.
     WithdrawalStatus { summary: WithdrawalSummary, status: String },
+    /// An internal transfer was sent from (or arrived in) this account, or changed state.
+    /// `status` is a sentence; `counterparty_uid` is the other account's public UID.
+    TransferStatus { outgoing: bool, asset: String, amount: String, counterparty_uid: u64, status: String },
     /// An API key was created: what it may do, from where, until when. Never holds a secret.
     ApiKeyCreated {
         key_id: String,
@@ -98,6 +101,7 @@ impl Notice {
             Self::ConfirmEmailChange { .. } => "confirm_email_change",
             Self::ConfirmWithdrawal { .. } => "confirm_withdrawal",
             Self::WithdrawalStatus { .. } => "withdrawal_status",
+            Self::TransferStatus { .. } => "transfer_status",
             Self::ApiKeyCreated { .. } => "api_key_created",
             Self::ApiKeysRevoked { .. } => "api_keys_revoked",
         }

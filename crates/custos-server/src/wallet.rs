@@ -164,6 +164,7 @@ pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
             }
         }
     }
+    moved += crate::usecases::transfers::settle_due(state).await?;
     if moved > 0 {
         state.outbox_wake.notify_one();
     }

@@ -8,9 +8,10 @@ use std::net::IpAddr;
 
 use custos_core::Timestamp;
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, DeviceId, ServiceTokenId, SessionId, WithdrawalId};
+use custos_core::ids::{AccountId, DeviceId, ServiceTokenId, SessionId, TransferId, WithdrawalId};
 use custos_core::ledger::{Balance, Delta, EntryKind};
 use custos_core::money::Amount;
+use custos_core::transfer::TransferState;
 use custos_core::withdrawal::WithdrawalState;
 
 use crate::Result;
@@ -100,6 +101,30 @@ impl WithdrawalRecord {
 }
 
 #[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub id: TransferId,
+    pub from_account: AccountId,
+    pub to_account: AccountId,
+    pub asset: String,
+    pub amount: Amount,
+    pub state: TransferState,
+    pub hold_until: Option<Timestamp>,
+    /// The gate's hold reasons as JSON, like a withdrawal's.
+    pub hold_reasons: Option<String>,
+    pub requested_via: RequestedVia,
+    pub session_id: Option<SessionId>,
+    pub api_key_id: Option<String>,
+    pub device_id: Option<DeviceId>,
+    pub ip: Option<IpAddr>,
+    pub idempotency_key: Option<String>,
+    pub created_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub cancelled_by: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
 pub struct ServiceTokenRecord {
     pub id: ServiceTokenId,
     pub name: String,
@@ -160,6 +185,24 @@ pub trait MoneyTx: Send {
     ) -> Result<bool>;
 
     async fn insert_service_token(&mut self, t: &ServiceTokenRecord) -> Result<()>;
+
+    /// `Conflict("transfer")` when the sender already used the idempotency key.
+    async fn insert_transfer(&mut self, t: &TransferRecord) -> Result<()>;
+    async fn lock_transfer(&mut self, id: TransferId) -> Result<Option<TransferRecord>>;
+    /// Writes state, hold and timestamps of a transfer locked by [`MoneyTx::lock_transfer`].
+    async fn update_transfer(&mut self, t: &TransferRecord) -> Result<()>;
+    async fn transfer_by_idempotency_key(
+        &mut self,
+        account: AccountId,
+        key: &str,
+    ) -> Result<Option<TransferRecord>>;
+    /// Transfers of `asset` sent since `since` that still count against the daily limit (not cancelled).
+    async fn transferred_since(
+        &mut self,
+        account: AccountId,
+        asset: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Amount>>;
 }
 
 /// Money reads that need no transaction.
@@ -181,4 +224,9 @@ pub trait MoneyReader: Send + Sync {
         limit: u32,
     ) -> Result<Vec<WithdrawalId>>;
     async fn service_token_by_hash(&self, hash: &TokenHash) -> Result<Option<ServiceTokenRecord>>;
+    /// Sent and received, newest first.
+    async fn transfers(&self, account: AccountId, limit: u32) -> Result<Vec<TransferRecord>>;
+    async fn transfer(&self, id: TransferId) -> Result<Option<TransferRecord>>;
+    /// Held transfers whose hold ends by `due`, oldest first.
+    async fn transfers_due(&self, due: Timestamp, limit: u32) -> Result<Vec<TransferId>>;
 }

@@ -9,6 +9,13 @@ macro_rules! withdrawal_columns {
 }
 pub(crate) use withdrawal_columns;
 
+macro_rules! transfer_columns {
+    () => {
+        "id, from_account, to_account, asset, CAST(amount AS TEXT) AS amount, state, hold_until, hold_reasons, requested_via, session_id, api_key_id, device_id, ip, idempotency_key, created_at, settled_at, cancelled_at, cancelled_by, updated_at"
+    };
+}
+pub(crate) use transfer_columns;
+
 macro_rules! impl_money_sql {
     ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, numeric = $n:literal) => {
         mod money_sql {
@@ -23,7 +30,9 @@ macro_rules! impl_money_sql {
             use super::{$backend, $tx};
             use crate::backend::{corrupt, hash32, ip, micros, opt_ts, ts};
             use crate::money::*;
-            use crate::sql_money::withdrawal_columns;
+            use crate::sql_money::{transfer_columns, withdrawal_columns};
+            use custos_core::ids::TransferId;
+            use custos_core::transfer::TransferState;
             use crate::{Result, conflict_or};
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -86,6 +95,32 @@ macro_rules! impl_money_sql {
                     delta: Delta { available: signed(r, "available_delta")?, locked: signed(r, "locked_delta")? },
                     reference: r.try_get("reference")?,
                     created_at: ts(r.try_get("created_at")?),
+                })
+            }
+
+            fn transfer_row(r: &DbRow) -> Result<TransferRecord> {
+                Ok(TransferRecord {
+                    id: TransferId::from_uuid(r.try_get("id")?),
+                    from_account: AccountId::from_uuid(r.try_get("from_account")?),
+                    to_account: AccountId::from_uuid(r.try_get("to_account")?),
+                    asset: r.try_get("asset")?,
+                    amount: amount(r, "amount")?,
+                    state: TransferState::parse(&r.try_get::<String, _>("state")?)
+                        .ok_or_else(|| corrupt("transfer state"))?,
+                    hold_until: opt_ts(r.try_get("hold_until")?),
+                    hold_reasons: r.try_get("hold_reasons")?,
+                    requested_via: RequestedVia::parse(&r.try_get::<String, _>("requested_via")?)
+                        .ok_or_else(|| corrupt("requested_via"))?,
+                    session_id: r.try_get::<Option<uuid::Uuid>, _>("session_id")?.map(SessionId::from_uuid),
+                    api_key_id: r.try_get("api_key_id")?,
+                    device_id: r.try_get::<Option<uuid::Uuid>, _>("device_id")?.map(DeviceId::from_uuid),
+                    ip: ip(r.try_get("ip")?),
+                    idempotency_key: r.try_get("idempotency_key")?,
+                    created_at: ts(r.try_get("created_at")?),
+                    settled_at: opt_ts(r.try_get("settled_at")?),
+                    cancelled_at: opt_ts(r.try_get("cancelled_at")?),
+                    cancelled_by: r.try_get("cancelled_by")?,
+                    updated_at: ts(r.try_get("updated_at")?),
                 })
             }
 
@@ -321,6 +356,93 @@ macro_rules! impl_money_sql {
                     .map_err(|e| conflict_or(e, "service token"))?;
                     Ok(())
                 }
+
+                async fn insert_transfer(&mut self, t: &TransferRecord) -> Result<()> {
+                    let inserted = sqlx::query(concat!(
+                        "INSERT INTO transfers (id, from_account, to_account, asset, amount, state, requested_via, \
+                         session_id, api_key_id, device_id, ip, idempotency_key, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5", $n, ", $6, $7, $8, $9, $10, $11, $12, $13, $13) ON CONFLICT DO NOTHING"
+                    ))
+                    .bind(t.id.as_uuid())
+                    .bind(t.from_account.as_uuid())
+                    .bind(t.to_account.as_uuid())
+                    .bind(&t.asset)
+                    .bind(t.amount.to_storage())
+                    .bind(t.state.as_str())
+                    .bind(t.requested_via.as_str())
+                    .bind(t.session_id.map(|s| s.as_uuid()))
+                    .bind(&t.api_key_id)
+                    .bind(t.device_id.map(|d| d.as_uuid()))
+                    .bind(t.ip.map(|i| i.to_string()))
+                    .bind(&t.idempotency_key)
+                    .bind(micros(t.created_at))
+                    .execute(&mut *self.tx)
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        return Err(crate::StoreError::Conflict("transfer"));
+                    }
+                    self.update_transfer(t).await
+                }
+
+                async fn lock_transfer(&mut self, id: TransferId) -> Result<Option<TransferRecord>> {
+                    let row = sqlx::query(concat!("SELECT ", transfer_columns!(), " FROM transfers WHERE id = $1", $fu))
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *self.tx)
+                        .await?;
+                    row.as_ref().map(transfer_row).transpose()
+                }
+
+                async fn update_transfer(&mut self, t: &TransferRecord) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE transfers SET state = $1, hold_until = $2, hold_reasons = $3, settled_at = $4, \
+                         cancelled_at = $5, cancelled_by = $6, updated_at = $7 WHERE id = $8",
+                    )
+                    .bind(t.state.as_str())
+                    .bind(t.hold_until.map(micros))
+                    .bind(&t.hold_reasons)
+                    .bind(t.settled_at.map(micros))
+                    .bind(t.cancelled_at.map(micros))
+                    .bind(&t.cancelled_by)
+                    .bind(micros(t.updated_at))
+                    .bind(t.id.as_uuid())
+                    .execute(&mut *self.tx)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn transfer_by_idempotency_key(
+                    &mut self,
+                    account: AccountId,
+                    key: &str,
+                ) -> Result<Option<TransferRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ", transfer_columns!(), " FROM transfers WHERE from_account = $1 AND idempotency_key = $2"
+                    ))
+                    .bind(account.as_uuid())
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                    row.as_ref().map(transfer_row).transpose()
+                }
+
+                async fn transferred_since(
+                    &mut self,
+                    account: AccountId,
+                    asset: &str,
+                    since: Timestamp,
+                ) -> Result<Vec<Amount>> {
+                    let rows = sqlx::query(
+                        "SELECT CAST(amount AS TEXT) AS amount FROM transfers \
+                         WHERE from_account = $1 AND asset = $2 AND created_at >= $3 AND state <> 'cancelled'",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(asset)
+                    .bind(micros(since))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                    rows.iter().map(|r| amount(r, "amount")).collect()
+                }
             }
 
             #[async_trait::async_trait]
@@ -396,6 +518,37 @@ macro_rules! impl_money_sql {
                     .fetch_optional(&self.pool)
                     .await?;
                     row.as_ref().map(service_token_row).transpose()
+                }
+
+                async fn transfers(&self, account: AccountId, limit: u32) -> Result<Vec<TransferRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", transfer_columns!(),
+                        " FROM transfers WHERE from_account = $1 OR to_account = $1 ORDER BY created_at DESC, id LIMIT $2"
+                    ))
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(transfer_row).collect()
+                }
+
+                async fn transfer(&self, id: TransferId) -> Result<Option<TransferRecord>> {
+                    let row = sqlx::query(concat!("SELECT ", transfer_columns!(), " FROM transfers WHERE id = $1"))
+                        .bind(id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(transfer_row).transpose()
+                }
+
+                async fn transfers_due(&self, due: Timestamp, limit: u32) -> Result<Vec<TransferId>> {
+                    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM transfers WHERE state = 'held' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2",
+                    )
+                    .bind(micros(due))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(ids.into_iter().map(TransferId::from_uuid).collect())
                 }
             }
         }

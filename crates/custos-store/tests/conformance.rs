@@ -69,6 +69,7 @@ conformance!(
     integration_events_are_recorded_once_with_their_digest,
     withdrawals_round_trip_and_idempotency_keys_are_unique_per_account,
     service_tokens_are_found_by_hash,
+    transfers_are_listed_for_both_sides_and_held_ones_come_due,
     api_keys_round_trip_belong_to_their_account_and_are_revoked_once,
     a_reused_nonce_is_refused_without_aborting_the_transaction,
 );
@@ -940,4 +941,54 @@ async fn a_reused_nonce_is_refused_without_aborting_the_transaction(store: Store
     assert!(!tx.record_api_nonce(&key.id, nonce, t(40), t(30)).await.unwrap(), "kept until it expires");
     assert!(tx.record_api_nonce(&key.id, nonce, t(62), t(31)).await.unwrap(), "forgotten once expired");
     tx.commit().await.unwrap();
+}
+
+async fn transfers_are_listed_for_both_sides_and_held_ones_come_due(store: Store) {
+    use custos_core::transfer::TransferState;
+    let a = create_account(&store, "sender@example.com").await;
+    let b = create_account(&store, "receiver@example.com").await;
+    let t1 = TransferRecord {
+        id: TransferId::new(),
+        from_account: a.id,
+        to_account: b.id,
+        asset: "ETH".into(),
+        amount: Amount::from_atomic(u128::from(u64::MAX) * 1000),
+        state: TransferState::Held,
+        hold_until: Some(t(100)),
+        hold_reasons: Some(r#"[{"code":"large-amount","detail":"x"}]"#.into()),
+        requested_via: RequestedVia::Session,
+        session_id: Some(SessionId::new()),
+        api_key_id: None,
+        device_id: None,
+        ip: None,
+        idempotency_key: Some("t-1".into()),
+        created_at: t(1),
+        settled_at: None,
+        cancelled_at: None,
+        cancelled_by: None,
+        updated_at: t(1),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_transfer(&t1).await.unwrap();
+    let dup = TransferRecord { id: TransferId::new(), ..t1.clone() };
+    assert!(matches!(tx.insert_transfer(&dup).await, Err(StoreError::Conflict("transfer"))));
+    assert_eq!(tx.transfer_by_idempotency_key(a.id, "t-1").await.unwrap().unwrap().id, t1.id);
+    assert_eq!(tx.transferred_since(a.id, "ETH", t(0)).await.unwrap(), vec![t1.amount]);
+    assert!(tx.transferred_since(b.id, "ETH", t(0)).await.unwrap().is_empty(), "only what was sent counts");
+    tx.commit().await.unwrap();
+
+    assert!(store.transfers_due(t(99), 10).await.unwrap().is_empty());
+    assert_eq!(store.transfers_due(t(100), 10).await.unwrap(), vec![t1.id]);
+    assert_eq!(store.transfers(b.id, 10).await.unwrap().len(), 1, "the receiver sees it too");
+
+    let mut tx = store.begin().await.unwrap();
+    let mut locked = tx.lock_transfer(t1.id).await.unwrap().unwrap();
+    assert_eq!((locked.amount, locked.state), (t1.amount, TransferState::Held));
+    locked.state = TransferState::Settled;
+    locked.settled_at = Some(t(100));
+    tx.update_transfer(&locked).await.unwrap();
+    tx.commit().await.unwrap();
+    let read = store.transfer(t1.id).await.unwrap().unwrap();
+    assert_eq!((read.state, read.settled_at), (TransferState::Settled, Some(t(100))));
+    assert!(store.transfers_due(t(200), 10).await.unwrap().is_empty());
 }

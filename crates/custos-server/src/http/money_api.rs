@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use custos_core::api_key::Scope;
 use custos_core::api_key::signing::HEADER_KEY;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,6 +16,7 @@ use crate::extract::{Client, Service, UserSession};
 use crate::extract_api_key::ApiKeyCaller;
 use crate::state::AppState;
 use crate::usecases::ledger::{self, BalanceView, IngestReport, LedgerEvent};
+use crate::usecases::transfers::{self, TransferCancelledBy, TransferRequest, TransferView};
 use crate::usecases::withdrawals::{self, CancelledBy, Requester, WithdrawalRequest, WithdrawalView};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_withdrawal))
         .routes(routes!(confirm_withdrawal))
         .routes(routes!(ledger_events))
+        .routes(routes!(request_transfer, list_transfers))
+        .routes(routes!(cancel_transfer))
 }
 
 /// The account's balances in every supported asset (available and locked by pending outflows).
@@ -63,7 +67,7 @@ async fn request_withdrawal(
     let (who, body) = if req.headers().contains_key(HEADER_KEY) {
         let caller = ApiKeyCaller::from_request(req, &state).await?;
         let body: WithdrawalRequest = caller.json()?;
-        (Requester::api_key(&caller, &state), body)
+        (Requester::api_key(&caller, Scope::Withdraw, &state), body)
     } else {
         let (mut parts, body) = req.into_parts();
         let who = UserSession::from_request_parts(&mut parts, &state).await?;
@@ -161,4 +165,56 @@ async fn ledger_events(
     let report = ledger::ingest(&state, &b.events).await?;
     tracing::info!(service = %service.name, applied = report.applied, duplicates = report.duplicates, "ledger events");
     Ok(Json(LedgerEventsApplied { report }))
+}
+
+/// Send value to another account on the platform by its UID, from a session (recent step-up
+/// with a second factor) or a signed API-key request with the `transfer` scope. Through the same
+/// egress gate as withdrawals: refused (403, every reason), settled at once, or held (the amount
+/// is reserved, and the sender can cancel it until the hold ends).
+#[utoipa::path(post, path = "/api/v1/transfers", tag = "money", security(("session" = []), ("signed_api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    request_body = TransferRequest,
+    responses((status = 201, body = TransferView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn request_transfer(
+    State(state): State<AppState>,
+    client: Client,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<TransferView>)> {
+    let key = idempotency_key(req.headers())?.map(str::to_owned);
+    let (who, body) = if req.headers().contains_key(HEADER_KEY) {
+        let caller = ApiKeyCaller::from_request(req, &state).await?;
+        let body: TransferRequest = caller.json()?;
+        (Requester::api_key(&caller, Scope::Transfer, &state), body)
+    } else {
+        let (mut parts, body) = req.into_parts();
+        let who = UserSession::from_request_parts(&mut parts, &state).await?;
+        let Json(body) =
+            Json::<TransferRequest>::from_request(Request::from_parts(parts, body), &state).await?;
+        (Requester::Session(who), body)
+    };
+    let t = transfers::request(&state, &who, &body, key.as_deref(), Some(client.ip)).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Transfers sent and received, newest first.
+#[utoipa::path(get, path = "/api/v1/transfers", tag = "money", security(("session" = [])),
+    responses((status = 200, body = Vec<TransferView>), (status = 401, body = Problem)))]
+async fn list_transfers(
+    State(state): State<AppState>,
+    who: UserSession,
+) -> ApiResult<Json<Vec<TransferView>>> {
+    Ok(Json(transfers::history(&state, who.account_id).await?))
+}
+
+/// Cancel a held transfer before it settles; the amount returns to the balance at once.
+#[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", tag = "money", security(("session" = [])),
+    responses((status = 200, body = TransferView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn cancel_transfer(
+    State(state): State<AppState>,
+    who: UserSession,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TransferView>> {
+    let id = id.parse().map_err(|_| ApiError::NotFound)?;
+    Ok(Json(transfers::cancel(&state, id, &TransferCancelledBy::Sender(who)).await?))
 }

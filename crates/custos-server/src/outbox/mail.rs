@@ -122,6 +122,24 @@ fn body(notice: &Notice) -> Body {
             },
             action: Some(("Review and confirm the withdrawal".into(), confirm_url.clone())),
         },
+        Notice::TransferStatus { outgoing, asset, amount, counterparty_uid, status } => Body {
+            subject: if *outgoing {
+                format!("Transfer of {amount} {asset} to UID {counterparty_uid}: {status}")
+            } else {
+                format!("You received {amount} {asset} from UID {counterparty_uid}")
+            },
+            paragraphs: if *outgoing {
+                vec![
+                    format!("Your internal transfer of {amount} {asset} to the account with UID {counterparty_uid} is now: {status}."),
+                    "If you did not ask for this transfer, disable your account at once: transfers that have not \
+                     settled are cancelled when you do."
+                        .into(),
+                ]
+            } else {
+                vec![format!("{amount} {asset} arrived in your account from the account with UID {counterparty_uid}.")]
+            },
+            action: None,
+        },
         Notice::WithdrawalStatus { summary, status } => Body {
             subject: format!("Withdrawal of {} {}: {status}", summary.amount, summary.asset),
             paragraphs: {

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sms;
 pub mod step_up;
+pub mod transfers;
 pub mod withdrawals;
 
 use custos_core::Timestamp;

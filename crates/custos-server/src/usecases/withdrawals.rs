@@ -60,14 +60,15 @@ pub enum Requester {
 }
 
 impl Requester {
-    /// A signed API-key request: whether the key has the `withdraw` scope and the request came
-    /// from its allowlist is for the egress gate to weigh; a key that is unusable altogether
-    /// (revoked, expired) was already refused by the extractor.
-    pub fn api_key(caller: &crate::extract_api_key::ApiKeyCaller, state: &AppState) -> Self {
-        let reasons = caller
-            .authorize(custos_core::api_key::Scope::Withdraw, caller.peer, state.clock.now())
-            .err()
-            .unwrap_or_default();
+    /// A signed API-key request: whether the key has the scope the outflow needs (`withdraw`,
+    /// `transfer`) and the request came from its allowlist is for the egress gate to weigh; a key
+    /// that is unusable altogether (revoked, expired) was already refused by the extractor.
+    pub fn api_key(
+        caller: &crate::extract_api_key::ApiKeyCaller,
+        scope: custos_core::api_key::Scope,
+        state: &AppState,
+    ) -> Self {
+        let reasons = caller.authorize(scope, caller.peer, state.clock.now()).err().unwrap_or_default();
         let has = |code: &str| reasons.iter().any(|r| r.code.0 == code);
         Self::ApiKey {
             account_id: caller.account_id,
@@ -246,6 +247,47 @@ fn idempotency_conflict() -> ApiError {
     ))
 }
 
+/// How the gate sees the requester. A session must have stepped up with a second factor recently
+/// (asked here first, so the caller learns the methods to step up with); its device's age feeds
+/// the new-device hold.
+pub(crate) async fn gate_via(state: &AppState, who: &Requester) -> Result<Via, ApiError> {
+    match who {
+        Requester::Session(s) => {
+            step_up::require(state, s, Requirement::RecentAal2).await?;
+            let first_seen = state
+                .store
+                .devices(s.account_id)
+                .await?
+                .iter()
+                .find(|d| d.id == s.device_id)
+                .map(|d| d.first_seen_at)
+                .ok_or(ApiError::Unauthenticated)?;
+            Ok(Via::Session { aal: s.aal, stepped_up_at: s.stepped_up_at, device_first_seen_at: first_seen })
+        }
+        Requester::ApiKey { has_scope, ip_allowed, .. } => {
+            Ok(Via::ApiKey { has_scope: *has_scope, ip_allowed: *ip_allowed })
+        }
+    }
+}
+
+/// What left (or is on its way out of) the account in `asset` over the last 24 hours:
+/// withdrawals and internal transfers together, against one daily limit.
+pub(crate) async fn sent_today(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    asset: &str,
+    now: Timestamp,
+) -> Result<Amount, ApiError> {
+    let since = now.minus(Duration::from_secs(24 * 3600));
+    let mut amounts = tx.withdrawn_since(account, asset, since).await?;
+    amounts.extend(tx.transferred_since(account, asset, since).await?);
+    // Overflow cannot be reached with real balances; if it were, the limit is certainly exceeded.
+    Ok(amounts
+        .into_iter()
+        .try_fold(Amount::ZERO, Amount::checked_add)
+        .unwrap_or(Amount::from_atomic(u128::MAX)))
+}
+
 /// Requests a withdrawal. The gate decides with everything it needs; a deny changes nothing.
 /// An allow or a hold reserves amount + fee and emails the confirmation link; a hold is applied
 /// when the owner confirms. The same `idempotency_key` returns the first result.
@@ -266,25 +308,7 @@ pub async fn request(
             "An Idempotency-Key is 1–128 characters.",
         )]));
     }
-    if let Requester::Session(s) = who {
-        // The gate refuses a session without a recent aal2 step-up too; asking first gives the
-        // caller the methods to step up with.
-        step_up::require(state, s, Requirement::RecentAal2).await?;
-    }
-    let device_first_seen_at = match who {
-        Requester::Session(s) => Some(
-            state
-                .store
-                .devices(s.account_id)
-                .await?
-                .iter()
-                .find(|d| d.id == s.device_id)
-                .map(|d| d.first_seen_at)
-                .ok_or(ApiError::Unauthenticated)?,
-        ),
-        Requester::ApiKey { .. } => None,
-    };
-
+    let via = gate_via(state, who).await?;
     let now = state.clock.now();
     let account_id = who.account_id();
     let mut tx = state.store.begin().await?;
@@ -304,22 +328,8 @@ pub async fn request(
         };
     }
     let balance = tx.lock_balance(account_id, c.spec.code, now).await?;
-    let sent_last_24h = tx
-        .withdrawn_since(account_id, c.spec.code, now.minus(Duration::from_secs(24 * 3600)))
-        .await?
-        .into_iter()
-        .try_fold(Amount::ZERO, Amount::checked_add)
-        .unwrap_or(Amount::from_atomic(u128::MAX));
+    let sent_last_24h = sent_today(&mut *tx, account_id, c.spec.code, now).await?;
     let used_before = tx.address_used_before(account_id, c.spec.code, c.network.code, &c.address).await?;
-    let via = match (who, device_first_seen_at) {
-        (Requester::Session(s), Some(first_seen)) => {
-            Via::Session { aal: s.aal, stepped_up_at: s.stepped_up_at, device_first_seen_at: first_seen }
-        }
-        (Requester::ApiKey { has_scope, ip_allowed, .. }, _) => {
-            Via::ApiKey { has_scope: *has_scope, ip_allowed: *ip_allowed }
-        }
-        (Requester::Session(_), None) => return Err(ApiError::Unauthenticated),
-    };
     let facts = Facts {
         status: account.status,
         withdrawal_lock_until: account.withdrawal_lock_until,

@@ -553,3 +553,27 @@ async fn a_signed_client_withdraws_within_its_scopes_and_ips_and_is_refused_outs
 
     assert_eq!(balance(&app).await, "1.8998", "refused requests reserve nothing");
 }
+
+#[tokio::test]
+async fn a_transfer_scoped_key_settles_a_transfer_at_once_and_a_withdraw_key_may_not_transfer() {
+    let app = spawn_app().await;
+    let (_, aal2) = crate::money::funded(&app, "desk@example.com").await;
+    let payee: u64 = app.verified_account("client@example.com").await.parse().unwrap();
+    let body = json!({ "to_uid": payee, "asset": "BTC", "amount": "0.2" }).to_string();
+
+    let desk = hmac_key(&app, &aal2, &["transfer"], &["127.0.0.1"]).await;
+    let headers = desk.headers(&app, "POST", "/api/v1/transfers", Some(&body));
+    let r = send(&app, "POST", "/api/v1/transfers", &headers, Some(&body)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!((t["state"].as_str(), t["api_key_id"].as_str()), (Some("settled"), Some(desk.id.as_str())));
+
+    let payout = hmac_key(&app, &aal2, &["withdraw"], &["127.0.0.1"]).await;
+    let headers = payout.headers(&app, "POST", "/api/v1/transfers", Some(&body));
+    refused(
+        send(&app, "POST", "/api/v1/transfers", &headers, Some(&body)).await,
+        StatusCode::FORBIDDEN,
+        "api-key-scope-missing",
+    )
+    .await;
+}

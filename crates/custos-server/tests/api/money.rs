@@ -374,3 +374,63 @@ async fn bad_withdrawal_input_is_refused_with_a_reason_and_changes_nothing() {
         json_ok(app.get_authed("/api/v1/withdrawals", &token).await).await.as_array().unwrap().is_empty()
     );
 }
+
+async fn transfer(app: &TestApp, token: &str, to_uid: &str, amount: &str) -> reqwest::Response {
+    let body = json!({ "to_uid": to_uid.parse::<u64>().unwrap(), "asset": "BTC", "amount": amount });
+    app.http.post(app.url("/api/v1/transfers")).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+/// (available, locked) of an account's BTC, from the store (sessions may have expired).
+async fn btc_held(app: &TestApp, email: &str) -> (String, String) {
+    let a = app.store.account_by_email_key(email).await.unwrap().unwrap();
+    let b =
+        app.store.balances(a.id).await.unwrap().into_iter().find(|(code, _)| code == "BTC").map(|(_, b)| b);
+    let b = b.unwrap_or_default();
+    (b.available.format(8), b.locked.format(8))
+}
+
+#[tokio::test]
+async fn a_transfer_from_a_new_device_is_held_cancellable_and_settles_when_the_hold_ends() {
+    let app = spawn_app().await;
+    let (_, token) = funded(&app, "payer@example.com").await;
+    let payee = app.verified_account("payee@example.com").await;
+
+    // Refusals change nothing.
+    let me = app.store.account_by_email_key("payer@example.com").await.unwrap().unwrap().uid.to_string();
+    let (status, p) = problem(transfer(&app, &token, &me, "0.1").await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["transfer-to-self".to_owned()]));
+    let (status, p) = problem(transfer(&app, &token, "100000001", "0.1").await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["unknown-recipient".to_owned()]));
+    let (status, p) = problem(transfer(&app, &token, &payee, "2.5").await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::FORBIDDEN, vec!["insufficient-balance".to_owned()]));
+
+    // Held (the session's device is new): reserved, and the sender can cancel it.
+    let t = json_ok(transfer(&app, &token, &payee, "0.5").await).await;
+    assert_eq!((t["state"].as_str(), t["direction"].as_str()), (Some("held"), Some("sent")));
+    assert_eq!(codes(&json!({ "reasons": t["hold_reasons"] })), ["new-device"]);
+    assert_eq!(btc_held(&app, "payer@example.com").await, ("1.5".into(), "0.5".into()));
+    let id = t["id"].as_str().unwrap();
+    let c = json_ok(app.post_authed(&format!("/api/v1/transfers/{id}/cancel"), &token).await).await;
+    assert_eq!(c["state"], "cancelled");
+    assert_eq!(btc_held(&app, "payer@example.com").await, ("2".into(), "0".into()));
+
+    // Held again; when the hold ends the worker settles it into the payee's balance.
+    let t = json_ok(transfer(&app, &token, &payee, "0.75").await).await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    for _ in 0..250 {
+        if btc_held(&app, "payee@example.com").await.0 == "0.75" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(btc_held(&app, "payee@example.com").await, ("0.75".into(), "0".into()));
+    assert_eq!(
+        btc_held(&app, "payer@example.com").await,
+        ("1.25".into(), "0".into()),
+        "nothing created or lost"
+    );
+    let settled = app.store.transfer(id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(settled.state.as_str(), "settled");
+    crate::credentials::wait_for_subject_prefix(&app, "payee@example.com", "You received 0.75 BTC").await;
+}
