@@ -87,24 +87,26 @@ pub enum Decision {
     Deny { reasons: Vec<Reason> },
 }
 
-pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Decision {
-    let mut deny = Vec::new();
-    match f.status {
-        AccountStatus::Active => {}
-        AccountStatus::Frozen => {
-            deny.push(Reason::new("account-frozen", "The account is frozen: nothing can leave it."))
-        }
-        _ => deny.push(Reason::new("account-inactive", "The account is not active.")),
-    }
-    if let Some(until) = f.withdrawal_lock_until.filter(|u| *u > now) {
+/// The caller-side reasons an outflow is refused whatever its amount and destination: the
+/// account's status, a withdrawal lock, and the caller's standing (a session's recent aal2
+/// step-up; an API key's scope and address). Shared by [`decide`] and [`authorize`].
+pub fn caller_reasons(
+    status: AccountStatus,
+    withdrawal_lock_until: Option<Timestamp>,
+    via: Via,
+    step_up_window: Duration,
+    now: Timestamp,
+) -> Vec<Reason> {
+    let mut deny = account_reasons(status);
+    if let Some(until) = withdrawal_lock_until.filter(|u| *u > now) {
         deny.push(
             Reason::new("withdrawal-locked", "Withdrawals are paused after a recent security change.")
                 .until(until),
         );
     }
-    match req.via {
+    match via {
         Via::Session { aal, stepped_up_at, .. } => {
-            let recent = stepped_up_at.is_some_and(|t| t <= now && now < t.plus(policy.step_up_window));
+            let recent = stepped_up_at.is_some_and(|t| t <= now && now < t.plus(step_up_window));
             if aal != Aal::Aal2 {
                 deny.push(Reason::new(
                     "second-factor-required",
@@ -114,18 +116,76 @@ pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Deci
                 deny.push(Reason::new("step-up-required", "Confirm with your second factor first."));
             }
         }
-        Via::ApiKey { has_scope, ip_allowed } => {
-            if !has_scope {
-                deny.push(Reason::new("api-key-scope-missing", "This API key may not move money."));
-            }
-            if !ip_allowed {
-                deny.push(Reason::new(
-                    "api-key-ip-not-allowed",
-                    "This request did not come from the key's allowed addresses.",
-                ));
-            }
-        }
+        Via::ApiKey { has_scope, ip_allowed } => deny.extend(api_key_reasons(has_scope, ip_allowed)),
     }
+    deny
+}
+
+fn account_reasons(status: AccountStatus) -> Vec<Reason> {
+    match status {
+        AccountStatus::Active => Vec::new(),
+        AccountStatus::Frozen => {
+            vec![Reason::new("account-frozen", "The account is frozen: nothing can leave it.")]
+        }
+        _ => vec![Reason::new("account-inactive", "The account is not active.")],
+    }
+}
+
+fn api_key_reasons(has_scope: bool, ip_allowed: bool) -> Vec<Reason> {
+    let mut deny = Vec::new();
+    if !has_scope {
+        deny.push(Reason::new("api-key-scope-missing", "This API key lacks the scope this needs."));
+    }
+    if !ip_allowed {
+        deny.push(Reason::new(
+            "api-key-ip-not-allowed",
+            "This request did not come from the key's allowed addresses.",
+        ));
+    }
+    deny
+}
+
+/// What the exchange's order gateway asks about (`POST /api/v1/integration/authorize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Trade,
+    Withdraw,
+    Transfer,
+}
+
+impl Action {
+    pub fn moves_money(self) -> bool {
+        matches!(self, Self::Withdraw | Self::Transfer)
+    }
+}
+
+/// May this caller do `action` now? Reading and trading need an active account (and an API key's
+/// scope and address); moving money needs everything [`caller_reasons`] checks. Amount,
+/// destination and balance are judged by [`decide`] when the outflow itself is requested.
+pub fn authorize(
+    action: Action,
+    status: AccountStatus,
+    withdrawal_lock_until: Option<Timestamp>,
+    via: Via,
+    step_up_window: Duration,
+    now: Timestamp,
+) -> Result<(), Vec<Reason>> {
+    let deny = if action.moves_money() {
+        caller_reasons(status, withdrawal_lock_until, via, step_up_window, now)
+    } else {
+        let mut deny = account_reasons(status);
+        if let Via::ApiKey { has_scope, ip_allowed } = via {
+            deny.extend(api_key_reasons(has_scope, ip_allowed));
+        }
+        deny
+    };
+    if deny.is_empty() { Ok(()) } else { Err(deny) }
+}
+
+pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Decision {
+    let mut deny = caller_reasons(f.status, f.withdrawal_lock_until, req.via, policy.step_up_window, now);
     match f.allowlist {
         Allowlist::Off | Allowlist::Listed => {}
         Allowlist::NotListed => deny.push(Reason::new(
@@ -234,6 +294,25 @@ mod tests {
                 reasons.iter().map(|r| r.code.0).collect()
             }
         }
+    }
+
+    #[test]
+    fn authorize_lets_a_frozen_account_do_nothing_and_needs_step_up_only_for_money() {
+        let plain = Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) };
+        let w = Duration::from_secs(600);
+        assert_eq!(authorize(Action::Trade, AccountStatus::Active, None, plain, w, at(1)), Ok(()));
+        assert_eq!(authorize(Action::Read, AccountStatus::Active, Some(at(5)), plain, w, at(1)), Ok(()));
+        let money =
+            authorize(Action::Withdraw, AccountStatus::Active, Some(at(5)), plain, w, at(1)).unwrap_err();
+        let codes: Vec<_> = money.iter().map(|r| r.code.0).collect();
+        assert_eq!(codes, ["withdrawal-locked", "second-factor-required"]);
+        for action in [Action::Read, Action::Trade, Action::Withdraw, Action::Transfer] {
+            let r = authorize(action, AccountStatus::Frozen, None, session(), w, at(100)).unwrap_err();
+            assert_eq!(r[0].code.0, "account-frozen", "{action:?}");
+        }
+        let key = Via::ApiKey { has_scope: false, ip_allowed: true };
+        let r = authorize(Action::Trade, AccountStatus::Active, None, key, w, at(1)).unwrap_err();
+        assert_eq!(r.iter().map(|r| r.code.0).collect::<Vec<_>>(), ["api-key-scope-missing"]);
     }
 
     #[test]

@@ -198,6 +198,18 @@ impl FromRequestParts<AppState> for SessionWithOverview {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (token, via_cookie) = presented_token(parts, state)?;
+        Self::for_token(state, &token, via_cookie).await
+    }
+}
+
+impl SessionWithOverview {
+    /// Checks a session token from anywhere (a request, or the exchange's gateway asking on the
+    /// integration API), in one store read.
+    pub async fn for_token(
+        state: &AppState,
+        token: &BearerToken,
+        via_cookie: bool,
+    ) -> Result<Self, ApiError> {
         let found = state.store.session_overview(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
         let session =
             admit(state, &found.session, &found.account.security_stamp, found.account.status, via_cookie)

@@ -110,60 +110,82 @@ impl FromRequest<AppState> for ApiKeyCaller {
         let client = Client::from_request_parts(&mut parts, state).await?;
         // A header that is present but not visible ASCII is malformed, not missing.
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().unwrap_or(""));
-        let h = SignatureHeaders::parse(
-            header(HEADER_KEY),
-            header(HEADER_TIMESTAMP),
-            header(HEADER_NONCE),
-            header(HEADER_SIGNATURE),
-        )
-        .map_err(ApiError::ApiKeyUnauthenticated)?;
-        let now = state.clock.now();
-        let window = state.config.api_keys.signature_window;
-        check_freshness(h.timestamp_ms, now, window).map_err(unauthenticated)?;
-
+        let signed = Signed {
+            key: header(HEADER_KEY),
+            timestamp: header(HEADER_TIMESTAMP),
+            nonce: header(HEADER_NONCE),
+            signature: header(HEADER_SIGNATURE),
+        };
         let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::PayloadTooLarge)?;
-        // An unknown key id gets the same answer as a bad signature.
-        let key =
-            state.store.api_key(&h.key_id).await?.ok_or_else(|| unauthenticated(invalid_signature()))?;
         let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        let canonical = h.canonical(parts.method.as_str(), target, &body);
-        let material = key_material(state, &key)?;
-        if !verify_signature(key.kind, &material, &canonical, &h.signature) {
-            return Err(unauthenticated(invalid_signature()));
-        }
-        drop(material);
-
-        let facts = KeyFacts {
-            scopes: key.scopes,
-            ip_allowlist: &key.ip_allowlist,
-            valid_until: key.valid_until,
-            revoked_at: key.revoked_at,
-        };
-        let mut refused = check_usable(&facts, now).err().unwrap_or_default();
-        if let Err(r) = check_address(&key.ip_allowlist, client.ip) {
-            refused.push(r);
-        }
-        if !refused.is_empty() {
-            return Err(ApiError::ApiKeyForbidden(refused));
-        }
-        let account = state
-            .store
-            .account(key.account_id)
-            .await?
-            .ok_or_else(|| ApiError::Internal(format!("api key {} has no account", key.id)))?;
-        if account.status != AccountStatus::Active {
-            return Err(ApiError::AccountInactive);
-        }
-
-        let mut tx = state.store.begin().await?;
-        let expires_at = nonce_expires_at(h.timestamp_ms, window);
-        if !tx.record_api_nonce(&key.id, h.nonce.as_str(), expires_at, now).await? {
-            return Err(unauthenticated(nonce_reused()));
-        }
-        tx.touch_api_key(&key.id, now, Some(client.ip)).await?;
-        tx.commit().await?;
-
-        Ok(Self { account_id: key.account_id, account_uid: account.uid, peer: client.ip, key, body })
+        verify_signed(state, signed, parts.method.as_str(), target, body, client.ip).await
     }
+}
+
+/// The four signature headers of a request, as sent (`None`: absent).
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub key: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// Checks a signed request — ours, or one the exchange's gateway received and forwards to
+/// `/integration/authorize`: headers, freshness, signature over method + target + body, the key's
+/// state and address list, the account, and the nonce (recorded: a replay is refused).
+pub async fn verify_signed(
+    state: &AppState,
+    signed: Signed<'_>,
+    method: &str,
+    target: &str,
+    body: Bytes,
+    peer: IpAddr,
+) -> Result<ApiKeyCaller, ApiError> {
+    let h = SignatureHeaders::parse(signed.key, signed.timestamp, signed.nonce, signed.signature)
+        .map_err(ApiError::ApiKeyUnauthenticated)?;
+    let now = state.clock.now();
+    let window = state.config.api_keys.signature_window;
+    check_freshness(h.timestamp_ms, now, window).map_err(unauthenticated)?;
+    // An unknown key id gets the same answer as a bad signature.
+    let key = state.store.api_key(&h.key_id).await?.ok_or_else(|| unauthenticated(invalid_signature()))?;
+    let canonical = h.canonical(method, target, &body);
+    let material = key_material(state, &key)?;
+    if !verify_signature(key.kind, &material, &canonical, &h.signature) {
+        return Err(unauthenticated(invalid_signature()));
+    }
+    drop(material);
+
+    let facts = KeyFacts {
+        scopes: key.scopes,
+        ip_allowlist: &key.ip_allowlist,
+        valid_until: key.valid_until,
+        revoked_at: key.revoked_at,
+    };
+    let mut refused = check_usable(&facts, now).err().unwrap_or_default();
+    if let Err(r) = check_address(&key.ip_allowlist, peer) {
+        refused.push(r);
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::ApiKeyForbidden(refused));
+    }
+    let account = state
+        .store
+        .account(key.account_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("api key {} has no account", key.id)))?;
+    if account.status != AccountStatus::Active {
+        return Err(ApiError::AccountInactive);
+    }
+
+    let mut tx = state.store.begin().await?;
+    let expires_at = nonce_expires_at(h.timestamp_ms, window);
+    if !tx.record_api_nonce(&key.id, h.nonce.as_str(), expires_at, now).await? {
+        return Err(unauthenticated(nonce_reused()));
+    }
+    tx.touch_api_key(&key.id, now, Some(peer)).await?;
+    tx.commit().await?;
+
+    Ok(ApiKeyCaller { account_id: key.account_id, account_uid: account.uid, peer, key, body })
 }

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Client, Service, UserSession};
 use crate::extract_api_key::ApiKeyCaller;
 use crate::state::AppState;
+use crate::usecases::authorize::{self, AuthorizeAnswer, AuthorizeRequest};
 use crate::usecases::ledger::{self, BalanceView, IngestReport, LedgerEvent};
 use crate::usecases::transfers::{self, TransferCancelledBy, TransferRequest, TransferView};
 use crate::usecases::withdrawals::{self, CancelledBy, Requester, WithdrawalRequest, WithdrawalView};
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_withdrawal))
         .routes(routes!(confirm_withdrawal))
         .routes(routes!(ledger_events))
+        .routes(routes!(integration_authorize))
         .routes(routes!(request_transfer, list_transfers))
         .routes(routes!(cancel_transfer))
 }
@@ -217,4 +219,19 @@ async fn cancel_transfer(
 ) -> ApiResult<Json<TransferView>> {
     let id = id.parse().map_err(|_| ApiError::NotFound)?;
     Ok(Json(transfers::cancel(&state, id, &TransferCancelledBy::Sender(who)).await?))
+}
+
+/// Integration: may this session or signed API-key request `read`, `trade`, `withdraw` or
+/// `transfer` now? Always 200 with `decision` `allow` or `deny` and the reasons; 422 only when the
+/// question itself is malformed. A forwarded signed request is verified like one sent to us
+/// (its nonce is spent).
+#[utoipa::path(post, path = "/api/v1/integration/authorize", tag = "integration",
+    security(("service_token" = [])), request_body = AuthorizeRequest,
+    responses((status = 200, body = AuthorizeAnswer), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn integration_authorize(
+    State(state): State<AppState>,
+    _service: Service,
+    Json(b): Json<AuthorizeRequest>,
+) -> ApiResult<Json<AuthorizeAnswer>> {
+    Ok(Json(authorize::authorize(&state, b).await?))
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod authorize;
 pub mod bindings;
 pub mod credential_change;
 pub mod factors;

@@ -577,3 +577,46 @@ async fn a_transfer_scoped_key_settles_a_transfer_at_once_and_a_withdraw_key_may
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_gateway_forwards_signed_requests_and_learns_the_keys_scope_and_address_standing() {
+    let app = spawn_app().await;
+    app.verified_account("algo@example.com").await;
+    let token = app.login("algo@example.com", "laptop").await;
+    let trader = hmac_key(&app, &token, &["read", "trade"], &["203.0.113.0/24"]).await;
+    let order = r#"{"side":"buy","qty":"1"}"#;
+    let forward = |key: &Signer, ip: &str| {
+        let h: std::collections::HashMap<String, String> = key
+            .headers(&app, "POST", "/orders?pair=BTC-USDT", Some(order))
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v))
+            .collect();
+        json!({
+            "action": "trade",
+            "ip": ip,
+            "api_key": {
+                "key_id": h["x-custos-key"], "timestamp": h["x-custos-timestamp"], "nonce": h["x-custos-nonce"],
+                "signature": h["x-custos-signature"], "method": "POST", "path": "/orders?pair=BTC-USDT", "body": order,
+            },
+        })
+    };
+    let allowed = forward(&trader, "203.0.113.9");
+    let a = crate::money::authorize(&app, allowed.clone()).await;
+    assert_eq!(a["decision"], "allow", "{a}");
+    // The same forwarded request again is a replay.
+    let a = crate::money::authorize(&app, allowed).await;
+    assert_eq!(reasons(&a), ["api-nonce-reused"]);
+    // From outside the key's list; and a key without the trade scope.
+    let a = crate::money::authorize(&app, forward(&trader, "198.51.100.1")).await;
+    assert_eq!(
+        (a["decision"].as_str(), reasons(&a)),
+        (Some("deny"), vec!["api-key-ip-not-allowed".to_owned()])
+    );
+    let reader = hmac_key(&app, &token, &["read"], &[]).await;
+    let a = crate::money::authorize(&app, forward(&reader, "198.51.100.1")).await;
+    assert_eq!(reasons(&a), ["api-key-scope-missing"]);
+    // A tampered body does not verify.
+    let mut tampered = forward(&trader, "203.0.113.9");
+    tampered["api_key"]["body"] = json!(r#"{"side":"sell","qty":"100"}"#);
+    assert_eq!(reasons(&crate::money::authorize(&app, tampered).await), ["api-signature-invalid"]);
+}

@@ -434,3 +434,73 @@ async fn a_transfer_from_a_new_device_is_held_cancellable_and_settles_when_the_h
     assert_eq!(settled.state.as_str(), "settled");
     crate::credentials::wait_for_subject_prefix(&app, "payee@example.com", "You received 0.75 BTC").await;
 }
+
+pub(crate) async fn authorize(app: &TestApp, body: Value) -> Value {
+    let r = app
+        .http
+        .post(app.url("/api/v1/integration/authorize"))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    json_ok(r).await
+}
+
+#[tokio::test]
+async fn the_gateway_learns_whether_a_session_may_trade_or_move_money_now() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/integration/authorize"))
+        .json(&json!({"action": "trade"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::UNAUTHORIZED, "service callers only");
+    let r = app
+        .http
+        .post(app.url("/api/v1/integration/authorize"))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&json!({"action": "trade"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, p) = problem(r).await;
+    assert_eq!(
+        (status, codes(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["credential-required".to_owned()])
+    );
+
+    // Password only: may trade, may not move money.
+    let uid = app.verified_account("trader@example.com").await;
+    let plain = app.login("trader@example.com", "laptop").await;
+    let a = authorize(&app, json!({"action": "trade", "session_token": plain})).await;
+    assert_eq!((a["decision"].as_str(), a["uid"].as_u64()), (Some("allow"), uid.parse().ok()));
+    let a = authorize(&app, json!({"action": "withdraw", "session_token": plain})).await;
+    assert_eq!(
+        (a["decision"].as_str(), codes(&a)),
+        (Some("deny"), vec!["second-factor-required".to_owned()])
+    );
+
+    // Stepped up with a second factor: may withdraw, until the step-up is too old.
+    let (_, aal2) = funded(&app, "mover@example.com").await;
+    assert_eq!(
+        authorize(&app, json!({"action": "transfer", "session_token": aal2})).await["decision"],
+        "allow"
+    );
+    app.clock.advance(Duration::from_secs(11 * 60));
+    let a = authorize(&app, json!({"action": "withdraw", "session_token": aal2})).await;
+    assert_eq!(codes(&a), ["step-up-required"]);
+
+    // An unknown or ended session: deny, and nothing says whose it might have been.
+    let a = authorize(&app, json!({"action": "read", "session_token": "not-a-token"})).await;
+    assert_eq!(
+        (a["decision"].as_str(), codes(&a), a["uid"].is_null()),
+        (Some("deny"), vec!["session-invalid".to_owned()], true)
+    );
+    let r = app.post_authed("/api/v1/auth/logout", &plain).await;
+    assert!(r.status().is_success());
+    let a = authorize(&app, json!({"action": "trade", "session_token": plain})).await;
+    assert_eq!(codes(&a), ["session-invalid"]);
+}
