@@ -38,6 +38,8 @@ use report::{Round, Row};
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery staple bench";
 const DEVICE: &str = "bench-device";
+/// The integration caller's service token (configured in the app under test).
+const SERVICE_TOKEN: &str = "custos-bench-service-token-0123456789abcdef";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -178,6 +180,14 @@ fn rows(hash_threads: usize, clients: usize) -> (Vec<Row>, Vec<Row>) {
         row("login", "POST /api/v1/auth/login", "req/s", Some("argon2"), Some(0.90), clients),
         row("bare_read", "B: bare axum handler, one indexed store read", "req/s", None, None, clients),
         row("me", "GET /api/v1/me", "req/s", Some("bare_read"), Some(0.70), clients),
+        row(
+            "authorize",
+            "POST /api/v1/integration/authorize (session, trade)",
+            "req/s",
+            Some("bare_read"),
+            Some(0.70),
+            clients,
+        ),
         row("commit", "C: one durable commit (single writer)", "commits/s", None, None, 1),
     ];
     let diag = vec![
@@ -225,7 +235,7 @@ fn rows(hash_threads: usize, clients: usize) -> (Vec<Row>, Vec<Row>) {
 /// it is shared — then falls on baseline and subject alike instead of on whichever ran second.
 const GROUPS: &[&[&str]] = &[
     &["argon2", "login", "argon2_reuse"],
-    &["bare_read", "me", "bare_two"],
+    &["bare_read", "me", "bare_two", "authorize"],
     &["bare_null", "healthz"],
     &["store_read"],
     &["commit"],
@@ -346,6 +356,26 @@ async fn measure_only(fx: &Fixture, key: &str, w: Window) -> anyhow::Result<Samp
         "bare_read" => get_loop(fx, w, fx.bare, "/session").await,
         "me" => get_loop(fx, w, fx.app, "/api/v1/me").await,
         "bare_two" => get_loop(fx, w, fx.bare, "/session-and-account").await,
+        // The gateway's question for each client's session, with the service token.
+        "authorize" => {
+            let url = format!("http://{}/api/v1/integration/authorize", fx.app);
+            let c = fx.client.clone();
+            let bodies: Arc<Vec<String>> = Arc::new(
+                fx.tokens
+                    .iter()
+                    .map(|t| serde_json::json!({ "action": "trade", "session_token": t }).to_string())
+                    .collect(),
+            );
+            load::closed_loop(clients, w, move |i| {
+                load::http(
+                    c.post(&url)
+                        .header(header::AUTHORIZATION, format!("Bearer {SERVICE_TOKEN}"))
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(bodies[i % bodies.len()].clone()),
+                )
+            })
+            .await
+        }
         // The store read alone, no HTTP.
         "store_read" => {
             let hashes: Arc<Vec<TokenHash>> =
@@ -415,6 +445,8 @@ async fn setup(args: &Args) -> anyhow::Result<Fixture> {
         Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() },
     )?;
     config.hash_cost = HashCost::default();
+    config.money.service_tokens =
+        vec![("custos-bench".into(), TokenHash::of(SERVICE_TOKEN.as_bytes()))];
     let (hash_workers, hash_queue) = (config.hash_workers, config.hash_queue);
     let hasher = PasswordHasher::new(config.hash_cost).map_err(|e| anyhow!("{e}"))?;
     let phc = hasher.hash(&Password::new(PASSWORD.into()));
