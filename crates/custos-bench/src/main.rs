@@ -445,8 +445,7 @@ async fn setup(args: &Args) -> anyhow::Result<Fixture> {
         Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() },
     )?;
     config.hash_cost = HashCost::default();
-    config.money.service_tokens =
-        vec![("custos-bench".into(), TokenHash::of(SERVICE_TOKEN.as_bytes()))];
+    config.money.service_tokens = vec![("custos-bench".into(), TokenHash::of(SERVICE_TOKEN.as_bytes()))];
     let (hash_workers, hash_queue) = (config.hash_workers, config.hash_queue);
     let hasher = PasswordHasher::new(config.hash_cost).map_err(|e| anyhow!("{e}"))?;
     let phc = hasher.hash(&Password::new(PASSWORD.into()));

@@ -133,6 +133,7 @@ pub enum AuditEvent {
     AccountUnfrozen,
     // Operations
     OperatorCreatedAccount { uid: u64 },
+    ServiceTokenCreated { name: String },
     StaffViewedAccount { staff: String },
 }
 

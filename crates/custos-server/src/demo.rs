@@ -37,9 +37,19 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
     let clock = Arc::new(ManualClock::new(state.clock.now().minus(Duration::from_secs(14 * 86_400))));
     let past = AppState::new(state.store.clone(), clock.clone(), state.config.clone(), state.hashes.clone());
 
+    let mut uids = Vec::new();
     for (email, password) in [(VICTIM_EMAIL, VICTIM_PASSWORD), (OTHER_EMAIL, OTHER_PASSWORD)] {
         let reg = Registration { email: email.into(), password: Password::new(password.into()), phone: None };
-        operator::create_account(&past, reg, "demo").await?;
+        uids.push(operator::create_account(&past, reg, "demo").await?);
+    }
+    // Their balances, as the exchange's books would have reported them.
+    for (uid, asset, amount) in [
+        (uids[0], "BTC", "1.25"),
+        (uids[0], "ETH", "8.5"),
+        (uids[0], "USDT", "4200"),
+        (uids[1], "USDT", "150"),
+    ] {
+        operator::dev_deposit(&past, uid.get(), asset, amount).await?;
     }
     let login_as = |c: Client, password: &'static str| {
         let past = past.clone();

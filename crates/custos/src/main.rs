@@ -52,6 +52,16 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Integration service tokens (for the exchange's services calling /api/v1/integration).
+    ServiceToken {
+        #[command(subcommand)]
+        command: ServiceTokenCommand,
+    },
+    /// Ledger commands for demo and development data.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Print a new random root key for CUSTOS_MASTER_KEY.
     Keygen,
     /// Print a new webhook signing secret (whsec_…) for CUSTOS_WEBHOOK_SECRET.
@@ -69,6 +79,37 @@ enum UserCommand {
         /// Your name, recorded in the audit trail.
         #[arg(long, env = "USER", default_value = "operator")]
         operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceTokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// Which service uses it, e.g. "ledger-feed".
+        #[arg(long)]
+        name: String,
+        /// Your name, recorded in the audit trail.
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Credit an account (dev and demo mode only; production deposits come from the integration API).
+    Deposit {
+        #[arg(long)]
+        uid: u64,
+        #[arg(long)]
+        asset: String,
+        /// Decimal amount, e.g. 0.5
+        #[arg(long)]
+        amount: String,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -216,6 +257,36 @@ async fn main() -> anyhow::Result<()> {
                 );
                 std::process::exit(1);
             }
+        }
+        Command::ServiceToken { command: ServiceTokenCommand::Create { name, operator, serve } } => {
+            let mut config = load(&cli.config, serve)?;
+            config.listen = "127.0.0.1:0".parse()?;
+            let app = Application::build(config).await?;
+            let token = operator::create_service_token(app.state(), name, operator)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("service token for {name} (shown once; send it as Authorization: Bearer …):");
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Ledger { command: LedgerCommand::Deposit { uid, asset, amount, serve } } => {
+            let mut config = load(&cli.config, serve)?;
+            config.listen = "127.0.0.1:0".parse()?;
+            let app = Application::build(config).await?;
+            match operator::dev_deposit(app.state(), *uid, asset, amount).await {
+                Ok(()) => println!("credited {amount} {asset} to UID {uid}"),
+                Err(
+                    custos_server::error::ApiError::Validation(reasons)
+                    | custos_server::error::ApiError::Refused(reasons),
+                ) => {
+                    for r in reasons {
+                        eprintln!("refused: {} — {}", r.code.0, r.detail);
+                    }
+                    std::process::exit(2);
+                }
+                Err(e) => bail!("{e}"),
+            }
+            Ok(())
         }
         Command::Keygen => {
             println!("{}", custos_core::crypto::RootKey::generate().to_hex());

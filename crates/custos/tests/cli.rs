@@ -111,3 +111,37 @@ fn dev_mode_refuses_a_public_listen_address() {
     assert!(text(&out.stderr).contains("loopback"), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn an_operator_makes_a_service_token_and_credits_a_demo_deposit() {
+    let dir = temp_dir();
+    let out = custos(&["service-token", "create", "--name", "ledger-feed"], &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert_eq!(token.len(), 43, "one base64url token on stdout: {token}");
+    assert!(text(&out.stderr).contains("shown once"));
+
+    let out = custos(
+        &["user", "create", "--email", "saver@example.com"],
+        &dir,
+        Some("correct horse battery staple\n"),
+        &[],
+    );
+    let uid = text(&out.stdout).rsplit(' ').next().unwrap().trim().to_owned();
+    let out =
+        custos(&["ledger", "deposit", "--uid", &uid, "--asset", "BTC", "--amount", "0.5"], &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("credited 0.5 BTC"));
+    let out = custos(
+        &["ledger", "deposit", "--uid", &uid, "--asset", "BTC", "--amount", "0.123456789"],
+        &dir,
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("amount-invalid"), "{}", text(&out.stderr));
+
+    // The audit trail holds the token's creation (and still verifies).
+    let out = custos(&["audit", "verify"], &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

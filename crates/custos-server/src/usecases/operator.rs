@@ -63,6 +63,57 @@ pub async fn create_account(state: &AppState, reg: Registration, operator: &str)
     Err(ApiError::Internal("could not allocate a unique UID".into()))
 }
 
+/// Creates an integration service token (`custos service-token create`): shown once, stored as
+/// its SHA-256, audited on the system chain with the operator's name.
+pub async fn create_service_token(
+    state: &AppState,
+    name: &str,
+    operator: &str,
+) -> Result<custos_core::crypto::BearerToken, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::Validation(vec![custos_core::Reason::new(
+            "service-token-name-invalid",
+            "Name the service in 1–64 printable characters.",
+        )]));
+    }
+    let token = custos_core::crypto::BearerToken::generate();
+    let now = state.clock.now();
+    let record = custos_store::ServiceTokenRecord {
+        id: custos_core::ids::ServiceTokenId::new(),
+        name: name.to_owned(),
+        token_hash: token.hash(),
+        created_at: now,
+        revoked_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_service_token(&record).await?;
+    let actor = Actor::Operator { name: operator.to_owned() };
+    audit(&mut *tx, Chain::System, now, actor, AuditEvent::ServiceTokenCreated { name: record.name }).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Credits an account from the command line — demo and dev mode only: in production, money
+/// arrives from the exchange's books through the integration API.
+pub async fn dev_deposit(state: &AppState, uid: u64, asset: &str, amount: &str) -> Result<(), ApiError> {
+    if state.config.mode != crate::config::Mode::Dev {
+        return Err(ApiError::Refused(vec![custos_core::Reason::new(
+            "dev-mode-only",
+            "In production, deposits arrive through POST /api/v1/integration/ledger-events.",
+        )]));
+    }
+    let event = super::ledger::LedgerEvent {
+        event_id: format!("cli-deposit-{}", uuid::Uuid::now_v7()),
+        kind: super::ledger::EventKind::Deposit,
+        uid,
+        asset: asset.to_owned(),
+        amount: amount.to_owned(),
+    };
+    super::ledger::ingest(state, &[event]).await?;
+    Ok(())
+}
+
 /// What `custos audit verify` found.
 #[derive(Debug, Default)]
 pub struct AuditReport {
