@@ -18,6 +18,7 @@ use custos_core::crypto::KeyPurpose;
 use custos_core::ids::AccountId;
 use custos_core::notice::Notice;
 use custos_core::step_up::Requirement;
+use custos_core::webhook::WebhookEvent;
 use custos_store::{AccountRecord, ApiKeyRecord, Tx};
 
 use super::notify::{self, Recipient};
@@ -192,6 +193,17 @@ pub async fn create(
     };
     let idempotency_key = format!("api_key_created:{}", key.id);
     notify::email(&mut *tx, state, recipient(&account), notice, idempotency_key, now).await?;
+    let data = serde_json::json!({
+        "uid": account.uid.get(),
+        "key_id": key.id.to_string(),
+        "kind": key.kind.as_str(),
+        "scopes": key.scopes.as_strs(),
+        "ip_allowlist": key.ip_allowlist.as_strings(),
+        "valid_until": key.valid_until.rfc3339(),
+    });
+    let hook_key = format!("api_key.created:{}", key.id);
+    notify::webhook(&mut *tx, state, Some(account.id), WebhookEvent::ApiKeyCreated, data, hook_key, now)
+        .await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(Created { key, secret })
@@ -222,6 +234,7 @@ pub async fn revoke(
     }
     let event = AuditEvent::ApiKeyRevoked { key_id: id.to_string() };
     audit(&mut *tx, Chain::Account(account.id), now, actor(who), event).await?;
+    announce_revoked(&mut *tx, state, &account, &id, RevokeReason::RevokedByUser, now).await?;
     let notice = Notice::ApiKeysRevoked {
         keys: vec![(id.to_string(), key.label)],
         at: now,
@@ -249,6 +262,7 @@ pub async fn revoke_all(state: &AppState, who: &UserSession, ip: Option<IpAddr>)
     for id in &revoked {
         let event = AuditEvent::ApiKeyRevoked { key_id: id.to_string() };
         audit(&mut *tx, Chain::Account(account.id), now, actor(who), event).await?;
+        announce_revoked(&mut *tx, state, &account, id, RevokeReason::RevokedByUser, now).await?;
     }
     let keys = revoked
         .iter()
@@ -263,6 +277,21 @@ pub async fn revoke_all(state: &AppState, who: &UserSession, ip: Option<IpAddr>)
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(u32::try_from(revoked.len()).unwrap_or(u32::MAX))
+}
+
+/// Tells the exchange a key stopped working (it may cache keys at its gateway).
+async fn announce_revoked(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: &custos_store::AccountRecord,
+    id: &ApiKeyId,
+    reason: RevokeReason,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let data =
+        serde_json::json!({ "uid": account.uid.get(), "key_id": id.to_string(), "reason": reason.as_str() });
+    let key = format!("api_key.revoked:{id}");
+    notify::webhook(tx, state, Some(account.id), WebhookEvent::ApiKeyRevoked, data, key, now).await
 }
 
 /// Revokes every live key of an account inside a command that changed a credential (the matrix's

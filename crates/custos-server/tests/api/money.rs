@@ -314,6 +314,12 @@ async fn the_gate_names_every_reason_it_refuses_and_nothing_is_reserved() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(codes(&p).contains(&"withdrawal-locked".to_owned()), "{p}");
     assert_eq!(balance(&app, &token, "BTC").await.0, available, "a refusal reserves nothing");
+
+    // A step-up older than its window: the answer names the ways to step up again.
+    app.clock.advance(Duration::from_secs(11 * 60));
+    let (status, p) = problem(withdraw(&app, &token, btc("0.1"), None).await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::FORBIDDEN, vec!["step-up-required".to_owned()]));
+    assert!(p["methods"].as_array().unwrap().iter().any(|m| m == "totp"), "{p}");
 }
 
 #[tokio::test]

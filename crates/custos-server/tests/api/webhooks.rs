@@ -224,3 +224,28 @@ async fn the_withdrawal_lifecycle_is_announced_to_the_exchange_and_verifies() {
         assert!(g["payload"]["data"]["uid"].is_u64());
     }
 }
+
+#[tokio::test]
+async fn api_keys_created_and_revoked_are_announced() {
+    let secret = WebhookSecret::generate();
+    let receiver = Receiver::start(&secret, 0).await;
+    let app = app_for(&receiver, &secret).await;
+    app.verified_account("keys-hook@example.com").await;
+    let token = app.login("keys-hook@example.com", "laptop").await;
+    let body = json!({"label": "reports", "kind": "hmac-sha256", "scopes": ["read"]});
+    let r = app.http.post(app.url("/api/v1/api-keys")).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let r =
+        app.http.delete(app.url(&format!("/api/v1/api-keys/{id}"))).bearer_auth(&token).send().await.unwrap();
+    assert!(r.status().is_success());
+
+    let got = receiver.requests(2).await;
+    let mut types: Vec<&str> = got.iter().map(|g| g["payload"]["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["api_key.created", "api_key.revoked"]);
+    for g in &got {
+        assert_eq!(g["verified"], true, "{g}");
+        assert_eq!(g["payload"]["data"]["key_id"].as_str(), Some(id.as_str()));
+    }
+}
