@@ -139,11 +139,7 @@ pub async fn request(
 
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    // Lock order: accounts by id, then balances: two transfers in opposite directions cannot deadlock.
-    let (first, second) = if from.as_uuid() < to.id.as_uuid() { (from, to.id) } else { (to.id, from) };
-    let a1 = tx.lock_account(first).await?.ok_or(ApiError::Unauthenticated)?;
-    let a2 = tx.lock_account(second).await?.ok_or(ApiError::Unauthenticated)?;
-    let (sender, receiver) = if a1.id == from { (a1, a2) } else { (a2, a1) };
+    let (sender, receiver) = lock_pair(&mut *tx, from, to.id).await?;
     if let Some(k) = idempotency_key
         && let Some(earlier) = tx.transfer_by_idempotency_key(from, k).await?
     {
@@ -368,10 +364,7 @@ pub async fn cancel(
     let found = found.ok_or(ApiError::NotFound)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let (first, second) = order(found.from_account, found.to_account);
-    let a1 = tx.lock_account(first).await?.ok_or(ApiError::NotFound)?;
-    let a2 = tx.lock_account(second).await?.ok_or(ApiError::NotFound)?;
-    let (sender, receiver) = if a1.id == found.from_account { (a1, a2) } else { (a2, a1) };
+    let (sender, receiver) = lock_pair(&mut *tx, found.from_account, found.to_account).await?;
     let mut t = tx.lock_transfer(id).await?.ok_or(ApiError::NotFound)?;
     if !t.state.cancellable() {
         return Err(ApiError::Conflict(Reason::new(
@@ -409,8 +402,17 @@ pub async fn cancel(
     view(state, &t, who.account_id).await
 }
 
-fn order(a: AccountId, b: AccountId) -> (AccountId, AccountId) {
-    if a.as_uuid() < b.as_uuid() { (a, b) } else { (b, a) }
+/// Locks sender and receiver in id order, so two transfers in opposite directions cannot
+/// deadlock; returns them as (sender, receiver).
+async fn lock_pair(
+    tx: &mut dyn Tx,
+    from: AccountId,
+    to: AccountId,
+) -> Result<(AccountRecord, AccountRecord), ApiError> {
+    let (first, second) = if from.as_uuid() < to.as_uuid() { (from, to) } else { (to, from) };
+    let a1 = tx.lock_account(first).await?.ok_or(ApiError::NotFound)?;
+    let a2 = tx.lock_account(second).await?.ok_or(ApiError::NotFound)?;
+    Ok(if a1.id == from { (a1, a2) } else { (a2, a1) })
 }
 
 /// Settles held transfers whose hold has ended (called by the money worker). Returns how many.
@@ -420,10 +422,7 @@ pub async fn settle_due(state: &AppState) -> Result<usize, ApiError> {
     for id in state.store.transfers_due(now, 50).await? {
         let Some(found) = state.store.transfer(id).await? else { continue };
         let mut tx = state.store.begin().await?;
-        let (first, second) = order(found.from_account, found.to_account);
-        let a1 = tx.lock_account(first).await?.ok_or(ApiError::NotFound)?;
-        let a2 = tx.lock_account(second).await?.ok_or(ApiError::NotFound)?;
-        let (sender, receiver) = if a1.id == found.from_account { (a1, a2) } else { (a2, a1) };
+        let (sender, receiver) = lock_pair(&mut *tx, found.from_account, found.to_account).await?;
         let Some(mut t) = tx.lock_transfer(id).await? else { continue };
         if t.state != TransferState::Held || t.hold_until.is_some_and(|u| u > now) {
             continue;
