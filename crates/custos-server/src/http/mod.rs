@@ -9,6 +9,7 @@ pub mod passkeys_api;
 pub mod qr;
 pub mod security_api;
 pub mod views;
+pub mod wallet_api;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys_api::router())
         .merge(money_api::router())
         .merge(api_keys_api::router())
+        .merge(wallet_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

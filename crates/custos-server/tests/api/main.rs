@@ -15,4 +15,5 @@ mod postgres;
 mod sessions;
 mod sms;
 mod surface;
+mod wallet;
 mod webhooks;
