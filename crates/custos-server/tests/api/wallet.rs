@@ -49,6 +49,16 @@ async fn confirm_next(app: &TestApp, used: &mut Vec<String>) {
     panic!("no new confirmation mail");
 }
 
+/// Requests `amount` BTC, confirms it by mail, and waits until custos has claimed it for the
+/// wallet; returns its id.
+async fn to_processing(app: &TestApp, token: &str, amount: &str, used: &mut Vec<String>) -> String {
+    let w: Value = withdraw(app, token, btc(amount), None).await.json().await.unwrap();
+    let id = w["id"].as_str().unwrap().to_owned();
+    confirm_next(app, used).await;
+    wait_for_state(app, &id, "processing").await;
+    id
+}
+
 async fn report(app: &TestApp, id: &str, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut r = app.http.post(app.url(&format!("/api/v1/integration/wallet/withdrawals/{id}"))).json(&body);
     if let Some(t) = token {
@@ -76,11 +86,7 @@ async fn withdrawals_go_to_the_wallet_service_signed_and_its_reports_move_them()
     let app = app_for(&wallet, &secret).await;
     let (_uri, token) = funded(&app, EMAIL).await;
     let mut used = Vec::new();
-
-    let w: Value = withdraw(&app, &token, btc("0.5"), None).await.json().await.unwrap();
-    let id = w["id"].as_str().unwrap().to_owned();
-    confirm_next(&app, &mut used).await;
-    wait_for_state(&app, &id, "processing").await;
+    let id = to_processing(&app, &token, "0.5", &mut used).await;
 
     let is_submission = |e: &Value| e["method"] == "POST" && e["path"] == "/v1/withdrawals";
     let accepted = wait_logged(&wallet, |e| is_submission(e) && e["status"] == 202).await;
@@ -136,10 +142,7 @@ async fn withdrawals_go_to_the_wallet_service_signed_and_its_reports_move_them()
     assert_eq!(done["txid"], "9f2c1a0b7e");
 
     // A processing withdrawal the owner cancels is intercepted by the wallet.
-    let w: Value = withdraw(&app, &token, btc("0.25"), None).await.json().await.unwrap();
-    let id = w["id"].as_str().unwrap().to_owned();
-    confirm_next(&app, &mut used).await;
-    wait_for_state(&app, &id, "processing").await;
+    let id = to_processing(&app, &token, "0.25", &mut used).await;
     wait_logged(&wallet, |e| {
         is_submission(e) && e["status"] == 202 && e["body"].as_str().unwrap().contains(&id)
     })
@@ -158,11 +161,7 @@ async fn an_unreachable_wallet_stops_nothing_and_the_refusal_says_so() {
     let wallet = PythonServer::start("wallet_service.py", &[&secret.expose(), "0"]).await;
     let app = app_for(&wallet, &secret).await;
     let (_uri, token) = funded(&app, EMAIL).await;
-    let mut used = Vec::new();
-    let w: Value = withdraw(&app, &token, btc("0.5"), None).await.json().await.unwrap();
-    let id = w["id"].as_str().unwrap().to_owned();
-    confirm_next(&app, &mut used).await;
-    wait_for_state(&app, &id, "processing").await;
+    let id = to_processing(&app, &token, "0.5", &mut Vec::new()).await;
     wait_logged(&wallet, |e| e["status"] == 202).await;
     drop(wallet);
 
