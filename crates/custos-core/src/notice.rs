@@ -56,6 +56,8 @@ pub enum Notice {
         confirm_url: String,
         expires_at: Timestamp,
         cooling: String,
+        /// Where the request came from.
+        ip: Option<String>,
     },
     /// The withdrawal allowlist changed: `change` is a sentence that says what and, for anything
     /// that loosens it, from when ("usable from …", "turns off at …") and how to undo it.

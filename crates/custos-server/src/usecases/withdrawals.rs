@@ -288,6 +288,28 @@ pub(crate) async fn sent_today(
         .unwrap_or(Amount::from_atomic(u128::MAX)))
 }
 
+/// What the withdrawal allowlist says about this destination now (read under the account lock,
+/// so a concurrent change to the list is either wholly before or wholly after this request).
+async fn allowlist_fact(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    c: &Checked<'_>,
+    now: Timestamp,
+) -> Result<Allowlist, ApiError> {
+    let mode = tx.allowlist_mode_of(account).await?.mode();
+    if !mode.enforced(now) {
+        return Ok(Allowlist::Off);
+    }
+    let entries: Vec<_> = tx.allowlist_entries_of(account).await?.iter().map(|e| e.facts()).collect();
+    let destination = custos_core::allowlist::Destination {
+        asset: c.spec.code,
+        network: c.network.code,
+        address: &c.address,
+        memo: c.memo.as_deref(),
+    };
+    Ok(custos_core::allowlist::egress_fact(mode, &entries, &destination, now))
+}
+
 /// Requests a withdrawal. The gate decides with everything it needs; a deny changes nothing.
 /// An allow or a hold reserves amount + fee and emails the confirmation link; a hold is applied
 /// when the owner confirms. The same `idempotency_key` returns the first result.
@@ -330,10 +352,11 @@ pub async fn request(
     let balance = tx.lock_balance(account_id, c.spec.code, now).await?;
     let sent_last_24h = sent_today(&mut *tx, account_id, c.spec.code, now).await?;
     let used_before = tx.address_used_before(account_id, c.spec.code, c.network.code, &c.address).await?;
+    let allowlist = allowlist_fact(&mut *tx, account_id, &c, now).await?;
     let facts = Facts {
         status: account.status,
         withdrawal_lock_until: account.withdrawal_lock_until,
-        allowlist: Allowlist::Off,
+        allowlist,
         available: balance.available,
         sent_last_24h,
         limit_24h: c.spec.daily_limit,
