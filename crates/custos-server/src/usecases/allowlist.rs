@@ -123,11 +123,11 @@ pub async fn list(state: &AppState, who: &UserSession) -> Result<AllowlistView, 
 /// `24 hours`, `90 minutes`, `2 days`: a delay in words for emails.
 pub(crate) fn in_words(d: Duration) -> String {
     let s = d.as_secs();
-    let (n, unit) = if s % 86_400 == 0 && s >= 2 * 86_400 {
+    let (n, unit) = if s.is_multiple_of(86_400) && s >= 2 * 86_400 {
         (s / 86_400, "day")
-    } else if s % 3_600 == 0 && s > 0 {
+    } else if s.is_multiple_of(3_600) && s > 0 {
         (s / 3_600, "hour")
-    } else if s % 60 == 0 && s > 0 {
+    } else if s.is_multiple_of(60) && s > 0 {
         (s / 60, "minute")
     } else {
         (s, "second")
