@@ -314,3 +314,51 @@ async fn bad_entries_are_refused_with_reason_codes_and_nothing_is_stored() {
     let r = app.http.delete(app.url("/api/v1/allowlist/not-an-id")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(problem(r).await.0, StatusCode::NOT_FOUND);
 }
+
+async fn wait_for_withdrawal(app: &TestApp, id: &str, state: &str) -> custos_store::WithdrawalRecord {
+    let wid = id.parse().unwrap();
+    for _ in 0..250 {
+        let w = app.store.withdrawal(wid).await.unwrap().unwrap();
+        if w.state.as_str() == state {
+            return w;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("withdrawal {id} never reached {state}");
+}
+
+#[tokio::test]
+async fn turning_the_allowlist_on_stops_withdrawals_already_on_their_way_to_unlisted_addresses() {
+    let app = spawn_app().await;
+    let email = "late@example.com";
+    let (_, token) = funded(&app, email).await;
+    // Requested and confirmed while the allowlist is off: held (new device, new address).
+    let held = json_ok(withdraw(&app, &token, btc("0.2"), None).await).await;
+    let mail = wait_for_subject_prefix(&app, email, "Confirm your withdrawal of 0.2").await;
+    let link = link_token(&mail.text_body, "/confirm-withdrawal/");
+    let w = json_ok(app.post_json("/api/v1/withdrawals/confirm", json!({ "token": link })).await).await;
+    assert_eq!(w["state"], "held");
+    // Requested while off, not confirmed yet.
+    let pending = json_ok(withdraw(&app, &token, btc("0.1"), None).await).await;
+    let mail = wait_for_subject_prefix(&app, email, "Confirm your withdrawal of 0.1").await;
+    let link = link_token(&mail.text_body, "/confirm-withdrawal/");
+
+    json_ok(set_mode(&app, &token, true).await).await;
+
+    // The confirmation is refused with the allowlist's reason; nothing changes.
+    let (status, p) =
+        problem(app.post_json("/api/v1/withdrawals/confirm", json!({ "token": link })).await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::FORBIDDEN, vec!["address-not-allowlisted".to_owned()]));
+    wait_for_withdrawal(&app, pending["id"].as_str().unwrap(), "awaiting_confirmation").await;
+
+    // The hold ends: the held one is cancelled rather than sent, the other expires, and every
+    // reserved unit is back.
+    app.clock.advance(Duration::from_secs(24 * H + 1));
+    let w = wait_for_withdrawal(&app, held["id"].as_str().unwrap(), "cancelled").await;
+    assert_eq!(w.cancelled_by.as_deref(), Some("allowlist"));
+    assert!(w.txid.is_none());
+    let w = wait_for_withdrawal(&app, pending["id"].as_str().unwrap(), "cancelled").await;
+    assert_eq!(w.cancelled_by.as_deref(), Some("expired"));
+    let mail = wait_for_body(&app, email, "withdrawal allowlist does not allow this address").await;
+    assert!(mail.subject.starts_with("Withdrawal of 0.2 BTC"), "{}", mail.subject);
+}
