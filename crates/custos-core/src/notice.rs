@@ -49,6 +49,29 @@ pub enum Notice {
     },
     /// API keys were revoked by the account holder: `(key id, label)` of each.
     ApiKeysRevoked { keys: Vec<(String, String)>, at: Timestamp, ip: Option<String> },
+    /// An address was asked for on the withdrawal allowlist: what, and the link that confirms it.
+    /// `cooling` says in words how long after confirming it becomes usable. Holds a bearer link.
+    ConfirmAllowlistEntry {
+        entry: AllowlistEntrySummary,
+        confirm_url: String,
+        expires_at: Timestamp,
+        cooling: String,
+        /// Where the request came from.
+        ip: Option<String>,
+    },
+    /// The withdrawal allowlist changed: `change` is a sentence that says what and, for anything
+    /// that loosens it, from when ("usable from …", "turns off at …") and how to undo it.
+    AllowlistChanged { change: String, at: Timestamp, ip: Option<String> },
+}
+
+/// What an allowlist email shows about an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowlistEntrySummary {
+    pub label: String,
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    pub memo: Option<String>,
 }
 
 /// What a withdrawal email shows, formatted for people (decimal amounts).
@@ -87,6 +110,7 @@ impl Notice {
                 | Self::StepUpCode { .. }
                 | Self::ConfirmEmailChange { .. }
                 | Self::ConfirmWithdrawal { .. }
+                | Self::ConfirmAllowlistEntry { .. }
         )
     }
 
@@ -104,6 +128,8 @@ impl Notice {
             Self::TransferStatus { .. } => "transfer_status",
             Self::ApiKeyCreated { .. } => "api_key_created",
             Self::ApiKeysRevoked { .. } => "api_keys_revoked",
+            Self::ConfirmAllowlistEntry { .. } => "confirm_allowlist_entry",
+            Self::AllowlistChanged { .. } => "allowlist_changed",
         }
     }
 }

@@ -158,6 +158,8 @@ pub struct RawConfig {
     pub webhook_allow_insecure: Option<bool>,
     pub api_key_ttl_without_ips: Option<String>,
     pub api_key_signature_window: Option<String>,
+    pub allowlist_cooling: Option<String>,
+    pub allowlist_disable_delay: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -292,6 +294,8 @@ impl Config {
                 wallet_secret: raw.wallet_secret.as_deref(),
                 production: mode == Mode::Production,
                 service_tokens: raw.service_tokens.as_deref(),
+                allowlist_cooling: raw.allowlist_cooling.as_deref(),
+                allowlist_disable_delay: raw.allowlist_disable_delay.as_deref(),
             })?,
             keys,
             sessions,

@@ -222,6 +222,13 @@ async fn step(state: &AppState, id: WithdrawalId, expected: WithdrawalState) -> 
             if w.hold_until.is_some_and(|t| t > now) {
                 return Ok(false);
             }
+            // Tightening reaches what is already held: an allowlist turned on (or an entry
+            // removed) during the hold stops the withdrawal instead of releasing it.
+            if !withdrawals::allowlist_reasons_now(&mut *tx, &w, now).await?.is_empty() {
+                drop(tx);
+                withdrawals::cancel(state, id, &CancelledBy::Allowlist).await?;
+                return Ok(true);
+            }
             w.state = transition(&w, Event::Release)?;
             w.queued_at = Some(now);
             let event = AuditEvent::WithdrawalQueued { withdrawal: id.to_string() };

@@ -21,6 +21,12 @@ pub struct MoneyConfig {
     /// How long the emailed confirmation link of a withdrawal works (10 minutes).
     pub confirm_ttl: Duration,
     pub wallet: WalletConfig,
+    /// How long a confirmed allowlist entry cools down before it can be used
+    /// (`CUSTOS_ALLOWLIST_COOLING`, default 24h).
+    pub allowlist_cooling: Duration,
+    /// How long after it is asked for turning the allowlist off takes effect
+    /// (`CUSTOS_ALLOWLIST_DISABLE_DELAY`, default 48h); turning it on before then cancels it.
+    pub allowlist_disable_delay: Duration,
     /// Integration callers: (name, SHA-256 of the token) from `CUSTOS_SERVICE_TOKENS`. Tokens made
     /// with `custos service-token create` live in the database instead.
     pub service_tokens: Vec<(String, TokenHash)>,
@@ -71,6 +77,8 @@ pub struct RawMoney<'a> {
     /// Production refuses a wallet URL that is not https.
     pub production: bool,
     pub service_tokens: Option<&'a str>,
+    pub allowlist_cooling: Option<&'a str>,
+    pub allowlist_disable_delay: Option<&'a str>,
 }
 
 impl MoneyConfig {
@@ -98,6 +106,16 @@ impl MoneyConfig {
                 poll: duration("CUSTOS_WALLET_POLL", raw.wallet_poll, Duration::from_secs(1))?,
                 connector: wallet_kind(&raw)?,
             },
+            allowlist_cooling: duration(
+                "CUSTOS_ALLOWLIST_COOLING",
+                raw.allowlist_cooling,
+                custos_core::allowlist::DEFAULT_COOLING,
+            )?,
+            allowlist_disable_delay: duration(
+                "CUSTOS_ALLOWLIST_DISABLE_DELAY",
+                raw.allowlist_disable_delay,
+                custos_core::allowlist::DEFAULT_DISABLE_DELAY,
+            )?,
             service_tokens: parse_service_tokens(raw.service_tokens.unwrap_or(""))?,
         })
     }

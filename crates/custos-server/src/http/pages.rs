@@ -30,6 +30,7 @@ mod dev_mailbox;
 mod sign_in;
 
 // Credential pages: step-up, second factor, password, anti-phishing code, and the checklist.
+mod allowlist;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
@@ -54,7 +55,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(anti_phishing::routes())
         .merge(passkeys::routes())
         .merge(funds::routes())
-        .merge(api_keys::routes());
+        .merge(api_keys::routes())
+        .merge(allowlist::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod allowlist;
 mod api_keys;
 mod bad_input;
 mod credentials;
