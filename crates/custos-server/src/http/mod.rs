@@ -10,6 +10,7 @@ pub mod passkeys_api;
 pub mod qr;
 pub mod security_api;
 pub mod views;
+pub mod wallet_api;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys_api::router())
         .merge(money_api::router())
         .merge(api_keys_api::router())
+        .merge(wallet_api::router())
         .merge(allowlist_api::router())
         .split_for_parts();
 

@@ -16,4 +16,5 @@ mod postgres;
 mod sessions;
 mod sms;
 mod surface;
+mod wallet;
 mod webhooks;

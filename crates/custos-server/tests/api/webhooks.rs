@@ -1,8 +1,6 @@
 //! Webhooks against the reference Standard Webhooks library: a Python receiver
 //! (`tests/python/webhook_receiver.py`) verifies every delivery with `standardwebhooks`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use custos_core::webhook::{WebhookEvent, WebhookSecret};
@@ -14,64 +12,20 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
+/// The Python receiver; answers 500 to the first `fail_first` requests.
+struct Receiver(PythonServer);
 
 impl Receiver {
-    /// Starts the receiver; it answers 500 to the first `fail_first` requests.
     async fn start(secret: &WebhookSecret, fail_first: u32) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = temp_path("webhook-receiver").with_extension("jsonl");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/webhook_receiver.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(secret.expose())
-            .arg(&log)
-            .arg(fail_first.to_string())
-            .spawn()
-            .expect("python3 is needed for the webhook tests");
-        let receiver = Self { child, port, log };
-        for _ in 0..250 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return receiver;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!(
-            "the webhook receiver did not start: is standardwebhooks installed? (scripts/test installs it)"
-        );
+        Self(PythonServer::start("webhook_receiver.py", &[&secret.expose(), &fail_first.to_string()]).await)
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks/custos", self.port)
+        format!("http://127.0.0.1:{}/hooks/custos", self.0.port)
     }
 
-    /// Waits (bounded) until the receiver has logged `n` requests.
     async fn requests(&self, n: usize) -> Vec<Value> {
-        for _ in 0..250 {
-            let lines: Vec<Value> = std::fs::read_to_string(&self.log)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            if lines.len() >= n {
-                return lines;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the webhook receiver got fewer than {n} requests");
+        self.0.requests(n).await
     }
 }
 
