@@ -222,6 +222,7 @@ mod tests {
                 "api_key.created",
                 "api_key.revoked",
                 "account.frozen",
+                "allowlist.changed",
             ]
         );
         for e in WebhookEvent::ALL {
