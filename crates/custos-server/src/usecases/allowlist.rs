@@ -15,6 +15,7 @@ use custos_core::link_token::LinkPurpose;
 use custos_core::login::AccountStatus;
 use custos_core::notice::{AllowlistEntrySummary, Notice};
 use custos_core::step_up::Requirement;
+use custos_core::webhook::WebhookEvent;
 use custos_store::{AccountRecord, AllowlistEntryRecord, AllowlistModeRecord, LinkTokenRecord, Tx};
 use serde::{Deserialize, Serialize};
 
@@ -150,18 +151,48 @@ fn describe(e: &AllowlistEntryRecord) -> String {
     )
 }
 
+/// What changed, for the exchange: `allowlist.changed` with `change` one of `entry_added`,
+/// `entry_confirmed`, `entry_removed`, `turned_on`, `turn_off_scheduled`, `turn_off_cancelled`.
+struct Change<'a> {
+    what: &'static str,
+    entry: Option<&'a AllowlistEntryRecord>,
+    turns_off_at: Option<Timestamp>,
+}
+
+/// Queues the webhook for `change`, keyed `allowlist.changed:{key}`.
+async fn announce(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: &AccountRecord,
+    change: Change<'_>,
+    key: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let data = serde_json::json!({
+        "uid": account.uid.get(),
+        "change": change.what,
+        "entry": change.entry.map(|e| EntryView::new(e, now)),
+        "turns_off_at": change.turns_off_at.map(Timestamp::rfc3339),
+    });
+    let event = WebhookEvent::AllowlistChanged;
+    notify::webhook(tx, state, Some(account.id), event, data, format!("{event}:{key}"), now).await
+}
+
+/// Emails the owner `sentence` and announces `change`, both keyed by `key`.
+#[allow(clippy::too_many_arguments)]
 async fn tell(
     tx: &mut dyn Tx,
     state: &AppState,
     account: &AccountRecord,
-    change: String,
+    sentence: String,
+    change: Change<'_>,
     key: String,
     ip: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let notice = Notice::AllowlistChanged { change, at: now, ip: ip.map(|i| i.to_string()) };
-    notify::email(tx, state, recipient(account), notice, key, now).await?;
-    Ok(())
+    let notice = Notice::AllowlistChanged { change: sentence, at: now, ip: ip.map(|i| i.to_string()) };
+    notify::email(tx, state, recipient(account), notice, key.clone(), now).await?;
+    announce(tx, state, account, change, &key, now).await
 }
 
 /// Adds an address: checked against its network, refused as a duplicate or beyond the cap, and
@@ -249,15 +280,10 @@ pub async fn add(
         cooling: in_words(money.allowlist_cooling),
         ip: ip.map(|i| i.to_string()),
     };
-    notify::email(
-        &mut *tx,
-        state,
-        recipient(&account),
-        notice,
-        format!("confirm_allowlist_entry:{}", entry.id),
-        now,
-    )
-    .await?;
+    let key = format!("confirm_allowlist_entry:{}", entry.id);
+    notify::email(&mut *tx, state, recipient(&account), notice, key.clone(), now).await?;
+    let change = Change { what: "entry_added", entry: Some(&entry), turns_off_at: None };
+    announce(&mut *tx, state, &account, change, &key, now).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(EntryView::new(&entry, now))
@@ -323,8 +349,9 @@ pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
          until then you can remove it and it will never have been usable.",
         describe(&entry)
     );
-    tell(&mut *tx, state, &account, change, format!("allowlist_entry_confirmed:{}", entry.id), ip, now)
-        .await?;
+    let key = format!("allowlist_entry_confirmed:{}", entry.id);
+    let what = Change { what: "entry_confirmed", entry: Some(&entry), turns_off_at: None };
+    tell(&mut *tx, state, &account, change, what, key, ip, now).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(EntryView::new(&entry, now))
@@ -355,7 +382,9 @@ pub async fn remove(
     )
     .await?;
     let change = format!("The address {} was removed from your withdrawal allowlist.", describe(&entry));
-    tell(&mut *tx, state, &account, change, format!("allowlist_entry_removed:{id}"), ip, now).await?;
+    let key = format!("allowlist_entry_removed:{id}");
+    let what = Change { what: "entry_removed", entry: Some(&entry), turns_off_at: None };
+    tell(&mut *tx, state, &account, change, what, key, ip, now).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(())
@@ -389,7 +418,7 @@ pub async fn set_mode(
     };
     let actor = Actor::User { account: account.id, session: Some(who.session_id) };
     let chain = Chain::Account(account.id);
-    let (record, event, sentence) = match change {
+    let (record, event, sentence, what) = match change {
         ModeChange::Unchanged => {
             let entries = tx.allowlist_entries_of(account.id).await?;
             tx.rollback().await?;
@@ -401,6 +430,7 @@ pub async fn set_mode(
             "Your withdrawal allowlist was turned on: from now on, withdrawals can only go to addresses on it \
              whose cooling period has ended."
                 .to_owned(),
+            Change { what: "turned_on", entry: None, turns_off_at: None },
         ),
         ModeChange::TurnOffCancelled => {
             let Mode::TurningOff { at: was_due } = before else {
@@ -413,6 +443,7 @@ pub async fn set_mode(
                     "The pending turn-off of your withdrawal allowlist (due at {was_due}) was cancelled: the \
                      allowlist stays on."
                 ),
+                Change { what: "turn_off_cancelled", entry: None, turns_off_at: None },
             )
         }
         ModeChange::TurnOffScheduled { at } => (
@@ -422,12 +453,13 @@ pub async fn set_mode(
                 "Someone asked to turn off your withdrawal allowlist. It stays on until {at}, and then withdrawals \
                  can go to any address. To cancel, turn the allowlist on again before then in your security center."
             ),
+            Change { what: "turn_off_scheduled", entry: None, turns_off_at: Some(at) },
         ),
     };
     tx.set_allowlist_mode(account.id, record, now).await?;
     audit(&mut *tx, chain, now, actor, event).await?;
     let key = format!("allowlist_mode:{}:{}:{}", account.id, after.as_str(), now.as_micros());
-    tell(&mut *tx, state, &account, sentence, key, ip, now).await?;
+    tell(&mut *tx, state, &account, sentence, what, key, ip, now).await?;
     let entries = tx.allowlist_entries_of(account.id).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();

@@ -130,6 +130,8 @@ async fn an_address_cools_down_after_its_emailed_confirmation(app: &TestApp, ema
     let other = json!({ "asset": "BTC", "network": "BTC", "address": "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "amount": "0.1" });
     let (_, p) = problem(withdraw(app, &token, other, None).await).await;
     assert_eq!(codes(&p), ["address-not-allowlisted"]);
+    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
+    assert!(report.broken.is_empty(), "{report:?}");
 }
 
 /// Off takes 48 h (still enforced at 47 h 59 m), is emailed, and turning it on cancels it.
@@ -232,6 +234,15 @@ async fn loosening_needs_a_fresh_second_factor_step_up_and_tightening_never_does
         .await
         .unwrap();
     assert_eq!(problem(r).await.0, StatusCode::NOT_FOUND, "removed once");
+    // The removed entry's emailed link no longer confirms anything.
+    let mail = wait_for_subject_prefix(&app, "stale@example.com", "Confirm a new withdrawal address").await;
+    let link = link_token(&mail.text_body, "/confirm-allowlist-entry/");
+    let (status, p) =
+        problem(app.post_json("/api/v1/allowlist/confirm", json!({ "token": link })).await).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("urn:custos:problem:link-invalid"))
+    );
     wait_for_body(&app, "stale@example.com", "was removed from your withdrawal allowlist").await;
 
     // After a step-up with the second factor, off is accepted.
@@ -361,4 +372,45 @@ async fn turning_the_allowlist_on_stops_withdrawals_already_on_their_way_to_unli
     assert_eq!(w.cancelled_by.as_deref(), Some("expired"));
     let mail = wait_for_body(&app, email, "withdrawal allowlist does not allow this address").await;
     assert!(mail.subject.starts_with("Withdrawal of 0.2 BTC"), "{}", mail.subject);
+}
+
+#[tokio::test]
+async fn a_full_allowlist_refuses_one_more_address_and_stores_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = funded(&app, "full@example.com").await;
+    let account = app.store.account_by_email_key("full@example.com").await.unwrap().unwrap();
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await.unwrap();
+    for i in 0..custos_core::allowlist::MAX_ENTRIES {
+        let e = custos_store::AllowlistEntryRecord {
+            id: custos_core::ids::AllowlistEntryId::new(),
+            account_id: account.id,
+            asset: "USDT".into(),
+            network: "TRX".into(),
+            address: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into(),
+            memo: Some(format!("{i}")),
+            label: format!("entry {i}"),
+            created_at: now,
+            confirm_by: now.plus(Duration::from_secs(H)),
+            confirmed_at: Some(now),
+            usable_from: Some(now),
+            removed_at: None,
+        };
+        tx.insert_allowlist_entry(&e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let (status, p) = problem(add(&app, &token, cold_wallet()).await).await;
+    assert_eq!((status, codes(&p)), (StatusCode::CONFLICT, vec!["allowlist-full".to_owned()]));
+    assert_eq!(list(&app, &token).await["entries"].as_array().unwrap().len(), 200);
+    // Removing one makes room.
+    let id = list(&app, &token).await["entries"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .http
+        .delete(app.url(&format!("/api/v1/allowlist/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(add(&app, &token, cold_wallet()).await.status(), StatusCode::CREATED);
 }

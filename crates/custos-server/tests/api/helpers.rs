@@ -229,7 +229,9 @@ impl PythonServer {
     /// Starts `script` on a port the kernel picks (the script prints it), so concurrent tests
     /// never race for one.
     pub async fn start(script: &str, args: &[&str]) -> Self {
-        let log = temp_path(script).with_extension("jsonl");
+        // One log per server: `with_extension` on `name.py-<uuid>` would replace `py-<uuid>` and
+        // give every concurrent test the same file.
+        let log = temp_path(script.trim_end_matches(".py")).with_extension("jsonl");
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
         let (first, rest) = args.split_first().expect("a secret comes first");
         let mut child = std::process::Command::new("python3")

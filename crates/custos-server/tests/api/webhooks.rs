@@ -203,3 +203,37 @@ async fn api_keys_created_and_revoked_are_announced() {
         assert_eq!(g["payload"]["data"]["key_id"].as_str(), Some(id.as_str()));
     }
 }
+
+#[tokio::test]
+async fn allowlist_changes_are_announced_with_what_changed() {
+    let secret = WebhookSecret::generate();
+    let receiver = Receiver::start(&secret, 0).await;
+    let app = app_for(&receiver, &secret).await;
+    let (_, token) = crate::money::funded(&app, "list-hook@example.com").await;
+    let put = |enabled: bool| {
+        app.http
+            .put(app.url("/api/v1/allowlist/mode"))
+            .bearer_auth(&token)
+            .json(&json!({ "enabled": enabled }))
+    };
+    assert_eq!(put(true).send().await.unwrap().status(), StatusCode::OK);
+    let body = json!({ "asset": "BTC", "network": "BTC", "address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "label": "cold" });
+    let r = app.http.post(app.url("/api/v1/allowlist")).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(put(false).send().await.unwrap().status(), StatusCode::OK);
+
+    let got = receiver.requests(3).await;
+    let mut changes: Vec<&str> =
+        got.iter().map(|g| g["payload"]["data"]["change"].as_str().unwrap()).collect();
+    changes.sort();
+    assert_eq!(changes, ["entry_added", "turn_off_scheduled", "turned_on"]);
+    for g in &got {
+        assert_eq!(g["verified"], true, "{g}");
+        assert_eq!(g["payload"]["type"], "allowlist.changed");
+        assert!(g["payload"]["data"]["uid"].is_u64());
+    }
+    let added = got.iter().find(|g| g["payload"]["data"]["change"] == "entry_added").unwrap();
+    assert_eq!(added["payload"]["data"]["entry"]["state"], "awaiting_confirmation");
+    let off = got.iter().find(|g| g["payload"]["data"]["change"] == "turn_off_scheduled").unwrap();
+    assert!(off["payload"]["data"]["turns_off_at"].is_string());
+}
