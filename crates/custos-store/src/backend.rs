@@ -294,9 +294,24 @@ macro_rules! session_columns_s {
 pub(crate) use session_columns_s;
 
 /// Second-factor counts of the account whose id is the SQL expression given (`$1`, `a.id`), as
-/// `f_totp`, `f_codes`, `f_sms`, `f_passkeys`.
+/// `f_totp`, `f_codes`, `f_sms`, `f_passkeys`. With `joined`, the account row is already in the
+/// statement as `a`, and the SMS factor is read from it rather than by a fourth lookup.
 macro_rules! second_factor_counts {
+    (joined) => {
+        concat!(
+            second_factor_counts!(@tables "a.id"),
+            "CAST(CASE WHEN a.sms_enabled_at IS NOT NULL AND a.phone_verified_at IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS f_sms"
+        )
+    };
     ($account:literal) => {
+        concat!(
+            second_factor_counts!(@tables $account),
+            "(SELECT COUNT(*) FROM accounts WHERE id = ",
+            $account,
+            " AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS f_sms"
+        )
+    };
+    (@tables $account:literal) => {
         concat!(
             "(SELECT COUNT(*) FROM totp_factors WHERE account_id = ",
             $account,
@@ -304,12 +319,9 @@ macro_rules! second_factor_counts {
             "(SELECT COUNT(*) FROM recovery_codes WHERE account_id = ",
             $account,
             " AND used_at IS NULL) AS f_codes, ",
-            "(SELECT COUNT(*) FROM accounts WHERE id = ",
-            $account,
-            " AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS f_sms, ",
             "(SELECT COUNT(*) FROM passkeys WHERE account_id = ",
             $account,
-            ") AS f_passkeys"
+            ") AS f_passkeys, "
         )
     };
 }

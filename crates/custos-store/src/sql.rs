@@ -921,7 +921,7 @@ macro_rules! impl_sql_store {
 
             async fn session_overview(&self, hash: &TokenHash) -> Result<Option<SessionOverview>> {
                 let row = sqlx::query(concat!(
-                    "SELECT a.*, ", session_columns_s!(), ", ", second_factor_counts!("a.id"),
+                    "SELECT a.*, ", session_columns_s!(), ", ", second_factor_counts!(joined),
                     " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1"
                 ))
                 .bind(hash.as_bytes())
