@@ -80,18 +80,43 @@ impl RevokeReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuditEvent {
     // Accounts
-    AccountRegistered { uid: u64, email_domain: String },
+    AccountRegistered {
+        uid: u64,
+        email_domain: String,
+    },
     RegistrationAttemptedForExistingEmail,
     EmailVerified,
     VerificationLinkSent,
     // Logins and sessions
-    LoginSucceeded { session: SessionId, device: DeviceId, ip: Option<IpAddr>, new_device: bool },
-    LoginFailed { ip: Option<IpAddr>, reason: String },
-    LoginThrottled { ip: Option<IpAddr>, retry_after_secs: u64 },
-    SessionRevoked { session: SessionId, reason: RevokeReason },
-    OtherSessionsRevoked { kept: SessionId, count: u32 },
-    SecurityStampRotated { reason: RevokeReason, sessions_revoked: u32 },
-    DeviceFirstSeen { device: DeviceId },
+    LoginSucceeded {
+        session: SessionId,
+        device: DeviceId,
+        ip: Option<IpAddr>,
+        new_device: bool,
+    },
+    LoginFailed {
+        ip: Option<IpAddr>,
+        reason: String,
+    },
+    LoginThrottled {
+        ip: Option<IpAddr>,
+        retry_after_secs: u64,
+    },
+    SessionRevoked {
+        session: SessionId,
+        reason: RevokeReason,
+    },
+    OtherSessionsRevoked {
+        kept: SessionId,
+        count: u32,
+    },
+    SecurityStampRotated {
+        reason: RevokeReason,
+        sessions_revoked: u32,
+    },
+    DeviceFirstSeen {
+        device: DeviceId,
+    },
     // Credentials (credentials issue)
     PasswordChanged,
     PasswordResetRequested,
@@ -99,42 +124,117 @@ pub enum AuditEvent {
     TotpEnabled,
     TotpDisabled,
     TotpReset,
-    PasskeyAdded { name: String },
-    PasskeyRemoved { name: String },
-    PasskeyRenamed { from: String, to: String },
+    PasskeyAdded {
+        name: String,
+    },
+    PasskeyRemoved {
+        name: String,
+    },
+    PasskeyRenamed {
+        from: String,
+        to: String,
+    },
     SmsFactorEnabled,
     SmsFactorDisabled,
     RecoveryCodesGenerated,
     RecoveryCodeUsed,
-    EmailChanged { old_domain: String, new_domain: String },
+    EmailChanged {
+        old_domain: String,
+        new_domain: String,
+    },
     PhoneChanged,
     AntiPhishingCodeSet,
-    SteppedUp { method: String },
+    SteppedUp {
+        method: String,
+    },
     // Money out (money-out issue)
-    ApiKeyCreated { key_id: String, scopes: Vec<String>, ip_allowlist: Vec<String>, valid_until: Timestamp },
-    ApiKeyRevoked { key_id: String },
-    WithdrawalRequested { withdrawal: String, asset: String, amount: String },
-    WithdrawalConfirmed { withdrawal: String },
-    WithdrawalHeld { withdrawal: String, reasons: Vec<String> },
-    WithdrawalCancelled { withdrawal: String, by: String },
-    WithdrawalIntercepted { withdrawal: String, outcome: String },
-    WithdrawalQueued { withdrawal: String },
-    WithdrawalBroadcast { withdrawal: String, txid: String },
-    WithdrawalFailed { withdrawal: String, reason: String },
-    TransferRequested { transfer: String, amount: String },
-    TransferCancelled { transfer: String, by: String },
-    AllowlistEntryAdded { entry: String },
-    AllowlistEntryRemoved { entry: String },
-    AllowlistModeChanged { enabled: bool, effective_at: Timestamp },
-    WithdrawalLockSet { until: Timestamp, reason: String },
+    ApiKeyCreated {
+        key_id: String,
+        scopes: Vec<String>,
+        ip_allowlist: Vec<String>,
+        valid_until: Timestamp,
+    },
+    ApiKeyRevoked {
+        key_id: String,
+    },
+    WithdrawalRequested {
+        withdrawal: String,
+        asset: String,
+        amount: String,
+    },
+    WithdrawalConfirmed {
+        withdrawal: String,
+    },
+    WithdrawalHeld {
+        withdrawal: String,
+        reasons: Vec<String>,
+    },
+    WithdrawalCancelled {
+        withdrawal: String,
+        by: String,
+    },
+    WithdrawalIntercepted {
+        withdrawal: String,
+        outcome: String,
+    },
+    WithdrawalQueued {
+        withdrawal: String,
+    },
+    WithdrawalBroadcast {
+        withdrawal: String,
+        txid: String,
+    },
+    WithdrawalFailed {
+        withdrawal: String,
+        reason: String,
+    },
+    TransferRequested {
+        transfer: String,
+        amount: String,
+    },
+    TransferCancelled {
+        transfer: String,
+        by: String,
+    },
+    AllowlistEntryAdded {
+        entry: String,
+    },
+    AllowlistEntryRemoved {
+        entry: String,
+    },
+    AllowlistModeChanged {
+        enabled: bool,
+        effective_at: Timestamp,
+    },
+    WithdrawalLockSet {
+        until: Timestamp,
+        reason: String,
+    },
     // Freeze and recovery (kill-switch issue)
     PanicCodeGenerated,
-    AccountFrozen { channel: String, reason: String },
-    AccountUnfrozen,
+    /// The receipt is the whole of what the freeze did, hashed into the chain with it.
+    AccountFrozen {
+        channel: String,
+        reason: String,
+        receipt: Box<crate::freeze::FreezeReceipt>,
+    },
+    /// Two different operators: the one who acted (the record's actor) and the one who approved.
+    /// The account is `recovering` afterwards, and only `contact_domain`'s address got the reset link.
+    AccountUnfrozen {
+        approved_by: String,
+        reason: String,
+        contact_domain: String,
+    },
     // Operations
-    OperatorCreatedAccount { uid: u64 },
-    ServiceTokenCreated { name: String },
-    StaffViewedAccount { staff: String },
+    OperatorCreatedAccount {
+        uid: u64,
+    },
+    ServiceTokenCreated {
+        name: String,
+    },
+    StaffViewedAccount {
+        staff: String,
+    },
 }
 
 /// A record as it is stored.
