@@ -20,7 +20,7 @@ use crate::records::*;
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 #[async_trait::async_trait]
-pub trait Tx: crate::money::MoneyTx + crate::api_keys::ApiKeyTx + Send {
+pub trait Tx: crate::money::MoneyTx + crate::api_keys::ApiKeyTx + crate::freeze::FreezeTx + Send {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
     // "Concurrency"): PostgreSQL `SELECT … FOR UPDATE`; SQLite already holds the write lock.
     async fn insert_account(&mut self, a: &AccountRecord) -> Result<()>;
@@ -197,7 +197,9 @@ pub trait Tx: crate::money::MoneyTx + crate::api_keys::ApiKeyTx + Send {
 
 /// Reads and single-statement writes that need no enclosing transaction.
 #[async_trait::async_trait]
-pub trait Reader: crate::money::MoneyReader + crate::api_keys::ApiKeyReader + Send + Sync {
+pub trait Reader:
+    crate::money::MoneyReader + crate::api_keys::ApiKeyReader + crate::freeze::FreezeReader + Send + Sync
+{
     /// The hot path: one indexed read for every authenticated request.
     async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>>;
     /// The session, its account and the account's second-factor counts in one round trip: what

@@ -65,3 +65,5 @@ crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = 
 crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", numeric = "");
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
+
+crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);

@@ -74,6 +74,9 @@ conformance!(
     a_reused_nonce_is_refused_without_aborting_the_transaction,
 );
 
+#[path = "conformance/freeze.rs"]
+mod freeze;
+
 fn t(s: i64) -> Timestamp {
     Timestamp::from_micros(1_800_000_000_000_000 + s * 1_000_000)
 }
