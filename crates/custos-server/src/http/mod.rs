@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_keys_api;
+pub mod freeze_api;
 pub mod json;
 pub mod money_api;
 pub mod pages;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys_api::router())
         .merge(money_api::router())
         .merge(api_keys_api::router())
+        .merge(freeze_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -33,6 +33,7 @@ mod sign_in;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
+mod freeze;
 mod funds;
 mod passkeys;
 mod passwords;
@@ -54,7 +55,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(anti_phishing::routes())
         .merge(passkeys::routes())
         .merge(funds::routes())
-        .merge(api_keys::routes());
+        .merge(api_keys::routes())
+        .merge(freeze::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

@@ -7,6 +7,7 @@ mod accounts;
 mod api_keys;
 mod bad_input;
 mod credentials;
+mod freeze;
 mod login;
 mod mail;
 mod money;

@@ -1,0 +1,452 @@
+//! The kill switch over HTTP: the disable link in security emails, the security-center freeze,
+//! the panic code, the operator's freeze and unfreeze, and the race between a freeze and
+//! everything trying to get value out at the same moment.
+
+use base64::Engine;
+use custos_core::Clock;
+use custos_core::api_key::ApiKeyId;
+use custos_core::api_key::signing::{Nonce, canonical_request};
+use custos_core::audit::AuditEvent;
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::credentials::{json_ok, pyotp_code, wait_for_subject_prefix};
+use crate::helpers::*;
+use crate::money::{btc, funded, withdraw};
+
+/// Signs in on `device` with the password and a TOTP code; the session is aal2 and stepped up now.
+async fn login_with_totp(app: &TestApp, email: &str, device: &str, uri: &str) -> String {
+    let r = json_ok(app.login_raw(email, PASSWORD, Some(device)).await).await;
+    let challenge = r["challenge"].as_str().unwrap();
+    let code = pyotp_code(app, uri);
+    let body = json!({"challenge": challenge, "method": "totp", "code": code});
+    json_ok(app.post_json("/api/v1/auth/login/second-factor", body).await).await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// An HMAC key the test can sign with in-process (the scheme of `docs/api-keys.md`).
+struct Key {
+    id: String,
+    secret: String,
+}
+
+impl Key {
+    async fn create(app: &TestApp, token: &str, scopes: &[&str]) -> Key {
+        let body =
+            json!({"label": "bot", "kind": "hmac-sha256", "scopes": scopes, "ip_allowlist": ["127.0.0.1"]});
+        let r =
+            app.http.post(app.url("/api/v1/api-keys")).bearer_auth(token).json(&body).send().await.unwrap();
+        let created = json_ok(r).await;
+        Key {
+            id: created["id"].as_str().unwrap().to_owned(),
+            secret: created["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A signed request, ready to send (signed now, at the app's clock, with a fresh nonce).
+    fn request(
+        &self,
+        app: &TestApp,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let ts = app.clock.now().as_micros() / 1_000;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let canonical = canonical_request(
+            &ApiKeyId::parse(&self.id).unwrap(),
+            ts,
+            &Nonce::parse(&nonce).unwrap(),
+            method,
+            path,
+            body.unwrap_or("").as_bytes(),
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes()).unwrap();
+        mac.update(&canonical);
+        let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let mut r = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .header("X-Custos-Key", &self.id)
+            .header("X-Custos-Timestamp", ts.to_string())
+            .header("X-Custos-Nonce", nonce)
+            .header("X-Custos-Signature", signature);
+        if let Some(b) = body {
+            r = r.header("content-type", "application/json").body(b.to_owned());
+        }
+        r
+    }
+}
+
+async fn freeze_json(app: &TestApp, token: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/disable/{token}")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn account_events(app: &TestApp) -> Vec<AuditEvent> {
+    let mut out = Vec::new();
+    for chain in app.store.audit_chains().await.unwrap() {
+        if chain.starts_with("account:") {
+            out.extend(
+                app.store.audit_records(&chain, 0, 10_000).await.unwrap().into_iter().map(|r| r.event),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_session_key_and_withdrawal() {
+    let app = spawn_app().await;
+    let victim = "victim@example.com";
+    let (uri, _victim_session) = funded(&app, victim).await;
+
+    // The attacker has the password and a phished code, and signs in from a new device.
+    app.clock.advance(std::time::Duration::from_secs(30));
+    let attacker = login_with_totp(&app, victim, "attacker-phone", &uri).await;
+    let notice = wait_for_subject_prefix(&app, victim, "New sign-in to your account").await;
+    let disable = link_token(&notice.text_body, "/disable/");
+    assert!(notice.text_body.contains("Not you? Disable your account"), "{}", notice.text_body);
+
+    // They make an API key, start a withdrawal and change the password.
+    let key = Key::create(&app, &attacker, &["read", "withdraw"]).await;
+    let w = json_ok(withdraw(&app, &attacker, btc("0.5"), None).await).await;
+    assert_eq!(w["state"], "awaiting_confirmation");
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/password"))
+        .bearer_auth(&attacker)
+        .json(&json!({"current_password": PASSWORD, "new_password": "attacker owns this account now 42"}))
+        .send()
+        .await
+        .unwrap();
+    let attacker = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        key.request(&app, "GET", "/api/v1/api-key/whoami", None).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Opening the old email's link shows a page and changes nothing (mail scanners prefetch).
+    let page = app.http.get(app.url(&format!("/disable/{disable}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(page.text().await.unwrap().contains("Disable my account now"));
+    assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::OK);
+
+    // Pressing it freezes: the receipt lists what the attacker had.
+    let answer = json_ok(freeze_json(&app, &disable).await).await;
+    assert_eq!(answer["already_frozen"], false);
+    let receipt = &answer["receipt"];
+    assert_eq!(receipt["channel"], "email_link");
+    // The password change ended the victim's own sessions; the attacker's is the one left.
+    assert_eq!(receipt["sessions_revoked"].as_array().unwrap().len(), 1);
+    assert_eq!(receipt["api_keys_revoked"][0]["id"], key.id.as_str());
+    assert_eq!(receipt["withdrawals_cancelled"][0]["id"], w["id"]);
+
+    // Everything the attacker held is dead, on the next request.
+    assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
+    let r = key.request(&app, "GET", "/api/v1/api-key/whoami", None).send().await.unwrap();
+    assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", r.status());
+    let stored = app.store.withdrawal(w["id"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!((stored.state.as_str(), stored.cancelled_by.as_deref()), ("cancelled", Some("freeze")));
+    let (status, p) =
+        problem(app.login_raw(victim, "attacker owns this account now 42", Some("attacker-phone")).await)
+            .await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("urn:custos:problem:account-inactive"))
+    );
+    let account = app.store.account_by_email_key(victim).await.unwrap().unwrap();
+    let balances = app.store.balances(account.id).await.unwrap();
+    let btc_balance = balances.iter().find(|(a, _)| a == "BTC").unwrap().1;
+    assert_eq!(btc_balance.locked, custos_core::money::Amount::ZERO, "the reservation came back");
+
+    // The same link again: the first receipt, nothing new.
+    let again = json_ok(freeze_json(&app, &disable).await).await;
+    assert_eq!((again["already_frozen"].as_bool(), &again["receipt"]), (Some(true), receipt));
+    let frozen_mail = wait_for_subject_prefix(&app, victim, "Your account is frozen").await;
+    assert!(frozen_mail.text_body.contains("Cancelled: withdrawal of 0.5 BTC"), "{}", frozen_mail.text_body);
+    assert!(!frozen_mail.text_body.contains("/disable/"), "the freeze notice carries no disable link");
+    let events = account_events(&app).await;
+    assert_eq!(events.iter().filter(|e| matches!(e, AuditEvent::AccountFrozen { .. })).count(), 1);
+    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
+    assert!(report.broken.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn forged_malformed_and_expired_disable_links_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    app.verified_account("holder@example.com").await;
+    let session = app.login("holder@example.com", "new-phone").await;
+    let notice = wait_for_subject_prefix(&app, "holder@example.com", "New sign-in to your account").await;
+    let good = link_token(&notice.text_body, "/disable/");
+
+    let forged = custos_core::crypto::BearerToken::generate();
+    for bad in [forged.expose(), "short", "../../etc/passwd"] {
+        let (status, p) = problem(freeze_json(&app, bad).await).await;
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{bad}: {status}");
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(p["type"], "urn:custos:problem:link-invalid");
+        }
+        let page = app.http.get(app.url(&format!("/disable/{bad}"))).send().await.unwrap();
+        assert!(page.status().is_client_error(), "{bad}");
+    }
+    // A form post without the page's token is refused too.
+    let r =
+        app.http.post(app.url(&format!("/disable/{good}"))).form(&[("csrf", "nope")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get_authed("/api/v1/me", &session).await.status(), StatusCode::OK, "nothing changed");
+
+    // Thirty days later (the default lifetime) the link has run out.
+    app.clock.advance(std::time::Duration::from_secs(30 * 24 * 3600));
+    let (status, p) = problem(freeze_json(&app, &good).await).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("urn:custos:problem:link-invalid"))
+    );
+    let account = app.store.account_by_email_key("holder@example.com").await.unwrap().unwrap();
+    assert_eq!(account.status.as_str(), "active");
+}
+
+#[tokio::test]
+async fn a_panic_code_freezes_with_no_session_and_wrong_codes_slow_only_their_source() {
+    let app = spawn_app().await;
+    let (_, aal2) = funded(&app, "careful@example.com").await;
+    let uid = json_ok(app.get_authed("/api/v1/me", &aal2).await).await["uid"].as_str().unwrap().to_owned();
+    let first = json_ok(app.post_authed("/api/v1/security/panic-code", &aal2).await).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = json_ok(app.post_authed("/api/v1/security/panic-code", &aal2).await).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(code.len(), 24);
+    assert_ne!(code, first);
+
+    // The replaced code, a wrong one and an unknown account all get the same answer.
+    let try_code = |account: &str, code: &str| {
+        app.post_json("/api/v1/freeze", json!({"account": account, "panic_code": code}))
+    };
+    let (s1, p1) = problem(try_code(&uid, &first).await).await;
+    let (s2, p2) = problem(try_code("nobody@example.com", &code).await).await;
+    let (s3, p3) = problem(try_code(&uid, "not a code at all").await).await;
+    assert_eq!((s1, s2, s3), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+    assert_eq!(p1, p2);
+    assert_eq!(p1, p3);
+    // Past the free attempts, this address waits; the account is not locked by it.
+    let mut throttled = false;
+    for _ in 0..12 {
+        let r = try_code(&uid, &first).await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "wrong codes from one address are slowed down");
+    let me = json_ok(app.get_authed("/api/v1/me", &aal2).await).await;
+    assert_eq!(me["status"], "active");
+
+    // Once the window has passed the right code freezes — by email address as well as by UID, in
+    // any case.
+    app.clock.advance(std::time::Duration::from_secs(16 * 60));
+    let frozen = json_ok(try_code("careful@example.com", &code.to_lowercase()).await).await;
+    assert_eq!(
+        (frozen["already_frozen"].as_bool(), frozen["receipt"]["channel"].as_str()),
+        (Some(false), Some("panic_code"))
+    );
+    assert_eq!(app.get_authed("/api/v1/me", &aal2).await.status(), StatusCode::UNAUTHORIZED);
+    // Frozen already: idempotent success with the first receipt.
+    let again = json_ok(try_code(&uid, &code).await).await;
+    assert_eq!(again["already_frozen"], true);
+    assert_eq!(again["receipt"], frozen["receipt"]);
+}
+
+#[tokio::test]
+async fn making_a_panic_code_needs_a_second_factor_step_up() {
+    let app = spawn_app().await;
+    app.verified_account("plain@example.com").await;
+    let token = app.login("plain@example.com", "laptop").await;
+    let (status, p) = problem(app.post_authed("/api/v1/security/panic-code", &token).await).await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("urn:custos:problem:step-up-required"))
+    );
+}
+
+#[tokio::test]
+async fn the_security_center_freezes_its_own_account_without_step_up_and_answers_json() {
+    let app = spawn_app().await;
+    app.verified_account("self@example.com").await;
+    let token = app.login("self@example.com", "laptop").await;
+    let other = app.login("self@example.com", "tablet").await;
+    let answer = json_ok(app.post_authed("/api/v1/security/freeze", &token).await).await;
+    assert_eq!(answer["receipt"]["channel"], "security_center");
+    assert_eq!(answer["receipt"]["sessions_revoked"].as_array().unwrap().len(), 2);
+    for t in [&token, &other] {
+        assert_eq!(app.get_authed("/api/v1/me", t).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn an_operator_freezes_from_the_command_line_use_case_and_an_unfreeze_needs_two_and_kills_old_credentials()
+ {
+    let app = spawn_app().await;
+    let email = "restored@example.com";
+    let (uri, _) = funded(&app, email).await;
+    let uid: custos_core::ids::Uid = app.store.account_by_email_key(email).await.unwrap().unwrap().uid;
+    let state = &app.state;
+    let f = custos_server::usecases::freeze::by_operator(state, uid, "customer called, ticket 123", "alice")
+        .await
+        .unwrap();
+    assert_eq!((f.already_frozen, f.receipt.channel.as_str()), (false, "support"));
+
+    use custos_server::usecases::unfreeze::{Unfreeze, unfreeze};
+    let req = Unfreeze {
+        uid,
+        reason: "identity verified, ticket 123".into(),
+        operator: "alice".into(),
+        approved_by: "Alice".into(),
+        contact: "restored.new@example.com".into(),
+    };
+    assert!(
+        matches!(unfreeze(state, &req).await, Err(custos_server::error::ApiError::Validation(_))),
+        "one person is not two"
+    );
+    let req = Unfreeze { approved_by: "bob".into(), ..req };
+    let done = unfreeze(state, &req).await.unwrap();
+    assert!(done.withdrawal_lock_until > app.clock.now().plus(std::time::Duration::from_secs(47 * 3600)));
+
+    // Old password and authenticator no longer sign in; the account is recovering, not active.
+    let r = app.login_raw(email, PASSWORD, Some("laptop")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old address is not the account's any more");
+    let r = app.login_raw("restored.new@example.com", PASSWORD, Some("laptop")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old password is dead");
+    let account = app.store.account_by_uid(uid).await.unwrap().unwrap();
+    assert_eq!(account.status.as_str(), "recovering");
+    let factors = app.store.second_factors(account.id).await.unwrap();
+    assert!(!factors.any(), "no second factor from before the freeze survives");
+    let _ = uri;
+    // The reset link went to the verified contact only.
+    let mail = wait_for_subject_prefix(&app, "restored.new@example.com", "Recover your account").await;
+    assert!(mail.text_body.contains("/reset-password/"));
+    assert!(app.mails_to(email).await.iter().all(|m| !m.subject.starts_with("Recover your account")));
+    let events = account_events(&app).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AuditEvent::AccountUnfrozen { approved_by, .. } if approved_by == "bob"))
+    );
+    // Not frozen any more: a second unfreeze is refused.
+    assert!(matches!(unfreeze(state, &req).await, Err(custos_server::error::ApiError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn the_freeze_race_on_sqlite() {
+    let app = spawn_app().await;
+    race(&app).await;
+}
+
+#[tokio::test]
+async fn the_freeze_race_on_postgres() {
+    let Some(app) = spawn_app_on_postgres("freeze race").await else { return };
+    race(&app).await;
+}
+
+/// Withdrawals, transfers, signed API-key calls and session calls fire concurrently while the
+/// account is frozen. Afterwards: in the account's audit chain nothing was requested after the
+/// freeze; no withdrawal or transfer is left anywhere but `cancelled` (or settled before it); and
+/// no credential from before the freeze is accepted.
+async fn race(app: &TestApp) {
+    let (_, session) = funded(app, "raced@example.com").await;
+    let receiver_uid = app.verified_account("receiver@example.com").await;
+    let key = Key::create(app, &session, &["read", "withdraw", "transfer"]).await;
+    let link = {
+        let n = wait_for_subject_prefix(app, "raced@example.com", "API key created").await;
+        link_token(&n.text_body, "/disable/")
+    };
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let http = app.http.clone();
+        let session = session.clone();
+        let base = app.base.clone();
+        let signed_w = key.request(app, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string()));
+        let transfer =
+            json!({"to_uid": receiver_uid.parse::<u64>().unwrap(), "asset": "BTC", "amount": "0.01"});
+        let signed_t = key.request(app, "POST", "/api/v1/transfers", Some(&transfer.to_string()));
+        set.spawn(async move {
+            let mut statuses = Vec::new();
+            let r = match i % 4 {
+                0 => {
+                    http.post(format!("{base}/api/v1/withdrawals"))
+                        .bearer_auth(&session)
+                        .json(&btc("0.01"))
+                        .send()
+                        .await
+                }
+                1 => {
+                    http.post(format!("{base}/api/v1/transfers"))
+                        .bearer_auth(&session)
+                        .json(&transfer)
+                        .send()
+                        .await
+                }
+                2 => signed_w.send().await,
+                _ => signed_t.send().await,
+            };
+            statuses.push(r.unwrap().status());
+            statuses.push(
+                http.get(format!("{base}/api/v1/me")).bearer_auth(&session).send().await.unwrap().status(),
+            );
+            statuses
+        });
+        if i == 12 {
+            let http = app.http.clone();
+            let url = app.url(&format!("/disable/{link}"));
+            set.spawn(async move {
+                vec![http.post(url).header("accept", "application/json").send().await.unwrap().status()]
+            });
+        }
+    }
+    let statuses: Vec<StatusCode> = set.join_all().await.into_iter().flatten().collect();
+    assert!(statuses.iter().all(|s| !s.is_server_error()), "{statuses:?}");
+
+    // After the commit: nothing from before works.
+    assert_eq!(app.get_authed("/api/v1/me", &session).await.status(), StatusCode::UNAUTHORIZED);
+    let r = withdraw(app, &session, btc("0.01"), None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r =
+        key.request(app, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string())).send().await.unwrap();
+    assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", r.status());
+
+    // In the account's own order of events, nothing was requested after the freeze.
+    let account = app.store.account_by_email_key("raced@example.com").await.unwrap().unwrap();
+    let chain = format!("account:{}", account.id);
+    let events: Vec<AuditEvent> =
+        app.store.audit_records(&chain, 0, 10_000).await.unwrap().into_iter().map(|r| r.event).collect();
+    let frozen_at =
+        events.iter().position(|e| matches!(e, AuditEvent::AccountFrozen { .. })).expect("frozen");
+    assert!(
+        events[frozen_at..].iter().all(|e| !matches!(
+            e,
+            AuditEvent::WithdrawalRequested { .. } | AuditEvent::TransferRequested { .. }
+        )),
+        "a withdrawal or transfer was requested after the freeze"
+    );
+    for w in app.store.withdrawals(account.id, 500).await.unwrap() {
+        assert_eq!(w.state.as_str(), "cancelled", "withdrawal {} escaped", w.id);
+    }
+    for t in app.store.transfers(account.id, 500).await.unwrap() {
+        assert!(matches!(t.state.as_str(), "cancelled" | "settled"), "transfer {} escaped", t.id);
+    }
+    let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
+    assert!(report.broken.is_empty(), "{report:?}");
+}
