@@ -152,6 +152,8 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
 
     // Everything the attacker held is dead, on the next request.
     assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
+    let gateway = crate::money::authorize(&app, json!({"action": "trade", "session_token": attacker})).await;
+    assert_eq!(gateway["decision"], "deny", "the exchange's gateway is told too");
     let r = key.request(&app, "GET", "/api/v1/api-key/whoami", None).send().await.unwrap();
     assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", r.status());
     let stored = app.store.withdrawal(w["id"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();

@@ -8,6 +8,7 @@ mod api_keys;
 mod bad_input;
 mod credentials;
 mod freeze;
+mod freeze_pages;
 mod login;
 mod mail;
 mod money;
