@@ -9,7 +9,7 @@ use custos_core::Timestamp;
 use custos_core::api_key::ApiKeyId;
 use custos_core::crypto::TokenHash;
 use custos_core::freeze::{FreezeChannel, FreezeReceipt};
-use custos_core::ids::{AccountId, FreezeId, TransferId, WithdrawalId};
+use custos_core::ids::{AccountId, FreezeId, TransferId, Uid, WithdrawalId};
 use custos_core::login::AccountStatus;
 
 use crate::{ApiKeyRecord, Result, SessionRecord, TransferRecord, WithdrawalRecord};
@@ -38,8 +38,10 @@ pub struct FreezeRows {
     pub api_keys: Vec<ApiKeyRecord>,
     /// Not yet final or on chain, plus those broadcast (or confirmed) since `on_chain_since`.
     pub withdrawals: Vec<WithdrawalRecord>,
-    /// Sent by the account and not settled or cancelled.
-    pub transfers: Vec<TransferRecord>,
+    /// Sent by the account and not settled or cancelled, each with the receiving account's UID
+    /// (read in the same statement: a freeze must not wait for another connection, nor lock the
+    /// receiver, while it holds the sender's row lock).
+    pub transfers: Vec<(TransferRecord, Uid)>,
 }
 
 #[async_trait::async_trait]

@@ -18,7 +18,7 @@ macro_rules! impl_freeze_sql {
             use custos_core::audit::RevokeReason;
             use custos_core::crypto::TokenHash;
             use custos_core::freeze::FreezeChannel;
-            use custos_core::ids::{AccountId, FreezeId, TransferId, WithdrawalId};
+            use custos_core::ids::{AccountId, FreezeId, TransferId, Uid, WithdrawalId};
             use custos_core::login::AccountStatus;
             use sqlx::Row;
 
@@ -78,8 +78,9 @@ macro_rules! impl_freeze_sql {
                     .fetch_all(&mut *self.tx)
                     .await?;
                     let transfers = sqlx::query(concat!(
-                        "SELECT ", transfer_columns!(), " FROM transfers WHERE from_account = $1 ",
-                        "AND state IN ('requested', 'held') ORDER BY created_at, id"
+                        "SELECT ", transfer_columns!(),
+                        ", (SELECT accounts.uid FROM accounts WHERE accounts.id = transfers.to_account) AS to_uid",
+                        " FROM transfers WHERE from_account = $1 AND state IN ('requested', 'held') ORDER BY created_at, id"
                     ))
                     .bind(a)
                     .fetch_all(&mut *self.tx)
@@ -88,7 +89,13 @@ macro_rules! impl_freeze_sql {
                         sessions: sessions.iter().map(session_row).collect::<Result<_>>()?,
                         api_keys: keys.iter().map(api_key_row).collect::<Result<_>>()?,
                         withdrawals: withdrawals.iter().map(withdrawal_row).collect::<Result<_>>()?,
-                        transfers: transfers.iter().map(transfer_row).collect::<Result<_>>()?,
+                        transfers: transfers
+                            .iter()
+                            .map(|r| {
+                                let uid = u64::try_from(r.try_get::<i64, _>("to_uid")?).map_err(|_| corrupt("uid"))?;
+                                Ok((transfer_row(r)?, Uid::from_u64_unchecked(uid)))
+                            })
+                            .collect::<Result<_>>()?,
                     })
                 }
 

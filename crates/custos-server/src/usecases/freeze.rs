@@ -254,7 +254,7 @@ pub(crate) async fn freeze_locked(
     let now = state.clock.now();
     let existing = tx.latest_freeze(account.id).await?.map(|f| f.receipt);
     let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK)).await?;
-    let snapshot = snapshot(state, &rows).await?;
+    let snapshot = snapshot(state, &rows);
     let plan = match freeze::plan(account.status, existing, &snapshot) {
         Decision::AlreadyFrozen(receipt) => return Ok(Frozen { receipt: *receipt, already_frozen: true }),
         Decision::Freeze(plan) => plan,
@@ -297,22 +297,24 @@ pub(crate) async fn freeze_locked(
 }
 
 /// The rows as core sees them: amounts formatted, transfer counterparties by UID.
-async fn snapshot(state: &AppState, rows: &FreezeRows) -> Result<Snapshot, ApiError> {
+fn snapshot(state: &AppState, rows: &FreezeRows) -> Snapshot {
     let assets = &state.config.money.assets;
     let decimals = |code: &str| asset::find(assets, code).map(|a| a.decimals).unwrap_or(0);
-    let mut transfers = Vec::with_capacity(rows.transfers.len());
-    for t in &rows.transfers {
-        // A UID never changes, so reading it outside the transaction is safe.
-        let to_uid = state.store.account(t.to_account).await?.map(|a| a.uid.get()).unwrap_or(0);
-        transfers.push(TransferFact {
+    // Everything comes from `rows`, read in the freeze's own transaction: waiting for a second
+    // pooled connection while holding the account lock could starve the pool (every other
+    // connection may be a command queued on that lock).
+    let transfers = rows
+        .transfers
+        .iter()
+        .map(|(t, to_uid)| TransferFact {
             id: t.id,
             state: t.state,
             asset: t.asset.clone(),
             amount: t.amount.format(decimals(&t.asset)),
-            to_uid,
-        });
-    }
-    Ok(Snapshot {
+            to_uid: to_uid.get(),
+        })
+        .collect();
+    Snapshot {
         sessions: rows
             .sessions
             .iter()
@@ -347,7 +349,7 @@ async fn snapshot(state: &AppState, rows: &FreezeRows) -> Result<Snapshot, ApiEr
             })
             .collect(),
         transfers,
-    })
+    }
 }
 
 fn drift(what: &str) -> ApiError {
@@ -384,7 +386,7 @@ async fn apply(
     if tx.cancel_unsettled_transfers(account.id, now).await? != plan.cancel_transfers {
         return Err(drift("transfers"));
     }
-    for t in rows.transfers.iter().filter(|t| plan.cancel_transfers.contains(&t.id)) {
+    for (t, _) in rows.transfers.iter().filter(|(t, _)| plan.cancel_transfers.contains(&t.id)) {
         ledger::apply(
             tx,
             t.from_account,
