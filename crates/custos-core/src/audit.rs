@@ -225,6 +225,8 @@ pub enum AuditEvent {
         reason: String,
         contact_domain: String,
     },
+    /// The holder of a recovering account set a new password and enrolled a new second factor.
+    RecoveryCompleted,
     // Operations
     OperatorCreatedAccount {
         uid: u64,

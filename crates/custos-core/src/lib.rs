@@ -29,6 +29,7 @@ pub mod password_policy;
 pub mod phone;
 pub mod posture;
 pub mod reason;
+pub mod recovery;
 pub mod recovery_code;
 pub mod session;
 pub mod step_up;

@@ -335,7 +335,6 @@ async fn an_operator_freezes_from_the_command_line_use_case_and_an_unfreeze_need
     assert_eq!(account.status.as_str(), "recovering");
     let factors = app.store.second_factors(account.id).await.unwrap();
     assert!(!factors.any(), "no second factor from before the freeze survives");
-    let _ = uri;
     // The reset link went to the verified contact only.
     let mail = wait_for_subject_prefix(&app, "restored.new@example.com", "Recover your account").await;
     assert!(mail.text_body.contains("/reset-password/"));
@@ -348,6 +347,68 @@ async fn an_operator_freezes_from_the_command_line_use_case_and_an_unfreeze_need
     );
     // Not frozen any more: a second unfreeze is refused.
     assert!(matches!(unfreeze(state, &req).await, Err(custos_server::error::ApiError::Conflict(_))));
+
+    // The holder sets a new password with the link, signs in, and can do nothing but enrol a new
+    // second factor; once it is confirmed the account is active, with withdrawals still locked.
+    let contact = "restored.new@example.com";
+    let new_password = "a brand new passphrase after recovery";
+    let token = link_token(&mail.text_body, "/reset-password/");
+    let r = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token, "new_password": new_password}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let r = json_ok(app.login_raw(contact, new_password, Some("recovered-laptop")).await).await;
+    let session = r["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(json_ok(app.get_authed("/api/v1/me", &session).await).await["status"], "recovering");
+    let (status, p) = problem(app.get_authed("/api/v1/balances", &session).await).await;
+    assert_eq!(
+        (status, p["reasons"][0]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("recovery-incomplete"))
+    );
+    let gateway = crate::money::authorize(&app, json!({"action": "trade", "session_token": session})).await;
+    assert_eq!(gateway["decision"], "deny");
+
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/step-up/email"))
+        .bearer_auth(&session)
+        .json(&json!({"password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    let challenge = json_ok(r).await["challenge"].as_str().unwrap().to_owned();
+    let code_mail = wait_for_subject_prefix(&app, contact, "Your confirmation code: ").await;
+    let code = code_mail.subject.trim_start_matches("Your confirmation code: ").to_owned();
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/step-up"))
+        .bearer_auth(&session)
+        .json(&json!({"method": "email_code", "code": code, "challenge": challenge}))
+        .send()
+        .await
+        .unwrap();
+    let session = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
+    let e = json_ok(app.post_authed("/api/v1/security/totp", &session).await).await;
+    let new_uri = e["otpauth_uri"].as_str().unwrap().to_owned();
+    assert_ne!(new_uri, uri, "a new seed");
+    let code = pyotp_code(&app, &new_uri);
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/totp/confirm"))
+        .bearer_auth(&session)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    let aal2 = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(json_ok(app.get_authed("/api/v1/me", &aal2).await).await["status"], "active");
+    let (status, p) = problem(withdraw(&app, &aal2, btc("0.1"), None).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(p["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "withdrawal-locked"), "{p}");
+    assert!(account_events(&app).await.iter().any(|e| matches!(e, AuditEvent::RecoveryCompleted)));
 }
 
 /// Each run lands the freeze at a different point among the requests (the scheduler decides), so
