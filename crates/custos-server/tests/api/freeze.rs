@@ -176,6 +176,11 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
     let frozen_mail = wait_for_subject_prefix(&app, victim, "Your account is frozen").await;
     assert!(frozen_mail.text_body.contains("Cancelled: withdrawal of 0.5 BTC"), "{}", frozen_mail.text_body);
     assert!(!frozen_mail.text_body.contains("/disable/"), "the freeze notice carries no disable link");
+    // Every security email the victim got before the freeze carried its own disable link.
+    for m in app.mails_to(victim).await {
+        let exempt = ["Confirm your email address", "Your account is frozen"].contains(&m.subject.as_str());
+        assert_eq!(m.text_body.contains("/disable/"), !exempt, "{}", m.subject);
+    }
     let events = account_events(&app).await;
     assert_eq!(events.iter().filter(|e| matches!(e, AuditEvent::AccountFrozen { .. })).count(), 1);
     let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
