@@ -11,6 +11,7 @@
 //! cache — every request reads its session or key, and the account's status and stamp, from the
 //! store — so the next request anywhere sees the revocation.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use custos_core::Reason;
@@ -26,6 +27,7 @@ use custos_core::ids::{FreezeId, Uid};
 use custos_core::ledger::{EntryKind, Move};
 use custos_core::link_token::LinkPurpose;
 use custos_core::login::AccountStatus;
+use custos_core::money::Amount;
 use custos_core::notice::{Notice, SmsText};
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::Event;
@@ -259,7 +261,8 @@ pub(crate) async fn freeze_locked(
         Decision::AlreadyFrozen(receipt) => return Ok(Frozen { receipt: *receipt, already_frozen: true }),
         Decision::Freeze(plan) => plan,
     };
-    let interceptions = apply(state, tx, account, &rows, &plan, now).await?;
+    let freeze_id = FreezeId::new();
+    let interceptions = apply(state, tx, account, &rows, &plan, freeze_id, now).await?;
     let header = ReceiptHeader {
         uid: account.uid.get(),
         frozen_at: now,
@@ -268,7 +271,7 @@ pub(crate) async fn freeze_locked(
     };
     let receipt = freeze::receipt(header, &snapshot, &plan, &interceptions);
     tx.insert_freeze(&FreezeRecord {
-        id: FreezeId::new(),
+        id: freeze_id,
         account_id: account.id,
         channel: by.channel(),
         actor: by.describe(),
@@ -352,6 +355,16 @@ fn snapshot(state: &AppState, rows: &FreezeRows) -> Snapshot {
     }
 }
 
+fn add<'a>(
+    sums: &mut BTreeMap<(&'a str, bool), Amount>,
+    key: (&'a str, bool),
+    amount: Amount,
+) -> Result<(), ApiError> {
+    let sum = sums.entry(key).or_insert(Amount::ZERO);
+    *sum = sum.checked_add(amount).ok_or_else(|| ApiError::Internal("overflow".into()))?;
+    Ok(())
+}
+
 fn drift(what: &str) -> ApiError {
     // The account row is locked: nothing else can change these rows. If a statement touched other
     // rows than planned, something outside custos wrote them; refuse and roll back.
@@ -366,6 +379,7 @@ async fn apply(
     account: &AccountRecord,
     rows: &FreezeRows,
     plan: &FreezePlan,
+    freeze_id: FreezeId,
     now: Timestamp,
 ) -> Result<Vec<Interception>, ApiError> {
     tx.set_account_status(account.id, AccountStatus::Frozen).await?;
@@ -380,23 +394,26 @@ async fn apply(
     if tx.cancel_open_withdrawals(account.id, now).await? != plan.cancel_withdrawals {
         return Err(drift("withdrawals"));
     }
-    for w in rows.withdrawals.iter().filter(|w| plan.cancel_withdrawals.contains(&w.id)) {
-        release(tx, w, now).await?;
-    }
     if tx.cancel_unsettled_transfers(account.id, now).await? != plan.cancel_transfers {
         return Err(drift("transfers"));
     }
+    // Reservations come back per asset and kind: one balance write and one ledger entry each,
+    // referencing the freeze — its receipt, and every row's `cancelled_by = 'freeze'`, name what
+    // the entry covers. (Per-row entries would cost three statements per withdrawal inside the
+    // one transaction that must stay short.)
+    let mut released: BTreeMap<(&str, bool), Amount> = BTreeMap::new();
+    let cancelled_withdrawals = rows.withdrawals.iter().filter(|w| plan.cancel_withdrawals.contains(&w.id));
+    for w in cancelled_withdrawals {
+        let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
+        add(&mut released, (&w.asset, true), total)?;
+    }
     for (t, _) in rows.transfers.iter().filter(|(t, _)| plan.cancel_transfers.contains(&t.id)) {
-        ledger::apply(
-            tx,
-            t.from_account,
-            &t.asset,
-            EntryKind::TransferReleased,
-            Move::Release(t.amount),
-            Some(&t.id.to_string()),
-            now,
-        )
-        .await?;
+        add(&mut released, (&t.asset, false), t.amount)?;
+    }
+    let reference = format!("freeze:{freeze_id}");
+    for ((asset, withdrawals), amount) in released {
+        let kind = if withdrawals { EntryKind::WithdrawalReleased } else { EntryKind::TransferReleased };
+        ledger::apply(tx, account.id, asset, kind, Move::Release(amount), Some(&reference), now).await?;
     }
     let mut answers = Vec::with_capacity(plan.intercept_withdrawals.len());
     for id in &plan.intercept_withdrawals {
