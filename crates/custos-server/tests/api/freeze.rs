@@ -547,3 +547,55 @@ async fn race(app: &TestApp) {
     let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
     assert!(report.broken.is_empty(), "{report:?}");
 }
+
+#[tokio::test]
+async fn after_the_attacker_moves_the_account_to_their_address_the_old_address_still_freezes_it() {
+    let app = spawn_app().await;
+    app.verified_account("owner@example.com").await;
+    let attacker = app.login("owner@example.com", "attacker-laptop").await;
+    let attacker = crate::credentials::step_up_by_email(&app, &attacker, "owner@example.com").await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/email"))
+        .bearer_auth(&attacker)
+        .json(&json!({"email": "attacker@evil.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let confirm = app.wait_for_mail("attacker@evil.example", "Confirm your new email address").await;
+    let token = link_token(&confirm.text_body, "/confirm-email-change/");
+    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let attacker = json_ok(app.login_raw("attacker@evil.example", PASSWORD, Some("attacker-laptop")).await)
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The old address was told, with a disable link that outlives the change.
+    let mut told = None;
+    for _ in 0..250 {
+        told = app
+            .mails_to("owner@example.com")
+            .await
+            .into_iter()
+            .find(|m| m.text_body.contains("The email address of your account was changed."));
+        if told.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let told = told.expect("the previous address is told");
+    let answer = json_ok(freeze_json(&app, &link_token(&told.text_body, "/disable/")).await).await;
+    assert_eq!(answer["already_frozen"], false);
+    assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        problem(app.login_raw("attacker@evil.example", PASSWORD, Some("attacker-laptop")).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // And the attacker cannot mail themselves a reset link for the frozen account.
+    let r = app.post_json("/api/v1/auth/password-reset", json!({"email": "attacker@evil.example"})).await;
+    assert!(r.status().is_success());
+    // No link was made (the request is audited only when one is).
+    assert!(!account_events(&app).await.iter().any(|e| matches!(e, AuditEvent::PasswordResetRequested)));
+}
