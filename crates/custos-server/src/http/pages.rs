@@ -35,6 +35,7 @@ mod api_keys;
 mod confirm;
 mod freeze;
 mod funds;
+mod panic_code;
 mod passkeys;
 mod passwords;
 mod posture;
@@ -56,7 +57,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(passkeys::routes())
         .merge(funds::routes())
         .merge(api_keys::routes())
-        .merge(freeze::routes());
+        .merge(freeze::routes())
+        .merge(panic_code::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

@@ -120,3 +120,63 @@ async fn the_public_freeze_page_takes_a_panic_code_and_refuses_a_wrong_one_next_
     let me = app.get_authed("/api/v1/me", &aal2).await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_panic_code_page_shows_a_new_code_once_and_asks_for_a_second_factor_first() {
+    let app = spawn_app().await;
+    let (_, aal2) = crate::money::funded(&app, "paper@example.com").await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("custos_session={aal2}; Path=/"), &app.base.parse().unwrap());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let center = b.get(app.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(center.contains("href=\"/security/panic-code\""), "linked from the security center");
+    let page = b.get(app.url("/security/panic-code")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Make a panic code"), "{page}");
+    let r = b
+        .post(app.url("/security/panic-code"))
+        .form(&[("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    let code = link_token(&shown, "id=\"panic-code\">");
+    assert_eq!(code.len(), 24, "{shown}");
+    let again = b.get(app.url("/security/panic-code")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("Replace my panic code") && !again.contains(&code), "shown once");
+    let frozen = json_ok(
+        app.post_json(
+            "/api/v1/freeze",
+            serde_json::json!({"account": "paper@example.com", "panic_code": code}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(frozen["receipt"]["channel"], "panic_code");
+
+    // Without a second factor the page says what is missing instead of making a code.
+    app.verified_account("nofactor@example.com").await;
+    let b = browser();
+    let login = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    b.post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&login).as_str()),
+            ("email", "nofactor@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = b.get(app.url("/security/panic-code")).send().await.unwrap().text().await.unwrap();
+    let r = b
+        .post(app.url("/security/panic-code"))
+        .form(&[("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("needs a second factor"));
+}
