@@ -9,6 +9,7 @@ mod bad_input;
 mod credentials;
 mod freeze;
 mod freeze_pages;
+mod freeze_race;
 mod login;
 mod mail;
 mod money;
