@@ -466,6 +466,22 @@ mod tests {
     }
 
     #[test]
+    fn the_disable_link_lifetime_is_configurable_within_a_day_and_a_year() {
+        let d = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert_eq!(d.disable_link_ttl, Duration::from_secs(30 * 24 * 3600));
+        let r = RawConfig { disable_link_ttl: Some("90d".into()), ..raw() };
+        assert_eq!(
+            Config::from_raw(r, Overrides::default()).unwrap().disable_link_ttl.as_secs(),
+            90 * 86_400
+        );
+        for bad in ["1h", "400d", "soon"] {
+            let r = RawConfig { disable_link_ttl: Some(bad.into()), ..raw() };
+            let err = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("CUSTOS_DISABLE_LINK_TTL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_settings_are_named() {
         let r = RawConfig { session_idle: Some("soon".into()), ..raw() };
         let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
