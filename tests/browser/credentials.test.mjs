@@ -110,10 +110,11 @@ describe('credential pages in a real browser', { timeout: 120_000 }, () => {
     await signIn(pageB, EMAIL, PASSWORD);
     await signIn(pageA, EMAIL, PASSWORD);
     assert.equal(path(pageA), '/security');
-    // Verified email and a policy-checked password; the other browser counts as access to review.
-    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '25');
+    // Verified email and a policy-checked password (25 of 110); the other browser counts as access
+    // to review, and the withdrawal allowlist is off.
+    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '22');
     const open = pageA.locator('#checklist-open li');
-    assert.equal(await open.count(), 4);
+    assert.equal(await open.count(), 5);
     const apc = open.filter({ hasText: 'Anti-phishing code' });
     assert.match(await apc.innerText(), /real custos mail will always show it/);
     assert.equal(await apc.getByRole('link').getAttribute('href'), '/security/anti-phishing-code');
@@ -172,7 +173,7 @@ describe('credential pages in a real browser', { timeout: 120_000 }, () => {
     assert.equal(path(pageA), '/security');
     assert.equal((await pageA.locator('#anti-phishing-code').innerText()).trim(), 'bl•••••••••42');
     assert.ok(!(await pageA.content()).includes('blue otter 42'), 'the code itself is never shown again');
-    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '45');
+    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '40');
     await shot(pageA, 'cred-security-anti-phishing-set');
   });
 
@@ -300,7 +301,7 @@ describe('credential pages in a real browser', { timeout: 120_000 }, () => {
     await shot(pageA, 'cred-recovery-codes');
     await pageA.getByRole('link', { name: "I've stored them safely" }).click();
     await pageA.getByRole('status').filter({ hasText: 'Authenticator app on' }).waitFor();
-    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '70');
+    assert.equal((await pageA.locator('#posture-score').innerText()).trim(), '63');
     await shot(pageA, 'cred-security-totp-on');
 
     // Just confirmed with the app: new codes come without asking again, and the old set is gone.

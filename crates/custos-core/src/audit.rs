@@ -196,15 +196,30 @@ pub enum AuditEvent {
         transfer: String,
         by: String,
     },
+    /// An entry was asked for; it is usable only once confirmed by email and cooled down.
     AllowlistEntryAdded {
         entry: String,
+        asset: String,
+        network: String,
+        address: String,
+        memo: Option<String>,
+    },
+    /// The emailed link was followed: the cooling period runs until `usable_from`.
+    AllowlistEntryConfirmed {
+        entry: String,
+        usable_from: Timestamp,
     },
     AllowlistEntryRemoved {
         entry: String,
     },
+    /// On (`enabled`, effective at once) or a turn-off scheduled for `effective_at`.
     AllowlistModeChanged {
         enabled: bool,
         effective_at: Timestamp,
+    },
+    /// A pending turn-off was cancelled (by turning the allowlist on again) before `was_due`.
+    AllowlistTurnOffCancelled {
+        was_due: Timestamp,
     },
     WithdrawalLockSet {
         until: Timestamp,

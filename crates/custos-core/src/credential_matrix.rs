@@ -13,6 +13,11 @@
 //! - A reset revokes API keys too: whoever reset the password may not be whoever created them.
 //! - Contact changes notify the *previous* contact as well as the current one, so a hijacked
 //!   email or phone cannot silently take the account.
+//!
+//! Not rows here: withdrawal allowlist changes (`allowlist.rs`). They are not credentials — they
+//! grant no access and leave sessions, keys and the stamp alone — and their loosening carries its
+//! own delay (an added address cools down for 24 h; turning the list off takes 48 h, cancellable).
+//! A withdrawal lock on top would only block the addresses the owner already trusts.
 
 use std::time::Duration;
 

@@ -184,23 +184,28 @@ pub fn authorize(
     if deny.is_empty() { Ok(()) } else { Err(deny) }
 }
 
-pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Decision {
-    let mut deny = caller_reasons(f.status, f.withdrawal_lock_until, req.via, policy.step_up_window, now);
-    match f.allowlist {
-        Allowlist::Off | Allowlist::Listed => {}
-        Allowlist::NotListed => deny.push(Reason::new(
+/// What the allowlist's fact says against a destination at `now` (nothing when it allows it).
+pub fn allowlist_reasons(fact: Allowlist, now: Timestamp) -> Vec<Reason> {
+    match fact {
+        Allowlist::Off | Allowlist::Listed => Vec::new(),
+        Allowlist::NotListed => vec![Reason::new(
             "address-not-allowlisted",
             "The withdrawal allowlist is on and this address is not on it.",
-        )),
-        Allowlist::Cooling { until } if until > now => deny.push(
+        )],
+        Allowlist::Cooling { until } if until > now => vec![
             Reason::new(
                 "allowlist-entry-cooling",
                 "This allowlisted address is still in its cooling period.",
             )
             .until(until),
-        ),
-        Allowlist::Cooling { .. } => {}
+        ],
+        Allowlist::Cooling { .. } => Vec::new(),
     }
+}
+
+pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Decision {
+    let mut deny = caller_reasons(f.status, f.withdrawal_lock_until, req.via, policy.step_up_window, now);
+    deny.extend(allowlist_reasons(f.allowlist, now));
     if req.amount < f.min_amount || req.amount.is_zero() {
         deny.push(Reason::new("amount-below-minimum", "The amount is below this network's minimum."));
     }

@@ -72,6 +72,10 @@ uuid_id!(
     /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
     CeremonyId
 );
+uuid_id!(
+    /// An entry of an account's withdrawal address allowlist.
+    AllowlistEntryId
+);
 
 /// The public numeric account number users quote to support. Random (not derived from sign-up
 /// order) so it reveals nothing about the size or age of the platform or the account.

@@ -4,6 +4,7 @@
 //! reading the clock except through [`clock::Clock`]. Security-critical decisions live here so they
 //! can be unit- and property-tested without a server.
 
+pub mod allowlist;
 pub mod anti_phishing;
 pub mod api_key;
 pub mod asset;

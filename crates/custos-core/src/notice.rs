@@ -55,6 +55,29 @@ pub enum Notice {
     /// Support ended a freeze: the account is recovering, and this (support-verified) address got
     /// the only link that sets a new password. Holds a bearer link.
     RecoveryStarted { reset_url: String, lock_until: Timestamp },
+    /// An address was asked for on the withdrawal allowlist: what, and the link that confirms it.
+    /// `cooling` says in words how long after confirming it becomes usable. Holds a bearer link.
+    ConfirmAllowlistEntry {
+        entry: AllowlistEntrySummary,
+        confirm_url: String,
+        expires_at: Timestamp,
+        cooling: String,
+        /// Where the request came from.
+        ip: Option<String>,
+    },
+    /// The withdrawal allowlist changed: `change` is a sentence that says what and, for anything
+    /// that loosens it, from when ("usable from …", "turns off at …") and how to undo it.
+    AllowlistChanged { change: String, at: Timestamp, ip: Option<String> },
+}
+
+/// What an allowlist email shows about an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowlistEntrySummary {
+    pub label: String,
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    pub memo: Option<String>,
 }
 
 /// What a withdrawal email shows, formatted for people (decimal amounts).
@@ -95,6 +118,7 @@ impl Notice {
                 | Self::ConfirmEmailChange { .. }
                 | Self::ConfirmWithdrawal { .. }
                 | Self::RecoveryStarted { .. }
+                | Self::ConfirmAllowlistEntry { .. }
         )
     }
 
@@ -114,6 +138,8 @@ impl Notice {
             Self::ApiKeysRevoked { .. } => "api_keys_revoked",
             Self::AccountFrozen { .. } => "account_frozen",
             Self::RecoveryStarted { .. } => "recovery_started",
+            Self::ConfirmAllowlistEntry { .. } => "confirm_allowlist_entry",
+            Self::AllowlistChanged { .. } => "allowlist_changed",
         }
     }
 }

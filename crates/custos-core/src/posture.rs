@@ -1,5 +1,5 @@
 //! The security posture: a checklist with a score and what to do next. Pure: the caller gathers
-//! the facts. Items that later features add (withdrawal allowlist) slot in as those features land.
+//! the facts.
 //!
 //! The API-key items appear only on accounts that have live keys: an account without keys is not
 //! made to look safer (or less safe) by items about something it does not use.
@@ -23,6 +23,10 @@ pub struct PostureFacts {
     pub api_keys_without_ips: u32,
     /// Live keys not used for 90 days (or never, and created more than 90 days ago).
     pub unused_api_keys: u32,
+    /// The withdrawal address allowlist is enforced now (on, or on with a turn-off pending).
+    pub allowlist_enforced: bool,
+    /// A turn-off of the allowlist is pending.
+    pub allowlist_turning_off: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -98,6 +102,25 @@ pub fn assess(f: &PostureFacts) -> Posture {
             next_step: (f.other_live_sessions > 0 || f.stale_devices > 0)
                 .then_some("Review where you're signed in and end what you don't recognise."),
         },
+        PostureItem {
+            code: "withdrawal-allowlist",
+            // A list that is about to turn itself off is not protection to count on.
+            done: f.allowlist_enforced && !f.allowlist_turning_off,
+            weight: 10,
+            title: "Withdrawal address allowlist on",
+            next_step: if f.allowlist_turning_off {
+                Some(
+                    "Your allowlist is turning off. If you did not ask for that, turn it on again to cancel.",
+                )
+            } else if !f.allowlist_enforced {
+                Some(
+                    "Turn on the withdrawal allowlist: withdrawals then only go to addresses you confirmed by email \
+                     a day before.",
+                )
+            } else {
+                None
+            },
+        },
     ];
     if f.live_api_keys > 0 {
         items.push(PostureItem {
@@ -135,10 +158,10 @@ mod tests {
     #[test]
     fn a_new_account_scores_low_and_is_told_what_to_do() {
         let p = assess(&PostureFacts { email_verified: true, ..Default::default() });
-        // Verified email (10), a policy-checked password (15), no other sessions (10).
-        assert_eq!(p.score, 35);
+        // Verified email (10), a policy-checked password (15), no other sessions (10), of 110.
+        assert_eq!(p.score, 31);
         let todo: Vec<_> = p.items.iter().filter(|i| !i.done).map(|i| i.code).collect();
-        assert_eq!(todo, ["second-factor", "recovery-codes", "anti-phishing-code"]);
+        assert_eq!(todo, ["second-factor", "recovery-codes", "anti-phishing-code", "withdrawal-allowlist"]);
         assert!(p.items.iter().all(|i| i.done == i.next_step.is_none()));
     }
 
@@ -151,9 +174,23 @@ mod tests {
             anti_phishing_code: true,
             other_live_sessions: 0,
             stale_devices: 0,
+            allowlist_enforced: true,
             ..Default::default()
         });
         assert_eq!(p.score, 100);
+    }
+
+    #[test]
+    fn an_allowlist_that_is_turning_off_is_not_counted_and_says_how_to_cancel() {
+        let base = PostureFacts { email_verified: true, ..Default::default() };
+        let item = |f: &PostureFacts| {
+            assess(f).items.into_iter().find(|i| i.code == "withdrawal-allowlist").unwrap()
+        };
+        assert!(!item(&base).done);
+        assert!(item(&PostureFacts { allowlist_enforced: true, ..base }).done);
+        let leaving = item(&PostureFacts { allowlist_enforced: true, allowlist_turning_off: true, ..base });
+        assert!(!leaving.done);
+        assert!(leaving.next_step.unwrap().contains("turn it on again"));
     }
 
     #[test]

@@ -95,10 +95,13 @@ pub enum WebhookEvent {
     ApiKeyCreated,
     ApiKeyRevoked,
     AccountFrozen,
+    /// An allowlist entry was added, confirmed or removed, or the allowlist turned on, scheduled
+    /// to turn off, or had its turn-off cancelled (`data.change` says which).
+    AllowlistChanged,
 }
 
 impl WebhookEvent {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::WithdrawalCreated,
         Self::WithdrawalHeld,
         Self::WithdrawalCancelled,
@@ -109,6 +112,7 @@ impl WebhookEvent {
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::AccountFrozen,
+        Self::AllowlistChanged,
     ];
 
     /// The stable, documented name receivers switch on.
@@ -124,6 +128,7 @@ impl WebhookEvent {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::AccountFrozen => "account.frozen",
+            Self::AllowlistChanged => "allowlist.changed",
         }
     }
 
@@ -217,6 +222,7 @@ mod tests {
                 "api_key.created",
                 "api_key.revoked",
                 "account.frozen",
+                "allowlist.changed",
             ]
         );
         for e in WebhookEvent::ALL {

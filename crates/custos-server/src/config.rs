@@ -20,7 +20,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub mod money;
-pub use money::{MoneyConfig, WalletConfig};
+pub use money::{MoneyConfig, WalletConfig, WalletKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -152,6 +152,9 @@ pub struct RawConfig {
     pub wallet_broadcast_delay: Option<String>,
     pub wallet_confirm_delay: Option<String>,
     pub wallet_poll: Option<String>,
+    pub wallet: Option<String>,
+    pub wallet_url: Option<String>,
+    pub wallet_secret: Option<String>,
     pub service_tokens: Option<String>,
     pub master_key: Option<String>,
     pub retired_keys: Option<String>,
@@ -172,6 +175,8 @@ pub struct RawConfig {
     pub api_key_ttl_without_ips: Option<String>,
     pub api_key_signature_window: Option<String>,
     pub disable_link_ttl: Option<String>,
+    pub allowlist_cooling: Option<String>,
+    pub allowlist_disable_delay: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -301,7 +306,13 @@ impl Config {
                 wallet_broadcast_delay: raw.wallet_broadcast_delay.as_deref(),
                 wallet_confirm_delay: raw.wallet_confirm_delay.as_deref(),
                 wallet_poll: raw.wallet_poll.as_deref(),
+                wallet: raw.wallet.as_deref(),
+                wallet_url: raw.wallet_url.as_deref(),
+                wallet_secret: raw.wallet_secret.as_deref(),
+                production: mode == Mode::Production,
                 service_tokens: raw.service_tokens.as_deref(),
+                allowlist_cooling: raw.allowlist_cooling.as_deref(),
+                allowlist_disable_delay: raw.allowlist_disable_delay.as_deref(),
             })?,
             keys,
             sessions,

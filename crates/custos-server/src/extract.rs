@@ -189,6 +189,32 @@ async fn admit(
     }
 }
 
+/// A live session with the account facts a money decision needs (status, UID, withdrawal lock),
+/// from the same single read every authenticated request makes. For callers that judge a
+/// session token they were handed (integration authorize).
+pub struct SessionForMoney {
+    pub session: UserSession,
+    pub uid: custos_core::ids::Uid,
+    pub status: AccountStatus,
+    pub withdrawal_lock_until: Option<Timestamp>,
+}
+
+impl SessionForMoney {
+    pub async fn for_token(state: &AppState, token: &BearerToken) -> Result<Self, ApiError> {
+        let found =
+            state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
+        // No route: a recovering account's session is not judged fit for anything here.
+        let session =
+            admit(state, &found.session, &found.account_stamp, found.account_status, false, None).await?;
+        Ok(Self {
+            session,
+            uid: found.account_uid,
+            status: found.account_status,
+            withdrawal_lock_until: found.account_withdrawal_lock_until,
+        })
+    }
+}
+
 /// Finds and checks the session a request presents.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession, ApiError> {
     let (token, via_cookie) = presented_token(parts, state)?;

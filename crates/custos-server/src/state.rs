@@ -29,7 +29,7 @@ pub struct Inner {
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config, hashes: HashPool) -> Self {
         let webauthn = crate::usecases::passkeys::relying_party(&config);
-        let wallet = crate::wallet::connector(config.money.wallet);
+        let wallet = crate::wallet::connector(&config.money);
         Self(Arc::new(Inner { store, clock, config, hashes, outbox_wake: Notify::new(), webauthn, wallet }))
     }
 }

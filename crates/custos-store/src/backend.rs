@@ -20,7 +20,13 @@ use crate::records::*;
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 #[async_trait::async_trait]
-pub trait Tx: crate::money::MoneyTx + crate::api_keys::ApiKeyTx + crate::freeze::FreezeTx + Send {
+pub trait Tx:
+    crate::money::MoneyTx
+    + crate::api_keys::ApiKeyTx
+    + crate::allowlist::AllowlistTx
+    + crate::freeze::FreezeTx
+    + Send
+{
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
     // "Concurrency"): PostgreSQL `SELECT … FOR UPDATE`; SQLite already holds the write lock.
     async fn insert_account(&mut self, a: &AccountRecord) -> Result<()>;
@@ -198,7 +204,12 @@ pub trait Tx: crate::money::MoneyTx + crate::api_keys::ApiKeyTx + crate::freeze:
 /// Reads and single-statement writes that need no enclosing transaction.
 #[async_trait::async_trait]
 pub trait Reader:
-    crate::money::MoneyReader + crate::api_keys::ApiKeyReader + crate::freeze::FreezeReader + Send + Sync
+    crate::money::MoneyReader
+    + crate::api_keys::ApiKeyReader
+    + crate::allowlist::AllowlistReader
+    + crate::freeze::FreezeReader
+    + Send
+    + Sync
 {
     /// The hot path: one indexed read for every authenticated request.
     async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>>;
@@ -292,9 +303,24 @@ macro_rules! session_columns_s {
 pub(crate) use session_columns_s;
 
 /// Second-factor counts of the account whose id is the SQL expression given (`$1`, `a.id`), as
-/// `f_totp`, `f_codes`, `f_sms`, `f_passkeys`.
+/// `f_totp`, `f_codes`, `f_sms`, `f_passkeys`. With `joined`, the account row is already in the
+/// statement as `a`, and the SMS factor is read from it rather than by a fourth lookup.
 macro_rules! second_factor_counts {
+    (joined) => {
+        concat!(
+            second_factor_counts!(@tables "a.id"),
+            "CAST(CASE WHEN a.sms_enabled_at IS NOT NULL AND a.phone_verified_at IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS f_sms"
+        )
+    };
     ($account:literal) => {
+        concat!(
+            second_factor_counts!(@tables $account),
+            "(SELECT COUNT(*) FROM accounts WHERE id = ",
+            $account,
+            " AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS f_sms"
+        )
+    };
+    (@tables $account:literal) => {
         concat!(
             "(SELECT COUNT(*) FROM totp_factors WHERE account_id = ",
             $account,
@@ -302,12 +328,9 @@ macro_rules! second_factor_counts {
             "(SELECT COUNT(*) FROM recovery_codes WHERE account_id = ",
             $account,
             " AND used_at IS NULL) AS f_codes, ",
-            "(SELECT COUNT(*) FROM accounts WHERE id = ",
-            $account,
-            " AND sms_enabled_at IS NOT NULL AND phone_verified_at IS NOT NULL) AS f_sms, ",
             "(SELECT COUNT(*) FROM passkeys WHERE account_id = ",
             $account,
-            ") AS f_passkeys"
+            ") AS f_passkeys, "
         )
     };
 }

@@ -7,6 +7,7 @@
 //!
 //! Backend differences (locking, claiming work, time and id encodings) stay in this crate.
 
+pub mod allowlist;
 pub mod api_keys;
 mod backend;
 pub mod freeze;
@@ -17,6 +18,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
+pub use allowlist::*;
 pub use api_keys::*;
 pub use backend::{Reader, Tx};
 pub use freeze::*;
@@ -114,6 +116,7 @@ pub(crate) fn conflict_or(e: sqlx::Error, subject: &'static str) -> StoreError {
 }
 
 mod sql;
+mod sql_allowlist;
 mod sql_api_keys;
 mod sql_freeze;
 mod sql_money;

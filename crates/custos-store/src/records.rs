@@ -72,6 +72,9 @@ pub struct SessionWithAccount {
     pub session: SessionRecord,
     pub account_stamp: Vec<u8>,
     pub account_status: AccountStatus,
+    pub account_uid: Uid,
+    /// The account's withdrawal lock, for callers that decide on money (integration authorize).
+    pub account_withdrawal_lock_until: Option<Timestamp>,
 }
 
 /// A session with everything the account overview (`/me`) shows, read in one statement.

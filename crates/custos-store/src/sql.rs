@@ -899,7 +899,8 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(
                     "SELECT s.id, s.account_id, s.token_hash, s.device_id, s.ip, s.user_agent, s.aal, s.authenticated_at, \
                             s.stepped_up_at, s.created_at, s.last_seen_at, s.stamp_at_issue, s.revoked_at, s.revoke_reason, \
-                            a.security_stamp AS account_stamp, a.status AS account_status \
+                            a.security_stamp AS account_stamp, a.status AS account_status, a.uid AS account_uid, \
+                            a.withdrawal_lock_until AS account_lock_until \
                      FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
                 )
                 .bind(hash.as_bytes())
@@ -911,12 +912,16 @@ macro_rules! impl_sql_store {
                     account_stamp: r.try_get("account_stamp")?,
                     account_status: AccountStatus::parse(&r.try_get::<String, _>("account_status")?)
                         .ok_or_else(|| corrupt("status"))?,
+                    account_uid: Uid::from_u64_unchecked(
+                        u64::try_from(r.try_get::<i64, _>("account_uid")?).map_err(|_| corrupt("uid"))?,
+                    ),
+                    account_withdrawal_lock_until: opt_ts(r.try_get("account_lock_until")?),
                 }))
             }
 
             async fn session_overview(&self, hash: &TokenHash) -> Result<Option<SessionOverview>> {
                 let row = sqlx::query(concat!(
-                    "SELECT a.*, ", session_columns_s!(), ", ", second_factor_counts!("a.id"),
+                    "SELECT a.*, ", session_columns_s!(), ", ", second_factor_counts!(joined),
                     " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1"
                 ))
                 .bind(hash.as_bytes())

@@ -72,6 +72,8 @@ conformance!(
     transfers_are_listed_for_both_sides_and_held_ones_come_due,
     api_keys_round_trip_belong_to_their_account_and_are_revoked_once,
     a_reused_nonce_is_refused_without_aborting_the_transaction,
+    allowlist_entries_are_confirmed_and_removed_once_and_belong_to_their_account,
+    allowlist_modes_default_to_off_and_round_trip,
 );
 
 #[path = "conformance/freeze.rs"]
@@ -994,4 +996,85 @@ async fn transfers_are_listed_for_both_sides_and_held_ones_come_due(store: Store
     let read = store.transfer(t1.id).await.unwrap().unwrap();
     assert_eq!((read.state, read.settled_at), (TransferState::Settled, Some(t(100))));
     assert!(store.transfers_due(t(200), 10).await.unwrap().is_empty());
+}
+
+fn allowlist_entry(
+    a: &AccountRecord,
+    address: &str,
+    memo: Option<&str>,
+    at: Timestamp,
+) -> AllowlistEntryRecord {
+    AllowlistEntryRecord {
+        id: AllowlistEntryId::new(),
+        account_id: a.id,
+        asset: "USDT".into(),
+        network: "TRX".into(),
+        address: address.into(),
+        memo: memo.map(str::to_owned),
+        label: "exchange deposit address ✓".into(),
+        created_at: at,
+        confirm_by: at.plus(Duration::from_secs(3_600)),
+        confirmed_at: None,
+        usable_from: None,
+        removed_at: None,
+    }
+}
+
+async fn allowlist_entries_are_confirmed_and_removed_once_and_belong_to_their_account(store: Store) {
+    let a = create_account(&store, "list@example.com").await;
+    let b = create_account(&store, "other@example.com").await;
+    let first = allowlist_entry(&a, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", None, t(1));
+    let second = allowlist_entry(&a, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", Some("memo 42"), t(2));
+    let theirs = allowlist_entry(&b, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", None, t(3));
+    let mut tx = store.begin().await.unwrap();
+    for e in [&first, &second, &theirs] {
+        tx.insert_allowlist_entry(e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Newest first for pages, oldest first inside a command; each account sees only its own.
+    let listed = store.allowlist_entries(a.id).await.unwrap();
+    assert_eq!(listed, vec![second.clone(), first.clone()], "round-trips every field");
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.allowlist_entries_of(a.id).await.unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(tx.allowlist_entry_of(b.id, first.id).await.unwrap(), None, "not another account's");
+
+    assert!(tx.confirm_allowlist_entry(first.id, t(10), t(10 + 86_400)).await.unwrap());
+    assert!(!tx.confirm_allowlist_entry(first.id, t(11), t(11)).await.unwrap(), "confirmed once");
+    assert!(!tx.remove_allowlist_entry(b.id, second.id, t(12)).await.unwrap(), "not another account's");
+    assert!(tx.remove_allowlist_entry(a.id, second.id, t(12)).await.unwrap());
+    assert!(!tx.remove_allowlist_entry(a.id, second.id, t(13)).await.unwrap(), "removed once");
+    assert!(
+        !tx.confirm_allowlist_entry(second.id, t(14), t(14)).await.unwrap(),
+        "a removed entry stays removed"
+    );
+    tx.commit().await.unwrap();
+
+    let listed = store.allowlist_entries(a.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].confirmed_at, listed[0].usable_from), (Some(t(10)), Some(t(10 + 86_400))));
+    let mut tx = store.begin().await.unwrap();
+    let removed = tx.allowlist_entry_of(a.id, second.id).await.unwrap().unwrap();
+    assert_eq!(removed.removed_at, Some(t(12)), "removed entries are kept for the record");
+    drop(tx);
+    assert_eq!(store.allowlist_entries(b.id).await.unwrap(), vec![theirs]);
+}
+
+async fn allowlist_modes_default_to_off_and_round_trip(store: Store) {
+    let a = create_account(&store, "mode@example.com").await;
+    assert_eq!(store.allowlist_mode(a.id).await.unwrap(), AllowlistModeRecord::default());
+    assert_eq!(store.allowlist_mode(a.id).await.unwrap().mode(), custos_core::allowlist::Mode::Off);
+    let on = AllowlistModeRecord { enabled_at: Some(t(1)), off_at: None };
+    let leaving = AllowlistModeRecord { enabled_at: Some(t(1)), off_at: Some(t(1 + 48 * 3_600)) };
+    for (m, at) in [(on, t(1)), (leaving, t(2)), (on, t(3))] {
+        let mut tx = store.begin().await.unwrap();
+        tx.set_allowlist_mode(a.id, m, at).await.unwrap();
+        assert_eq!(tx.allowlist_mode_of(a.id).await.unwrap(), m);
+        tx.commit().await.unwrap();
+        assert_eq!(store.allowlist_mode(a.id).await.unwrap(), m);
+    }
+    // The database refuses a turn-off time for a list that is off.
+    let mut tx = store.begin().await.unwrap();
+    let bad = AllowlistModeRecord { enabled_at: None, off_at: Some(t(5)) };
+    assert!(tx.set_allowlist_mode(a.id, bad, t(5)).await.is_err());
 }

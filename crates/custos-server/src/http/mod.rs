@@ -1,5 +1,6 @@
 //! The HTTP surface: API, pages, OpenAPI, health, and the layers every request passes through.
 
+pub mod allowlist_api;
 pub mod api;
 pub mod api_keys_api;
 pub mod freeze_api;
@@ -10,6 +11,7 @@ pub mod passkeys_api;
 pub mod qr;
 pub mod security_api;
 pub mod views;
+pub mod wallet_api;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -37,7 +39,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         Errors are RFC 9457 problem+json with `type` = `urn:custos:problem:<code>` and a `reasons` list."),
     modifiers(&SessionAuth),
     tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"), (name = "money"),
-        (name = "integration"), (name = "api-keys"))
+        (name = "integration"), (name = "api-keys"), (name = "allowlist"))
 )]
 struct ApiDoc;
 
@@ -75,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .merge(money_api::router())
         .merge(api_keys_api::router())
         .merge(freeze_api::router())
+        .merge(wallet_api::router())
+        .merge(allowlist_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -30,6 +30,7 @@ mod dev_mailbox;
 mod sign_in;
 
 // Credential pages: step-up, second factor, password, anti-phishing code, and the checklist.
+mod allowlist;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
@@ -58,7 +59,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(funds::routes())
         .merge(api_keys::routes())
         .merge(freeze::routes())
-        .merge(panic_code::routes());
+        .merge(panic_code::routes())
+        .merge(allowlist::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

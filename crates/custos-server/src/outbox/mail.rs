@@ -213,6 +213,44 @@ fn body(notice: &Notice) -> Body {
                 action: None,
             }
         }
+        Notice::ConfirmAllowlistEntry { entry, confirm_url, expires_at, cooling, ip } => Body {
+            subject: format!("Confirm a new withdrawal address: {}", entry.label),
+            paragraphs: vec![
+                format!(
+                    "Someone signed in to your account{} asked to add this address to your withdrawal allowlist:",
+                    ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default()
+                ),
+                format!(
+                    "\"{}\": {} on {}, {}{}",
+                    entry.label,
+                    entry.asset,
+                    entry.network,
+                    entry.address,
+                    entry.memo.as_ref().map(|m| format!(" (memo {m})")).unwrap_or_default()
+                ),
+                format!(
+                    "Nothing changes until you confirm. The link works once, until {expires_at}. After you confirm, \
+                     the address can be used for withdrawals only after {cooling}."
+                ),
+                "If you did not ask for this, do not confirm: someone may be signed in as you. Disable your account \
+                 at once, or sign in, remove the address and change your password."
+                    .into(),
+            ],
+            action: Some(("Review and confirm the address".into(), confirm_url.clone())),
+        },
+        Notice::AllowlistChanged { change, at, ip } => Body {
+            subject: "Your withdrawal allowlist changed".into(),
+            paragraphs: vec![
+                format!(
+                    "{change} This happened at {at}{}.",
+                    ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default()
+                ),
+                "If this was you, there is nothing to do. If it was not, disable your account at once: it stops \
+                 withdrawals until you recover it."
+                    .into(),
+            ],
+            action: None,
+        },
     }
 }
 

@@ -12,7 +12,7 @@ use custos_core::egress::{self, Action, Via};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::SessionWithOverview;
+use crate::extract::SessionForMoney;
 use crate::extract_api_key::{Signed, verify_signed};
 use crate::state::AppState;
 
@@ -90,7 +90,7 @@ pub async fn authorize(state: &AppState, req: AuthorizeRequest) -> Result<Author
             let Some(token) = BearerToken::parse(token) else {
                 return Ok(deny(reasons_of(&ApiError::Unauthenticated)?, None));
             };
-            let s = match SessionWithOverview::for_token(state, &token, false).await {
+            let s = match SessionForMoney::for_token(state, &token).await {
                 Ok(s) => s,
                 Err(e) => return Ok(deny(reasons_of(&e)?, None)),
             };
@@ -100,20 +100,11 @@ pub async fn authorize(state: &AppState, req: AuthorizeRequest) -> Result<Author
                 stepped_up_at: s.session.stepped_up_at,
                 device_first_seen_at: s.session.authenticated_at,
             };
-            let uid = Some(s.account.uid.get());
-            Ok(
-                match egress::authorize(
-                    req.action,
-                    s.account.status,
-                    s.account.withdrawal_lock_until,
-                    via,
-                    window,
-                    now,
-                ) {
-                    Ok(()) => AuthorizeAnswer { decision: "allow", reasons: Vec::new(), uid },
-                    Err(r) => deny(r, uid),
-                },
-            )
+            let uid = Some(s.uid.get());
+            Ok(match egress::authorize(req.action, s.status, s.withdrawal_lock_until, via, window, now) {
+                Ok(()) => AuthorizeAnswer { decision: "allow", reasons: Vec::new(), uid },
+                Err(r) => deny(r, uid),
+            })
         }
         (None, Some(f)) => {
             let ip: IpAddr = req.ip.as_deref().and_then(|i| i.parse().ok()).ok_or_else(|| {

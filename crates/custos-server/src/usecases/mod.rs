@@ -3,6 +3,7 @@
 //! messages in one transaction (DESIGN principle 3). Handlers parse, call one of these, render.
 
 pub mod accounts;
+pub mod allowlist;
 pub mod api_keys;
 pub mod authorize;
 pub mod bindings;

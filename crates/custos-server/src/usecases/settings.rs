@@ -73,6 +73,7 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let unused_keys =
         live_keys.iter().filter(|k| k.last_used_at.unwrap_or(k.created_at) < stale_cutoff).count();
+    let allowlist = state.store.allowlist_mode(who.account_id).await?.mode().at(now);
     Ok(assess(&PostureFacts {
         email_verified: account.email_verified_at.is_some(),
         has_second_factor: factors.any(),
@@ -83,5 +84,7 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
         live_api_keys: count(live_keys.len()),
         api_keys_without_ips: count(live_keys.iter().filter(|k| k.ip_allowlist.is_empty()).count()),
         unused_api_keys: count(unused_keys),
+        allowlist_enforced: allowlist.enforced(now),
+        allowlist_turning_off: matches!(allowlist, custos_core::allowlist::Mode::TurningOff { .. }),
     }))
 }

@@ -158,6 +158,8 @@ pub async fn request(
     let facts = Facts {
         status: sender.status,
         withdrawal_lock_until: sender.withdrawal_lock_until,
+        // The withdrawal allowlist lists chain addresses; a transfer goes to a UID on this
+        // platform, where the traced funds can still be held. It never applies here.
         allowlist: Allowlist::Off,
         available: balance.available,
         sent_last_24h: sent_today(&mut *tx, from, spec.code, now).await?,

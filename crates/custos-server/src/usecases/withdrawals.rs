@@ -288,6 +288,39 @@ pub(crate) async fn sent_today(
         .unwrap_or(Amount::from_atomic(u128::MAX)))
 }
 
+/// What the withdrawal allowlist says about this destination now (read under the account lock,
+/// so a concurrent change to the list is either wholly before or wholly after this request).
+async fn allowlist_fact(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    destination: &custos_core::allowlist::Destination<'_>,
+    now: Timestamp,
+) -> Result<Allowlist, ApiError> {
+    let mode = tx.allowlist_mode_of(account).await?.mode();
+    if !mode.enforced(now) {
+        return Ok(Allowlist::Off);
+    }
+    let entries: Vec<_> = tx.allowlist_entries_of(account).await?.iter().map(|e| e.facts()).collect();
+    Ok(custos_core::allowlist::egress_fact(mode, &entries, destination, now))
+}
+
+/// The allowlist's deny reasons for a withdrawal's stored destination, asked again when its owner
+/// confirms it: an allowlist turned on (or an entry removed) after the request tightens it too.
+pub(crate) async fn allowlist_reasons_now(
+    tx: &mut dyn Tx,
+    w: &WithdrawalRecord,
+    now: Timestamp,
+) -> Result<Vec<Reason>, ApiError> {
+    let destination = custos_core::allowlist::Destination {
+        asset: &w.asset,
+        network: &w.network,
+        address: &w.address,
+        memo: w.memo.as_deref(),
+    };
+    let fact = allowlist_fact(tx, w.account_id, &destination, now).await?;
+    Ok(egress::allowlist_reasons(fact, now))
+}
+
 /// Requests a withdrawal. The gate decides with everything it needs; a deny changes nothing.
 /// An allow or a hold reserves amount + fee and emails the confirmation link; a hold is applied
 /// when the owner confirms. The same `idempotency_key` returns the first result.
@@ -330,10 +363,17 @@ pub async fn request(
     let balance = tx.lock_balance(account_id, c.spec.code, now).await?;
     let sent_last_24h = sent_today(&mut *tx, account_id, c.spec.code, now).await?;
     let used_before = tx.address_used_before(account_id, c.spec.code, c.network.code, &c.address).await?;
+    let destination = custos_core::allowlist::Destination {
+        asset: c.spec.code,
+        network: c.network.code,
+        address: &c.address,
+        memo: c.memo.as_deref(),
+    };
+    let allowlist = allowlist_fact(&mut *tx, account_id, &destination, now).await?;
     let facts = Facts {
         status: account.status,
         withdrawal_lock_until: account.withdrawal_lock_until,
-        allowlist: Allowlist::Off,
+        allowlist,
         available: balance.available,
         sent_last_24h,
         limit_24h: c.spec.daily_limit,
@@ -501,7 +541,8 @@ fn link_subject(link: &LinkTokenRecord) -> Result<WithdrawalId, ApiError> {
 }
 
 /// Confirms by the emailed link: the withdrawal is queued for the wallet, or held until its hold
-/// ends (the hold starts now). Refused when the account is no longer active.
+/// ends (the hold starts now). Refused when the account is no longer active, or when the
+/// withdrawal allowlist now refuses its address.
 pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Result<WithdrawalView, ApiError> {
     let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
     let now = state.clock.now();
@@ -515,6 +556,11 @@ pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
     }
     if account.status != AccountStatus::Active {
         return Err(ApiError::AccountInactive);
+    }
+    let denied = allowlist_reasons_now(&mut *tx, &w, now).await?;
+    if !denied.is_empty() {
+        // Nothing changes: unconfirmed, it is cancelled (and its funds released) when its link expires.
+        return Err(ApiError::Refused(denied));
     }
     if !tx.mark_link_token_used(link.id, now).await? {
         return Err(ApiError::LinkInvalid);
@@ -585,6 +631,9 @@ pub enum CancelledBy {
     Owner(UserSession),
     /// The confirmation link ran out.
     Expiry,
+    /// Its hold ended, but the withdrawal allowlist (turned on, or the entry removed, since it was
+    /// requested) no longer lets it go to its address.
+    Allowlist,
 }
 
 impl CancelledBy {
@@ -592,6 +641,7 @@ impl CancelledBy {
         match self {
             Self::Owner(_) => "user",
             Self::Expiry => "expired",
+            Self::Allowlist => "allowlist",
         }
     }
 }
@@ -672,6 +722,11 @@ pub async fn cancel(
             status: match by {
                 CancelledBy::Owner(_) => "cancelled; the funds are back in your balance".into(),
                 CancelledBy::Expiry => "cancelled because it was not confirmed in time".into(),
+                CancelledBy::Allowlist => {
+                    "cancelled because your withdrawal allowlist does not allow this address \
+                                           now; the funds are back in your balance"
+                        .into()
+                }
             },
         },
         format!("withdrawal_cancelled:{id}"),
@@ -687,7 +742,7 @@ pub async fn cancel(
 fn actor_of(by: &CancelledBy, account: AccountId) -> Actor {
     match by {
         CancelledBy::Owner(s) => Actor::User { account, session: Some(s.session_id) },
-        CancelledBy::Expiry => Actor::System,
+        CancelledBy::Expiry | CancelledBy::Allowlist => Actor::System,
     }
 }
 

@@ -50,6 +50,10 @@ pub struct Options {
     /// `CUSTOS_WEBHOOK_URL` and `CUSTOS_WEBHOOK_SECRET`; set together, with insecure (http,
     /// loopback) endpoints allowed.
     pub webhook: Option<(String, String)>,
+    /// `CUSTOS_WALLET=http` with this `CUSTOS_WALLET_URL` and `CUSTOS_WALLET_SECRET`.
+    pub wallet: Option<(String, String)>,
+    /// `CUSTOS_WITHDRAWAL_HOLD` (24 h by default).
+    pub withdrawal_hold: Option<Duration>,
 }
 
 pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
@@ -58,6 +62,9 @@ pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
         webhook_url: o.webhook.as_ref().map(|(url, _)| url.clone()),
         webhook_secret: o.webhook.as_ref().map(|(_, secret)| secret.clone()),
         webhook_allow_insecure: o.webhook.as_ref().map(|_| true),
+        wallet: o.wallet.as_ref().map(|_| "http".to_owned()),
+        wallet_url: o.wallet.as_ref().map(|(url, _)| url.clone()),
+        wallet_secret: o.wallet.as_ref().map(|(_, secret)| secret.clone()),
         ..Default::default()
     };
     let mut config =
@@ -71,6 +78,9 @@ pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
     config.hash_queue = o.hash_queue.unwrap_or(64);
     config.outbox_poll = Duration::from_millis(50);
     config.money.wallet.poll = Duration::from_millis(50);
+    if let Some(hold) = o.withdrawal_hold {
+        config.money.hold_for = hold;
+    }
     config.money.service_tokens =
         vec![("test-feed".into(), custos_core::crypto::TokenHash::of(SERVICE_TOKEN.as_bytes()))];
     if let Some(u) = &o.public_url {
@@ -196,4 +206,79 @@ pub async fn problem(r: Response) -> (StatusCode, Value) {
 
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// A test peer written in Python (tests/python/), run as its own process on a free port:
+/// `SCRIPT 0 ARG0 LOG ARG1…` — the first extra argument goes before the log path, as the
+/// scripts expect. Each logs one JSON line per request it got. Killed on drop.
+pub struct PythonServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl PythonServer {
+    /// Starts `script` on a port the kernel picks (the script prints it), so concurrent tests
+    /// never race for one.
+    pub async fn start(script: &str, args: &[&str]) -> Self {
+        // One log per server: `with_extension` on `name.py-<uuid>` would replace `py-<uuid>` and
+        // give every concurrent test the same file.
+        let log = temp_path(script.trim_end_matches(".py")).with_extension("jsonl");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+        let (first, rest) = args.split_first().expect("a secret comes first");
+        let mut child = std::process::Command::new("python3")
+            .arg(path)
+            .arg("0")
+            .arg(first)
+            .arg(&log)
+            .args(rest)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for these tests");
+        let stdout = child.stdout.take().unwrap();
+        // The first line is the port; a script that fails to start closes its output instead.
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+        })
+        .await
+        .unwrap();
+        let Some(port) = line.ok().and_then(|l| l.trim().parse().ok()) else {
+            let _ = child.kill();
+            panic!("{script} did not start: is standardwebhooks installed? (scripts/test installs it)");
+        };
+        Self { child, port, log }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn logged(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits (bounded) until the server has logged `n` requests.
+    pub async fn requests(&self, n: usize) -> Vec<Value> {
+        for _ in 0..250 {
+            let lines = self.logged();
+            if lines.len() >= n {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{} logged fewer than {n} requests", self.log.display());
+    }
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod allowlist;
 mod api_keys;
 mod bad_input;
 mod credentials;
@@ -18,4 +19,5 @@ mod postgres;
 mod sessions;
 mod sms;
 mod surface;
+mod wallet;
 mod webhooks;

@@ -28,7 +28,7 @@ async fn deposit(app: &TestApp, uid: &str, asset: &str, amount: &str) {
     assert_eq!(r["applied"], 1);
 }
 
-async fn balance(app: &TestApp, token: &str, asset: &str) -> (String, String) {
+pub(crate) async fn balance(app: &TestApp, token: &str, asset: &str) -> (String, String) {
     let all = json_ok(app.get_authed("/api/v1/balances", token).await).await;
     let b = all.as_array().unwrap().iter().find(|b| b["asset"] == asset).unwrap().clone();
     (b["available"].as_str().unwrap().to_owned(), b["locked"].as_str().unwrap().to_owned())
@@ -51,7 +51,7 @@ pub(crate) fn btc(amount: &str) -> Value {
     json!({ "asset": "BTC", "network": "BTC", "address": BTC_ADDRESS, "amount": amount })
 }
 
-fn codes(problem: &Value) -> Vec<String> {
+pub(crate) fn codes(problem: &Value) -> Vec<String> {
     problem["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -80,7 +80,7 @@ async fn confirm_by_mail(app: &TestApp, email: &str) -> Value {
 
 /// Waits for the wallet worker to move a withdrawal; reads the store, since the clock may have
 /// moved past every session.
-async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
+pub(crate) async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
     let wid = id.parse().unwrap();
     for _ in 0..250 {
         let w = app.store.withdrawal(wid).await.unwrap().unwrap();

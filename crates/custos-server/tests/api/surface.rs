@@ -19,6 +19,10 @@ async fn the_openapi_document_lists_the_contract() {
         "/api/v1/sessions/revoke-others",
         "/api/v1/devices",
         "/api/v1/activity",
+        "/api/v1/allowlist",
+        "/api/v1/allowlist/{id}",
+        "/api/v1/allowlist/mode",
+        "/api/v1/allowlist/confirm",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
     }

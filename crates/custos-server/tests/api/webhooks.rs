@@ -1,8 +1,6 @@
 //! Webhooks against the reference Standard Webhooks library: a Python receiver
 //! (`tests/python/webhook_receiver.py`) verifies every delivery with `standardwebhooks`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use custos_core::webhook::{WebhookEvent, WebhookSecret};
@@ -14,64 +12,20 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
+/// The Python receiver; answers 500 to the first `fail_first` requests.
+struct Receiver(PythonServer);
 
 impl Receiver {
-    /// Starts the receiver; it answers 500 to the first `fail_first` requests.
     async fn start(secret: &WebhookSecret, fail_first: u32) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = temp_path("webhook-receiver").with_extension("jsonl");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/webhook_receiver.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(secret.expose())
-            .arg(&log)
-            .arg(fail_first.to_string())
-            .spawn()
-            .expect("python3 is needed for the webhook tests");
-        let receiver = Self { child, port, log };
-        for _ in 0..250 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return receiver;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!(
-            "the webhook receiver did not start: is standardwebhooks installed? (scripts/test installs it)"
-        );
+        Self(PythonServer::start("webhook_receiver.py", &[&secret.expose(), &fail_first.to_string()]).await)
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks/custos", self.port)
+        format!("http://127.0.0.1:{}/hooks/custos", self.0.port)
     }
 
-    /// Waits (bounded) until the receiver has logged `n` requests.
     async fn requests(&self, n: usize) -> Vec<Value> {
-        for _ in 0..250 {
-            let lines: Vec<Value> = std::fs::read_to_string(&self.log)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            if lines.len() >= n {
-                return lines;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the webhook receiver got fewer than {n} requests");
+        self.0.requests(n).await
     }
 }
 
@@ -248,4 +202,38 @@ async fn api_keys_created_and_revoked_are_announced() {
         assert_eq!(g["verified"], true, "{g}");
         assert_eq!(g["payload"]["data"]["key_id"].as_str(), Some(id.as_str()));
     }
+}
+
+#[tokio::test]
+async fn allowlist_changes_are_announced_with_what_changed() {
+    let secret = WebhookSecret::generate();
+    let receiver = Receiver::start(&secret, 0).await;
+    let app = app_for(&receiver, &secret).await;
+    let (_, token) = crate::money::funded(&app, "list-hook@example.com").await;
+    let put = |enabled: bool| {
+        app.http
+            .put(app.url("/api/v1/allowlist/mode"))
+            .bearer_auth(&token)
+            .json(&json!({ "enabled": enabled }))
+    };
+    assert_eq!(put(true).send().await.unwrap().status(), StatusCode::OK);
+    let body = json!({ "asset": "BTC", "network": "BTC", "address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "label": "cold" });
+    let r = app.http.post(app.url("/api/v1/allowlist")).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(put(false).send().await.unwrap().status(), StatusCode::OK);
+
+    let got = receiver.requests(3).await;
+    let mut changes: Vec<&str> =
+        got.iter().map(|g| g["payload"]["data"]["change"].as_str().unwrap()).collect();
+    changes.sort();
+    assert_eq!(changes, ["entry_added", "turn_off_scheduled", "turned_on"]);
+    for g in &got {
+        assert_eq!(g["verified"], true, "{g}");
+        assert_eq!(g["payload"]["type"], "allowlist.changed");
+        assert!(g["payload"]["data"]["uid"].is_u64());
+    }
+    let added = got.iter().find(|g| g["payload"]["data"]["change"] == "entry_added").unwrap();
+    assert_eq!(added["payload"]["data"]["entry"]["state"], "awaiting_confirmation");
+    let off = got.iter().find(|g| g["payload"]["data"]["change"] == "turn_off_scheduled").unwrap();
+    assert!(off["payload"]["data"]["turns_off_at"].is_string());
 }

@@ -1,7 +1,7 @@
 """A webhook receiver for the integration tests: verifies every delivery with the reference
 `standardwebhooks` library and appends one JSON line per request to a log file.
 
-Usage: webhook_receiver.py PORT SECRET LOG [FAIL_FIRST]
+Usage (PORT 0: any free port, printed on the first line of standard output): webhook_receiver.py PORT SECRET LOG [FAIL_FIRST]
 Answers 204 to a verified message, 400 to one that does not verify, and 500 to the first
 FAIL_FIRST requests whatever they hold (a failing endpoint, to exercise retries).
 """
@@ -50,4 +50,6 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+server = HTTPServer(("127.0.0.1", port), Receiver)
+print(server.server_address[1], flush=True)  # PORT 0 asks the kernel for a free port: say which
+server.serve_forever()

@@ -98,8 +98,9 @@ pub(super) fn squeeze(code: &str) -> String {
 
 /// What the person was about to do, for the page's first sentence.
 fn purpose(next: &str) -> &'static str {
-    const PURPOSES: [(&str, &str); 5] = [
+    const PURPOSES: [(&str, &str); 6] = [
         ("/security/password", "change your password"),
+        ("/security/allowlist", "change your withdrawal allowlist"),
         ("/security/two-factor/remove", "remove your authenticator app"),
         ("/security/two-factor", "add an authenticator app"),
         ("/security/recovery-codes", "make new recovery codes"),

@@ -34,6 +34,7 @@ fn link(item: &PostureItem, has_second_factor: bool) -> Option<(&'static str, &'
         // Without a factor the step above already links to adding one; once is enough.
         "anti-phishing-code" => Some(("Set an anti-phishing code", "/security/anti-phishing-code")),
         "no-stale-access" => Some(("Review where you're signed in", "#sessions-h")),
+        "withdrawal-allowlist" => Some(("Manage the withdrawal allowlist", "/security/allowlist")),
         "api-keys-ip-restricted" | "no-unused-api-keys" => {
             Some(("Review your API keys", "/security/api-keys"))
         }
