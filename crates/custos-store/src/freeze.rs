@@ -62,6 +62,13 @@ pub trait FreezeTx: Send {
         at: Timestamp,
     ) -> Result<Vec<TransferId>>;
     async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
+    /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
+    async fn set_status_and_stamp(
+        &mut self,
+        account: AccountId,
+        status: AccountStatus,
+        stamp: &[u8],
+    ) -> Result<()>;
     async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()>;
     /// The account's most recent freeze.
     async fn latest_freeze(&mut self, account: AccountId) -> Result<Option<FreezeRecord>>;

@@ -136,6 +136,16 @@ macro_rules! impl_freeze_sql {
                     Ok(())
                 }
 
+                async fn set_status_and_stamp(&mut self, account: AccountId, status: AccountStatus, stamp: &[u8]) -> Result<()> {
+                    sqlx::query("UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3")
+                        .bind(status.as_str())
+                        .bind(stamp)
+                        .bind(account.as_uuid())
+                        .execute(&mut *self.tx)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()> {
                     let receipt = serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?;
                     sqlx::query(concat!(

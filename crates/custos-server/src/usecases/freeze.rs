@@ -254,7 +254,11 @@ pub(crate) async fn freeze_locked(
     reason: &str,
 ) -> Result<Frozen, ApiError> {
     let now = state.clock.now();
-    let existing = tx.latest_freeze(account.id).await?.map(|f| f.receipt);
+    // Only a frozen account answers with its earlier receipt; an active one needs no lookup.
+    let existing = match account.status {
+        AccountStatus::Frozen => tx.latest_freeze(account.id).await?.map(|f| f.receipt),
+        _ => None,
+    };
     let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK)).await?;
     let snapshot = snapshot(state, &rows);
     let plan = match freeze::plan(account.status, existing, &snapshot) {
@@ -382,8 +386,7 @@ async fn apply(
     freeze_id: FreezeId,
     now: Timestamp,
 ) -> Result<Vec<Interception>, ApiError> {
-    tx.set_account_status(account.id, AccountStatus::Frozen).await?;
-    tx.set_security_stamp(account.id, &new_security_stamp()).await?;
+    tx.set_status_and_stamp(account.id, AccountStatus::Frozen, &new_security_stamp()).await?;
     let sessions = tx.revoke_sessions(account.id, None, now, RevokeReason::AccountFrozen).await?;
     if sessions as usize != plan.revoke_sessions.len() {
         return Err(drift("sessions"));

@@ -86,9 +86,8 @@ pub async fn unfreeze(state: &AppState, req: &Unfreeze) -> Result<Unfrozen, ApiE
         tx.close_freeze(freeze.id, now, operator, approver).await?;
     }
     let id = account.id;
-    tx.set_account_status(id, AccountStatus::Recovering).await?;
     let stamp = new_security_stamp();
-    tx.set_security_stamp(id, &stamp).await?;
+    tx.set_status_and_stamp(id, AccountStatus::Recovering, &stamp).await?;
     tx.revoke_sessions(id, None, now, RevokeReason::SecurityStampRotated).await?;
     tx.set_password_hash(id, &unusable).await?;
     tx.delete_totp(id).await?;

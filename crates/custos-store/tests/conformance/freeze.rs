@@ -91,7 +91,7 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     want.sort();
     assert_eq!(stopped, want);
     assert_eq!(tx.revoke_all_api_keys(a.id, t(10)).await.unwrap(), vec![key.id.clone()]);
-    tx.set_account_status(a.id, AccountStatus::Frozen).await.unwrap();
+    tx.set_status_and_stamp(a.id, AccountStatus::Frozen, &[9; 16]).await.unwrap();
     tx.commit().await.unwrap();
 
     let w = store.withdrawal(want_first(&ws)).await.unwrap().unwrap();
@@ -104,7 +104,8 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         WithdrawalState::Queued,
         "another account's is untouched"
     );
-    assert_eq!(store.account(a.id).await.unwrap().unwrap().status, AccountStatus::Frozen);
+    let frozen = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!((frozen.status, frozen.security_stamp), (AccountStatus::Frozen, vec![9; 16]));
     assert_eq!(store.account(b.id).await.unwrap().unwrap().status, AccountStatus::Active);
     assert_eq!(
         store.api_key(&key.id).await.unwrap().unwrap().revoke_reason.as_deref(),
