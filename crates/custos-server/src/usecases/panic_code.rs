@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{TokenHash, ct_eq};
 use custos_core::email::Email;
-use custos_core::ids::Uid;
+use custos_core::ids::{AccountId, Uid};
 use custos_core::notice::Notice;
 use custos_core::step_up::Requirement;
 use custos_core::throttle::ThrottleRule;
@@ -76,9 +76,9 @@ fn panic_key(ip: IpAddr) -> String {
 }
 
 /// Freezes with the offline panic code. `account` is the email address or the UID. An unknown
-/// account and a wrong code get the same answer after the same work (one hash and one constant-
-/// time comparison; no password hashing is involved); wrong answers are throttled per source
-/// address only, never per account.
+/// account and a wrong code get the same answer after the same work (the same reads, one hash and
+/// one constant-time comparison; no password hashing is involved); wrong answers are throttled per
+/// source address only, never per account.
 pub async fn freeze(state: &AppState, account: &str, code: &str, ip: IpAddr) -> Result<Frozen, ApiError> {
     let now = state.clock.now();
     let key = panic_key(ip);
@@ -92,17 +92,14 @@ pub async fn freeze(state: &AppState, account: &str, code: &str, ip: IpAddr) -> 
     let by = FreezeBy::PanicCode { ip: Some(ip) };
     let reason = super::freeze::default_reason(&by);
     let mut tx = state.store.begin().await?;
-    let locked = match &found {
-        Some(a) => tx.lock_account(a.id).await?,
-        None => None,
-    };
-    let stored = match &locked {
-        Some(a) => tx.panic_code_hash(a.id).await?,
-        None => None,
-    };
-    // Compare against something whatever was found, so every refusal costs the same.
+    // The same statements whether or not the account exists (an id nobody has stands in for an
+    // unknown one), and the comparison always runs: the answer's timing does not tell.
+    let id = found.as_ref().map_or_else(AccountId::new, |a| a.id);
+    let locked = tx.lock_account(id).await?.filter(|_| found.is_some());
+    let stored = tx.panic_code_hash(id).await?;
     let probe = stored.unwrap_or(TokenHash([0; 32]));
-    let matches = stored.is_some() && typed.is_some_and(|t| ct_eq(t.as_bytes(), probe.as_bytes()));
+    let same = typed.is_some_and(|t| ct_eq(t.as_bytes(), probe.as_bytes()));
+    let matches = same && stored.is_some();
     let account = match locked {
         Some(a) if matches => a,
         _ => {
