@@ -227,11 +227,21 @@ pub enum AuditEvent {
     },
     // Freeze and recovery (kill-switch issue)
     PanicCodeGenerated,
+    /// The receipt is the whole of what the freeze did, hashed into the chain with it.
     AccountFrozen {
         channel: String,
         reason: String,
+        receipt: Box<crate::freeze::FreezeReceipt>,
     },
-    AccountUnfrozen,
+    /// Two different operators: the one who acted (the record's actor) and the one who approved.
+    /// The account is `recovering` afterwards, and only `contact_domain`'s address got the reset link.
+    AccountUnfrozen {
+        approved_by: String,
+        reason: String,
+        contact_domain: String,
+    },
+    /// The holder of a recovering account set a new password and enrolled a new second factor.
+    RecoveryCompleted,
     // Operations
     OperatorCreatedAccount {
         uid: u64,

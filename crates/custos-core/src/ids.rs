@@ -67,6 +67,7 @@ uuid_id!(PasskeyId);
 uuid_id!(WithdrawalId);
 uuid_id!(ServiceTokenId);
 uuid_id!(TransferId);
+uuid_id!(FreezeId);
 uuid_id!(
     /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
     CeremonyId

@@ -49,6 +49,12 @@ pub enum Notice {
     },
     /// API keys were revoked by the account holder: `(key id, label)` of each.
     ApiKeysRevoked { keys: Vec<(String, String)>, at: Timestamp, ip: Option<String> },
+    /// The account was frozen: when, from where (`channel` in words), and what the freeze did, one
+    /// sentence per line of the receipt.
+    AccountFrozen { at: Timestamp, channel: String, lines: Vec<String> },
+    /// Support ended a freeze: the account is recovering, and this (support-verified) address got
+    /// the only link that sets a new password. Holds a bearer link.
+    RecoveryStarted { reset_url: String, lock_until: Timestamp },
     /// An address was asked for on the withdrawal allowlist: what, and the link that confirms it.
     /// `cooling` says in words how long after confirming it becomes usable. Holds a bearer link.
     ConfirmAllowlistEntry {
@@ -89,9 +95,10 @@ pub struct WithdrawalSummary {
 }
 
 impl Notice {
-    /// Security notices carry the disable-account link (filled by the kill switch).
+    /// Security notices carry the disable-account link (filled by the kill switch). The notice of
+    /// a freeze and the start of a recovery do not: the account is frozen or recovering already.
     pub fn is_security(&self) -> bool {
-        !matches!(self, Self::VerifyEmail { .. })
+        !matches!(self, Self::VerifyEmail { .. } | Self::AccountFrozen { .. } | Self::RecoveryStarted { .. })
     }
 
     /// Whether a stranger can cause this message to be sent (by registering or asking for a link).
@@ -110,6 +117,7 @@ impl Notice {
                 | Self::StepUpCode { .. }
                 | Self::ConfirmEmailChange { .. }
                 | Self::ConfirmWithdrawal { .. }
+                | Self::RecoveryStarted { .. }
                 | Self::ConfirmAllowlistEntry { .. }
         )
     }
@@ -128,6 +136,8 @@ impl Notice {
             Self::TransferStatus { .. } => "transfer_status",
             Self::ApiKeyCreated { .. } => "api_key_created",
             Self::ApiKeysRevoked { .. } => "api_keys_revoked",
+            Self::AccountFrozen { .. } => "account_frozen",
+            Self::RecoveryStarted { .. } => "recovery_started",
             Self::ConfirmAllowlistEntry { .. } => "confirm_allowlist_entry",
             Self::AllowlistChanged { .. } => "allowlist_changed",
         }
@@ -149,6 +159,8 @@ pub enum SmsText {
     Code { code: String, purpose: String },
     /// A security change, sent to a previous number the account no longer uses.
     SecurityChange { change: String },
+    /// The account was frozen (sent to the bound number as well as by email).
+    AccountFrozen,
 }
 
 impl SmsMessage {
@@ -169,6 +181,10 @@ impl SmsMessage {
             SmsText::SecurityChange { change } => {
                 format!("custos: {change}{apc} Not you? Disable your account.")
             }
+            SmsText::AccountFrozen => format!(
+                "custos: your account was frozen. Nothing can leave it and every session and API key was ended.{apc} \
+                 Not you? Contact support through the official website."
+            ),
         }
     }
 }

@@ -40,6 +40,16 @@ impl ThrottleRule {
         max_delay: Duration::from_secs(15 * 60),
     };
 
+    /// Wrong panic codes per source address, and nothing else: a freeze path is never throttled per
+    /// account (DESIGN "Throttles never block tightening"), so a stranger's guesses slow only the
+    /// stranger. 100-bit codes make guessing hopeless anyway; this keeps the endpoint cheap.
+    pub const PANIC_CODE_PER_SOURCE: ThrottleRule = ThrottleRule {
+        window: Duration::from_secs(15 * 60),
+        free: 10,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(15 * 60),
+    };
+
     /// The wait imposed after `failures` failures in the window.
     pub fn delay_after(&self, failures: u32) -> Duration {
         if failures < self.free {

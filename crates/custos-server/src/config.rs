@@ -62,6 +62,8 @@ pub struct Config {
     /// Lets webhooks use http and reach loopback and private addresses (development and tests).
     pub webhook_allow_insecure: bool,
     pub api_keys: ApiKeyRules,
+    /// How long a "Not you? Disable account" link works (`CUSTOS_DISABLE_LINK_TTL`, default 30 days).
+    pub disable_link_ttl: Duration,
 }
 
 /// One receiver of webhooks and the secret its messages are signed with.
@@ -98,6 +100,20 @@ fn api_key_rules(ttl: Option<&str>, window: Option<&str>) -> Result<ApiKeyRules,
         return Err(invalid("CUSTOS_API_KEY_SIGNATURE_WINDOW", "must be more than 0 and at most 60s"));
     }
     Ok(ApiKeyRules { keys: KeyRules { ttl_without_ips, ..d.keys }, signature_window })
+}
+
+/// A disable link only freezes, so a long life costs little and helps a victim who finds an old
+/// email late; it must still end (at most a year) and last long enough to be found (a day).
+fn disable_link_ttl(v: Option<&str>) -> Result<Duration, ConfigError> {
+    let ttl = duration(
+        "CUSTOS_DISABLE_LINK_TTL",
+        v,
+        custos_core::link_token::LinkPurpose::DisableAccount.default_ttl(),
+    )?;
+    if ttl < Duration::from_secs(24 * 3600) || ttl > Duration::from_secs(365 * 24 * 3600) {
+        return Err(invalid("CUSTOS_DISABLE_LINK_TTL", "must be between 24h and 365d"));
+    }
+    Ok(ttl)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +174,7 @@ pub struct RawConfig {
     pub webhook_allow_insecure: Option<bool>,
     pub api_key_ttl_without_ips: Option<String>,
     pub api_key_signature_window: Option<String>,
+    pub disable_link_ttl: Option<String>,
     pub allowlist_cooling: Option<String>,
     pub allowlist_disable_delay: Option<String>,
 }
@@ -316,6 +333,7 @@ impl Config {
                 raw.api_key_ttl_without_ips.as_deref(),
                 raw.api_key_signature_window.as_deref(),
             )?,
+            disable_link_ttl: disable_link_ttl(raw.disable_link_ttl.as_deref())?,
         })
     }
 
@@ -456,6 +474,22 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(Config::from_raw(r, o), Err(ConfigError::MissingMasterKey)));
+    }
+
+    #[test]
+    fn the_disable_link_lifetime_is_configurable_within_a_day_and_a_year() {
+        let d = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert_eq!(d.disable_link_ttl, Duration::from_secs(30 * 24 * 3600));
+        let r = RawConfig { disable_link_ttl: Some("90d".into()), ..raw() };
+        assert_eq!(
+            Config::from_raw(r, Overrides::default()).unwrap().disable_link_ttl.as_secs(),
+            90 * 86_400
+        );
+        for bad in ["1h", "400d", "soon"] {
+            let r = RawConfig { disable_link_ttl: Some(bad.into()), ..raw() };
+            let err = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("CUSTOS_DISABLE_LINK_TTL"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -137,15 +137,19 @@ fn presented_token(parts: &Parts, state: &AppState) -> Result<(BearerToken, bool
 }
 
 /// Checks a found session against expiry, revocation, the account's stamp and status; records
-/// activity when due.
+/// activity when due. `route` is the request's method and path: a recovering account's session is
+/// admitted only to what finishing the recovery takes ([`custos_core::recovery::session_may`]);
+/// without a route (a session checked for the gateway) it is not admitted at all.
 async fn admit(
     state: &AppState,
     s: &SessionRecord,
     account_stamp: &[u8],
     account_status: AccountStatus,
     via_cookie: bool,
+    route: Option<(&str, &str)>,
 ) -> Result<UserSession, ApiError> {
     let now = state.clock.now();
+    let recovering = account_status == AccountStatus::Recovering;
     let verdict = state.config.sessions.evaluate(
         &SessionFacts {
             created_at: s.created_at,
@@ -153,10 +157,19 @@ async fn admit(
             revoked: s.revoked_at.is_some(),
             stamp_at_issue: &s.stamp_at_issue,
             account_stamp,
-            account_active: account_status == AccountStatus::Active,
+            account_active: account_status == AccountStatus::Active || (recovering && route.is_some()),
         },
         now,
     );
+    if recovering
+        && matches!(verdict, SessionVerdict::Live { .. })
+        && !route.is_some_and(|(m, p)| custos_core::recovery::session_may(m, p))
+    {
+        return Err(ApiError::Refused(vec![custos_core::Reason::new(
+            "recovery-incomplete",
+            "Finish recovering your account first: add a new authenticator app.",
+        )]));
+    }
     match verdict {
         SessionVerdict::Live { touch } => {
             if touch {
@@ -190,7 +203,9 @@ impl SessionForMoney {
     pub async fn for_token(state: &AppState, token: &BearerToken) -> Result<Self, ApiError> {
         let found =
             state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
-        let session = admit(state, &found.session, &found.account_stamp, found.account_status, false).await?;
+        // No route: a recovering account's session is not judged fit for anything here.
+        let session =
+            admit(state, &found.session, &found.account_stamp, found.account_status, false, None).await?;
         Ok(Self {
             session,
             uid: found.account_uid,
@@ -204,7 +219,8 @@ impl SessionForMoney {
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<UserSession, ApiError> {
     let (token, via_cookie) = presented_token(parts, state)?;
     let found = state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
-    admit(state, &found.session, &found.account_stamp, found.account_status, via_cookie).await
+    let route = (parts.method.as_str(), parts.uri.path());
+    admit(state, &found.session, &found.account_stamp, found.account_status, via_cookie, Some(route)).await
 }
 
 /// A live session with its account and second factors, read in the same single statement as
@@ -222,7 +238,7 @@ impl FromRequestParts<AppState> for SessionWithOverview {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (token, via_cookie) = presented_token(parts, state)?;
-        Self::for_token(state, &token, via_cookie).await
+        Self::check(state, &token, via_cookie, Some((parts.method.as_str(), parts.uri.path()))).await
     }
 }
 
@@ -234,10 +250,25 @@ impl SessionWithOverview {
         token: &BearerToken,
         via_cookie: bool,
     ) -> Result<Self, ApiError> {
+        Self::check(state, token, via_cookie, None).await
+    }
+
+    async fn check(
+        state: &AppState,
+        token: &BearerToken,
+        via_cookie: bool,
+        route: Option<(&str, &str)>,
+    ) -> Result<Self, ApiError> {
         let found = state.store.session_overview(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
-        let session =
-            admit(state, &found.session, &found.account.security_stamp, found.account.status, via_cookie)
-                .await?;
+        let session = admit(
+            state,
+            &found.session,
+            &found.account.security_stamp,
+            found.account.status,
+            via_cookie,
+            route,
+        )
+        .await?;
         Ok(Self { session, account: found.account, factors: found.factors })
     }
 }

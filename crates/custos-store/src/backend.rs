@@ -21,7 +21,11 @@ use crate::records::*;
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 #[async_trait::async_trait]
 pub trait Tx:
-    crate::money::MoneyTx + crate::api_keys::ApiKeyTx + crate::allowlist::AllowlistTx + Send
+    crate::money::MoneyTx
+    + crate::api_keys::ApiKeyTx
+    + crate::allowlist::AllowlistTx
+    + crate::freeze::FreezeTx
+    + Send
 {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
     // "Concurrency"): PostgreSQL `SELECT … FOR UPDATE`; SQLite already holds the write lock.
@@ -200,7 +204,12 @@ pub trait Tx:
 /// Reads and single-statement writes that need no enclosing transaction.
 #[async_trait::async_trait]
 pub trait Reader:
-    crate::money::MoneyReader + crate::api_keys::ApiKeyReader + crate::allowlist::AllowlistReader + Send + Sync
+    crate::money::MoneyReader
+    + crate::api_keys::ApiKeyReader
+    + crate::allowlist::AllowlistReader
+    + crate::freeze::FreezeReader
+    + Send
+    + Sync
 {
     /// The hot path: one indexed read for every authenticated request.
     async fn session_with_account(&self, hash: &TokenHash) -> Result<Option<SessionWithAccount>>;

@@ -10,6 +10,7 @@
 pub mod allowlist;
 pub mod api_keys;
 mod backend;
+pub mod freeze;
 pub mod money;
 mod postgres;
 mod records;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub use allowlist::*;
 pub use api_keys::*;
 pub use backend::{Reader, Tx};
+pub use freeze::*;
 pub use money::*;
 pub use records::*;
 
@@ -116,6 +118,7 @@ pub(crate) fn conflict_or(e: sqlx::Error, subject: &'static str) -> StoreError {
 mod sql;
 mod sql_allowlist;
 mod sql_api_keys;
+mod sql_freeze;
 mod sql_money;
 
 /// Fresh, migrated databases for tests: one per test, never shared.

@@ -31,7 +31,7 @@ macro_rules! impl_api_keys_sql {
                 text.split(',').filter(|s| !s.is_empty()).collect()
             }
 
-            fn api_key_row(r: &DbRow) -> Result<ApiKeyRecord> {
+            pub(super) fn api_key_row(r: &DbRow) -> Result<ApiKeyRecord> {
                 let id: String = r.try_get("id")?;
                 Ok(ApiKeyRecord {
                     id: ApiKeyId::parse(&id).ok_or_else(|| corrupt("api key id"))?,

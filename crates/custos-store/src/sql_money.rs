@@ -49,7 +49,7 @@ macro_rules! impl_money_sql {
                 Ok(Balance { available: amount(r, "available")?, locked: amount(r, "locked")? })
             }
 
-            fn withdrawal_row(r: &DbRow) -> Result<WithdrawalRecord> {
+            pub(super) fn withdrawal_row(r: &DbRow) -> Result<WithdrawalRecord> {
                 Ok(WithdrawalRecord {
                     id: WithdrawalId::from_uuid(r.try_get("id")?),
                     account_id: AccountId::from_uuid(r.try_get("account_id")?),
@@ -98,7 +98,7 @@ macro_rules! impl_money_sql {
                 })
             }
 
-            fn transfer_row(r: &DbRow) -> Result<TransferRecord> {
+            pub(super) fn transfer_row(r: &DbRow) -> Result<TransferRecord> {
                 Ok(TransferRecord {
                     id: TransferId::from_uuid(r.try_get("id")?),
                     from_account: AccountId::from_uuid(r.try_get("from_account")?),

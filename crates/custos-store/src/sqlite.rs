@@ -66,4 +66,5 @@ crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_upd
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
+crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);

@@ -76,6 +76,9 @@ conformance!(
     allowlist_modes_default_to_off_and_round_trip,
 );
 
+#[path = "conformance/freeze.rs"]
+mod freeze;
+
 fn t(s: i64) -> Timestamp {
     Timestamp::from_micros(1_800_000_000_000_000 + s * 1_000_000)
 }

@@ -62,6 +62,38 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Freeze an account now (support's kill switch): sessions and API keys revoked, pending
+    /// withdrawals and transfers cancelled; prints the receipt. Audited with the operator's name.
+    Freeze {
+        #[arg(long)]
+        uid: u64,
+        #[arg(long)]
+        reason: String,
+        /// Your name, recorded in the audit trail.
+        #[arg(long)]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// End a freeze after support verified the holder: the account becomes `recovering`, every old
+    /// credential stops working, and a password-reset link goes only to --contact. Needs two
+    /// different operators.
+    Unfreeze {
+        #[arg(long)]
+        uid: u64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        operator: String,
+        /// The second operator who approved the unfreeze.
+        #[arg(long)]
+        approved_by: String,
+        /// The address support verified; it alone receives the reset link.
+        #[arg(long)]
+        contact: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Print a new random root key for CUSTOS_MASTER_KEY.
     Keygen,
     /// Print a new webhook signing secret (whsec_…) for CUSTOS_WEBHOOK_SECRET.
@@ -197,6 +229,28 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw)
 }
 
+/// Prints a refusal's reasons and exits 2; other errors are returned.
+fn exit_refused(e: custos_server::error::ApiError) -> anyhow::Result<()> {
+    use custos_server::error::ApiError;
+    match e {
+        ApiError::Validation(reasons) | ApiError::Refused(reasons) => {
+            for r in reasons {
+                eprintln!("refused: {} — {}", r.code.0, r.detail);
+            }
+            std::process::exit(2);
+        }
+        ApiError::Conflict(r) => {
+            eprintln!("refused: {} — {}", r.code.0, r.detail);
+            std::process::exit(2);
+        }
+        ApiError::NotFound => {
+            eprintln!("refused: no account with this UID");
+            std::process::exit(2);
+        }
+        e => bail!("{e}"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // One TLS provider for the whole process (STACK.md: ring everywhere).
@@ -285,6 +339,45 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(2);
                 }
                 Err(e) => bail!("{e}"),
+            }
+            Ok(())
+        }
+        Command::Freeze { uid, reason, operator, serve } => {
+            let mut config = load(&cli.config, serve)?;
+            config.listen = "127.0.0.1:0".parse()?;
+            let app = Application::build(config).await?;
+            let uid = custos_core::ids::Uid::parse(&uid.to_string()).context("not a UID")?;
+            match custos_server::usecases::freeze::by_operator(app.state(), uid, reason, operator).await {
+                Ok(f) => {
+                    if f.already_frozen {
+                        eprintln!("UID {uid} was already frozen; this is that freeze's receipt:");
+                    } else {
+                        eprintln!("UID {uid} is frozen. Receipt:");
+                    }
+                    println!("{}", serde_json::to_string_pretty(&f.receipt)?);
+                }
+                Err(e) => exit_refused(e)?,
+            }
+            Ok(())
+        }
+        Command::Unfreeze { uid, reason, operator, approved_by, contact, serve } => {
+            let mut config = load(&cli.config, serve)?;
+            config.listen = "127.0.0.1:0".parse()?;
+            let app = Application::build(config).await?;
+            let uid = custos_core::ids::Uid::parse(&uid.to_string()).context("not a UID")?;
+            let req = custos_server::usecases::unfreeze::Unfreeze {
+                uid,
+                reason: reason.clone(),
+                operator: operator.clone(),
+                approved_by: approved_by.clone(),
+                contact: contact.clone(),
+            };
+            match custos_server::usecases::unfreeze::unfreeze(app.state(), &req).await {
+                Ok(done) => println!(
+                    "UID {uid} is recovering: old credentials no longer work; a password-reset link to {contact} is queued for the running server to deliver; withdrawals are locked until {}",
+                    done.withdrawal_lock_until
+                ),
+                Err(e) => exit_refused(e)?,
             }
             Ok(())
         }

@@ -145,3 +145,55 @@ fn an_operator_makes_a_service_token_and_credits_a_demo_deposit() {
     let out = custos(&["audit", "verify"], &dir, None, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn support_freezes_from_the_command_line_and_only_two_operators_unfreeze() {
+    let dir = temp_dir();
+    let out = custos(
+        &["user", "create", "--email", "called.support@example.com"],
+        &dir,
+        Some("correct horse battery staple\n"),
+        &[],
+    );
+    let uid = text(&out.stdout).rsplit(' ').next().unwrap().trim().to_owned();
+    let freeze = ["freeze", "--uid", &uid, "--reason", "caller verified, ticket 7", "--operator", "alice"];
+    let out = custos(&freeze, &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the receipt is JSON on stdout");
+    assert_eq!((receipt["channel"].as_str(), receipt["uid"].to_string()), (Some("support"), uid.clone()));
+    let again = custos(&freeze, &dir, None, &[]);
+    assert!(again.status.success());
+    assert!(text(&again.stderr).contains("already frozen"), "{}", text(&again.stderr));
+
+    let unfreeze = |approver: &str| {
+        custos(
+            &[
+                "unfreeze",
+                "--uid",
+                &uid,
+                "--reason",
+                "identity checked",
+                "--operator",
+                "alice",
+                "--approved-by",
+                approver,
+                "--contact",
+                "called.support@example.com",
+            ],
+            &dir,
+            None,
+            &[],
+        )
+    };
+    let alone = unfreeze("alice");
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(text(&alone.stderr).contains("same-operator"), "{}", text(&alone.stderr));
+    let two = unfreeze("bob");
+    assert!(two.status.success(), "{}", text(&two.stderr));
+    assert!(text(&two.stdout).contains("is recovering"), "{}", text(&two.stdout));
+
+    let out = custos(&["audit", "verify"], &dir, None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

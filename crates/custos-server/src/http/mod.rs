@@ -3,6 +3,7 @@
 pub mod allowlist_api;
 pub mod api;
 pub mod api_keys_api;
+pub mod freeze_api;
 pub mod json;
 pub mod money_api;
 pub mod pages;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys_api::router())
         .merge(money_api::router())
         .merge(api_keys_api::router())
+        .merge(freeze_api::router())
         .merge(wallet_api::router())
         .merge(allowlist_api::router())
         .split_for_parts();

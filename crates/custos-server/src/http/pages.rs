@@ -34,7 +34,9 @@ mod allowlist;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
+mod freeze;
 mod funds;
+mod panic_code;
 mod passkeys;
 mod passwords;
 mod posture;
@@ -56,6 +58,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(passkeys::routes())
         .merge(funds::routes())
         .merge(api_keys::routes())
+        .merge(freeze::routes())
+        .merge(panic_code::routes())
         .merge(allowlist::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }

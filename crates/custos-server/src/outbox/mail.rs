@@ -173,6 +173,32 @@ fn body(notice: &Notice) -> Body {
                 action: None,
             }
         }
+        Notice::AccountFrozen { at, channel, lines } => {
+            let mut paragraphs = vec![format!(
+                "Your account was frozen at {at} ({channel}). Sign-ins, trading, withdrawals and transfers are \
+                 blocked; every session and API key was ended."
+            )];
+            paragraphs.extend(lines.iter().cloned());
+            paragraphs.push(
+                "To get your account back, contact support through the official website: they will verify who \
+                 you are first. Nobody from custos will ever ask for your password or codes."
+                    .into(),
+            );
+            Body { subject: "Your account is frozen".into(), paragraphs, action: None }
+        }
+        Notice::RecoveryStarted { reset_url, lock_until } => Body {
+            subject: "Recover your account: choose a new password".into(),
+            paragraphs: vec![
+                "Support ended the freeze on your account after checking who you are. Your old password, \
+                 authenticator app, recovery codes and panic code no longer work."
+                    .into(),
+                "Choose a new password with this link, then add a new second factor before anything else. \
+                 The link works once, for 30 minutes."
+                    .into(),
+                format!("Withdrawals stay paused until {lock_until}. This cannot be shortened."),
+            ],
+            action: Some(("Choose a new password".into(), reset_url.clone())),
+        },
         Notice::ApiKeysRevoked { keys, at, ip } => {
             let from = ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default();
             let names: Vec<String> = keys.iter().map(|(id, label)| format!("\"{label}\" ({id})")).collect();

@@ -251,7 +251,13 @@ pub async fn confirm_totp(
         None
     };
     let actor = Actor::User { account: account.id, session: Some(who.session_id) };
-    audit(&mut *tx, Chain::Account(account.id), now, actor, AuditEvent::TotpEnabled).await?;
+    audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), AuditEvent::TotpEnabled).await?;
+    if account.status == custos_core::login::AccountStatus::Recovering {
+        // The new password was set through support's link (nobody can sign in otherwise) and the
+        // second factor is new: recovery is complete. The withdrawal lock runs on.
+        tx.set_account_status(account.id, custos_core::login::AccountStatus::Active).await?;
+        audit(&mut *tx, Chain::Account(account.id), now, actor, AuditEvent::RecoveryCompleted).await?;
+    }
     credential_change::apply(
         &mut *tx,
         state,

@@ -103,7 +103,9 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         tx.commit().await?;
         return Err(ApiError::EmailNotVerified);
     }
-    if account.status != AccountStatus::Active {
+    // A recovering account signs in with the password set through support's link; its session may
+    // then only finish the recovery (see `extract::admit`).
+    if !matches!(account.status, AccountStatus::Active | AccountStatus::Recovering) {
         insert_event(&mut *tx, Some(&account), LoginOutcome::AccountInactive, None, client, now).await?;
         tx.commit().await?;
         return Err(ApiError::AccountInactive);

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use custos_core::Timestamp;
-use custos_core::crypto::KeyPurpose;
-use custos_core::ids::AccountId;
+use custos_core::crypto::{BearerToken, KeyPurpose};
+use custos_core::ids::{AccountId, LinkTokenId};
+use custos_core::link_token::LinkPurpose;
 use custos_core::notice::{EmailMessage, Notice};
 use custos_core::webhook::{WebhookEvent, WebhookPayload};
-use custos_store::{OutboxRecord, OutboxTopic, Tx};
+use custos_store::{LinkTokenRecord, OutboxRecord, OutboxTopic, Tx};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -44,10 +45,14 @@ pub async fn email(
             return Ok(false);
         }
     }
+    let disable_url = match to.account {
+        Some(account) if notice.is_security() => Some(disable_link(tx, state, account, now).await?),
+        _ => None,
+    };
     let message = EmailMessage {
         to: to.email.to_owned(),
         anti_phishing_code: to.anti_phishing_code.map(str::to_owned),
-        disable_url: None,
+        disable_url,
         notice,
     };
     let plaintext = serde_json::to_vec(&message).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -56,6 +61,32 @@ pub async fn email(
         OutboxRecord::new(OutboxTopic::Email, idempotency_key, to.account, message.to.clone(), sealed, now);
     tx.enqueue(&row).await?;
     Ok(true)
+}
+
+/// Mints a "Not you? Disable account" link in the transaction that writes the notice carrying
+/// it. It only freezes, so it survives the security stamp (an attacker who changes the password
+/// must not disarm the victim's old emails), is not spent by use, and lives
+/// `CUSTOS_DISABLE_LINK_TTL` (default 30 days). The stamp at issue is not recorded: nothing checks it.
+async fn disable_link(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: AccountId,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let token = BearerToken::generate();
+    tx.insert_link_token(&LinkTokenRecord {
+        id: LinkTokenId::new(),
+        token_hash: token.hash(),
+        purpose: LinkPurpose::DisableAccount,
+        account_id: account,
+        subject: None,
+        stamp_at_issue: Vec::new(),
+        created_at: now,
+        expires_at: now.plus(state.config.disable_link_ttl),
+        used_at: None,
+    })
+    .await?;
+    Ok(state.config.link(&format!("/disable/{}", token.expose())))
 }
 
 /// Queues a text message to `phone`, with the account's anti-phishing code. Texts carry codes, so

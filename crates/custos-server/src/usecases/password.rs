@@ -140,7 +140,11 @@ pub async fn request_reset(state: &AppState, email: &str, ip: Option<IpAddr>) ->
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let Some(account) =
-        tx.lock_account_by_email_key(&email.key()).await?.filter(|a| a.email_verified_at.is_some())
+        // A frozen account gets no reset link (the same answer as an unknown address): only support
+        // loosens a freeze, and its recovery link goes to the address support verified.
+        tx.lock_account_by_email_key(&email.key())
+            .await?
+            .filter(|a| a.email_verified_at.is_some() && a.status != custos_core::login::AccountStatus::Frozen)
     else {
         return Ok(());
     };
@@ -198,7 +202,9 @@ pub async fn confirm_reset(
 
     let mut tx = state.store.begin().await?;
     let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::ResetPassword, now).await?;
-    if !tx.mark_link_token_used(link.id, now).await? {
+    if account.status == custos_core::login::AccountStatus::Frozen
+        || !tx.mark_link_token_used(link.id, now).await?
+    {
         return Err(ApiError::LinkInvalid);
     }
     tx.set_password_hash(account.id, &phc).await?;

@@ -1,0 +1,264 @@
+//! Freeze latency (issue 5's goal): p50 and p99 of freezing an account that holds 50 sessions,
+//! 10 API keys and 20 pending withdrawals — the whole use case, one transaction — against one
+//! durable single-row commit (figure C of `custos-bench`), measured interleaved in the same run so
+//! the shared machine's load falls on both. Goal: the freeze takes at most 3× the commit.
+//!
+//! Each freeze gets a fresh account, prepared (in one transaction of its own) outside the timing.
+//!
+//! `cargo run --release -p custos-bench --bin freeze_latency -- --freezes 200 [--postgres URL]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use clap::Parser;
+use custos_core::Clock;
+use custos_core::api_key::{ApiKeyId, IpAllowlist, KeyKind, Scopes};
+use custos_core::clock::SystemClock;
+use custos_core::crypto::{BearerToken, new_security_stamp};
+use custos_core::ids::{AccountId, DeviceId, SessionId, Uid, WithdrawalId};
+use custos_core::ledger::{Balance, Delta, EntryKind, Signed};
+use custos_core::login::AccountStatus;
+use custos_core::money::Amount;
+use custos_core::session::Aal;
+use custos_core::withdrawal::WithdrawalState;
+use custos_server::config::RawConfig;
+use custos_server::state::AppState;
+use custos_server::usecases::freeze;
+use custos_server::{Application, Config, Overrides};
+use custos_store::testing::TempDir;
+use custos_store::*;
+
+#[derive(Debug, Parser)]
+#[command(name = "freeze_latency", about = "Freeze latency against one durable commit, same run.")]
+struct Args {
+    /// How many freezes (and as many commits) to time.
+    #[arg(long, default_value_t = 200)]
+    freezes: usize,
+    /// Runs on PostgreSQL (a fresh schema) instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+}
+
+const SESSIONS: usize = 50;
+const KEYS: usize = 10;
+const WITHDRAWALS: usize = 20;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    anyhow::ensure!(args.freezes >= 10, "--freezes must be at least 10");
+    let (store, dir) = match &args.postgres {
+        Some(url) => (custos_store::testing::fresh_postgres(url).await?, TempDir::new()),
+        None => custos_store::testing::fresh_sqlite().await?,
+    };
+    let config = Config::from_raw(
+        RawConfig { data_dir: Some(dir.path().display().to_string()), ..Default::default() },
+        Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() },
+    )?;
+    let app = Application::build_with_store(config, Arc::new(SystemClock), store.clone()).await?;
+    let state = app.state().clone();
+
+    let mut commits = Vec::with_capacity(args.freezes);
+    let mut freezes = Vec::with_capacity(args.freezes);
+    // A few unrecorded rounds first: connections, statement caches, the file's first pages.
+    for i in 0..args.freezes + 5 {
+        let account = prepare(&store).await?;
+        let c = timed_commit(&store).await?;
+        let f = timed_freeze(&state, account).await?;
+        if i >= 5 {
+            commits.push(c);
+            freezes.push(f);
+        }
+    }
+    let backend = if args.postgres.is_some() {
+        "PostgreSQL (synchronous commit)"
+    } else {
+        "SQLite (WAL, synchronous=FULL)"
+    };
+    let (c50, c99) = (percentile(&mut commits, 50.0), percentile(&mut commits, 99.0));
+    let (f50, f99) = (percentile(&mut freezes, 50.0), percentile(&mut freezes, 99.0));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "freeze_latency — store: {backend}; {} freezes of an account with {SESSIONS} sessions, {KEYS} API keys and \
+         {WITHDRAWALS} pending withdrawals, each after one durable single-row commit\n",
+        args.freezes
+    );
+    println!("| Figure | p50 | p99 | p50 ratio to C | p99 ratio to C | Goal |");
+    println!("|---|---:|---:|---:|---:|---|");
+    println!("| C: one durable single-row commit | {:.2} ms | {:.2} ms | 1.00 | 1.00 | |", ms(c50), ms(c99));
+    let r50 = f50.as_secs_f64() / c50.as_secs_f64();
+    let r99 = f99.as_secs_f64() / c99.as_secs_f64();
+    println!(
+        "| freeze (use case, one transaction) | {:.2} ms | {:.2} ms | {r50:.2} | {r99:.2} | ≤ 3× ({}) |",
+        ms(f50),
+        ms(f99),
+        if r50 <= 3.0 { "met at p50" } else { "missed at p50" }
+    );
+    if args.postgres.is_some() {
+        store
+            .execute_unchecked_for_tests(
+                "DO $$ BEGIN EXECUTE 'DROP SCHEMA ' || quote_ident(current_schema()) || ' CASCADE'; END $$",
+            )
+            .await
+            .ok();
+    }
+    Ok(())
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    let rank = ((p / 100.0) * (v.len() as f64)).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+async fn timed_commit(store: &Store) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let mut tx = store.begin().await?;
+    tx.record_failure("bench:commit", SystemClock.now(), Duration::from_secs(60)).await?;
+    tx.commit().await?;
+    Ok(t.elapsed())
+}
+
+async fn timed_freeze(state: &AppState, account: AccountId) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let f =
+        freeze::by_policy(state, account, "bench", "benchmark").await.map_err(|e| anyhow!("freeze: {e}"))?;
+    let elapsed = t.elapsed();
+    anyhow::ensure!(
+        f.receipt.sessions_revoked.len() == SESSIONS
+            && f.receipt.api_keys_revoked.len() == KEYS
+            && f.receipt.withdrawals_cancelled.len() == WITHDRAWALS,
+        "the freeze did not find the prepared account's credentials and withdrawals"
+    );
+    Ok(elapsed)
+}
+
+/// A fresh account with 50 live sessions, 10 live API keys and 20 withdrawals awaiting
+/// confirmation (their amounts reserved), written in one transaction.
+async fn prepare(store: &Store) -> anyhow::Result<AccountId> {
+    let now = SystemClock.now();
+    let id = AccountId::new();
+    let stamp = new_security_stamp();
+    let mut tx = store.begin().await?;
+    tx.insert_account(&AccountRecord {
+        id,
+        uid: Uid::random(),
+        email: format!("{}@bench.example", uuid_hex(id)),
+        email_key: format!("{}@bench.example", uuid_hex(id)),
+        email_verified_at: Some(now),
+        phone: None,
+        status: AccountStatus::Active,
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        security_stamp: stamp.clone(),
+        anti_phishing_code: None,
+        created_at: now,
+        withdrawal_lock_until: None,
+        withdrawal_lock_reason: None,
+        phone_verified_at: None,
+        sms_enabled_at: None,
+    })
+    .await?;
+    let device = DeviceRecord {
+        id: DeviceId::new(),
+        account_id: id,
+        key_hash: BearerToken::generate().hash(),
+        user_agent: "bench".into(),
+        first_seen_at: now,
+        last_seen_at: now,
+        last_ip: Some("203.0.113.9".parse()?),
+    };
+    tx.insert_device(&device).await?;
+    for _ in 0..SESSIONS {
+        tx.insert_session(&SessionRecord {
+            id: SessionId::new(),
+            account_id: id,
+            token_hash: BearerToken::generate().hash(),
+            device_id: device.id,
+            ip: Some("203.0.113.9".parse()?),
+            user_agent: "bench".into(),
+            aal: Aal::Aal1,
+            authenticated_at: now,
+            stepped_up_at: None,
+            created_at: now,
+            last_seen_at: now,
+            stamp_at_issue: stamp.clone(),
+            revoked_at: None,
+            revoke_reason: None,
+        })
+        .await?;
+    }
+    for _ in 0..KEYS {
+        tx.insert_api_key(&ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            account_id: id,
+            label: "bench".into(),
+            kind: KeyKind::Ed25519,
+            public_key: Some(vec![7; 32]),
+            secret_sealed: None,
+            scopes: Scopes::parse(&["read"]).map_err(|_| anyhow!("scopes"))?,
+            ip_allowlist: IpAllowlist::parse::<&str>(&[]).map_err(|_| anyhow!("allowlist"))?,
+            created_at: now,
+            valid_until: now.plus(Duration::from_secs(86_400)),
+            revoked_at: None,
+            revoke_reason: None,
+            last_used_at: None,
+            last_used_ip: None,
+            created_by_session: None,
+            created_ip: None,
+        })
+        .await?;
+    }
+    let (amount, fee) = (Amount::from_atomic(1_000_000), Amount::from_atomic(1_000));
+    let total = amount.checked_add(fee).ok_or_else(|| anyhow!("overflow"))?;
+    let locked = Amount::from_atomic(total.atomic() * WITHDRAWALS as u128);
+    tx.lock_balance(id, "BTC", now).await?;
+    let balance = Balance { available: Amount::from_atomic(100_000_000), locked };
+    let entry = NewEntry {
+        kind: EntryKind::Deposit,
+        delta: Delta { available: Signed::Plus(balance.available), locked: Signed::Plus(locked) },
+        reference: Some("bench"),
+    };
+    tx.write_balance(id, "BTC", balance, entry, now).await?;
+    for _ in 0..WITHDRAWALS {
+        tx.insert_withdrawal(&WithdrawalRecord {
+            id: WithdrawalId::new(),
+            account_id: id,
+            asset: "BTC".into(),
+            network: "BTC".into(),
+            address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
+            memo: None,
+            amount,
+            fee,
+            state: WithdrawalState::AwaitingConfirmation,
+            hold_until: None,
+            hold_reasons: None,
+            txid: None,
+            requested_via: RequestedVia::Session,
+            session_id: None,
+            api_key_id: None,
+            device_id: Some(device.id),
+            ip: None,
+            idempotency_key: None,
+            created_at: now,
+            confirmed_at: None,
+            queued_at: None,
+            processing_at: None,
+            broadcast_at: None,
+            completed_at: None,
+            cancelled_at: None,
+            cancelled_by: None,
+            intercept: None,
+            failure: None,
+            updated_at: now,
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+fn uuid_hex(id: AccountId) -> String {
+    id.as_uuid().simple().to_string()
+}

@@ -1,0 +1,534 @@
+//! The kill switch (issue 5): freeze an account from every channel in one transaction.
+//!
+//! Every channel — the security center, the "Not you? Disable account" link, the offline panic
+//! code, an operator, an automatic policy — ends in [`freeze_locked`]: with the account row locked
+//! (so no withdrawal, transfer, key or session can be written for it concurrently), `custos-core`
+//! plans the freeze and the store applies it with one statement per table; the freeze row with its
+//! receipt, one `AccountFrozen` audit record carrying the receipt, and the notices (email, SMS,
+//! webhook) commit with it or not at all.
+//!
+//! After the commit nothing issued before it works, on any node: custos keeps no session or key
+//! cache — every request reads its session or key, and the account's status and stamp, from the
+//! store — so the next request anywhere sees the revocation.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use custos_core::Reason;
+use custos_core::Timestamp;
+use custos_core::asset;
+use custos_core::audit::{Actor, AuditEvent, Chain, RevokeReason};
+use custos_core::crypto::{BearerToken, new_security_stamp};
+use custos_core::freeze::{
+    self, ApiKeyFact, BEYOND_REACH_LOOKBACK, Decision, FreezeChannel, FreezePlan, FreezeReceipt,
+    Interception, ReceiptHeader, SessionFact, Snapshot, TransferFact, WithdrawalFact,
+};
+use custos_core::ids::{FreezeId, Uid};
+use custos_core::ledger::{EntryKind, Move};
+use custos_core::link_token::LinkPurpose;
+use custos_core::login::AccountStatus;
+use custos_core::money::Amount;
+use custos_core::notice::{Notice, SmsText};
+use custos_core::webhook::WebhookEvent;
+use custos_core::withdrawal::Event;
+use custos_store::{AccountRecord, FreezeRecord, FreezeRows, Tx};
+
+use super::notify::{self, Recipient};
+use super::withdrawals::{release, transition};
+use super::{audit, ledger};
+use crate::error::ApiError;
+use crate::extract::UserSession;
+use crate::state::AppState;
+
+/// Who freezes. Each maps to a channel and an audit actor.
+#[derive(Debug, Clone)]
+pub enum FreezeBy {
+    /// The holder, signed in (security center page or API).
+    Session(UserSession),
+    /// Whoever opened a disable link from a security email.
+    EmailLink { ip: Option<IpAddr> },
+    /// Whoever knew the account's panic code.
+    PanicCode { ip: Option<IpAddr> },
+    /// An operator at the command line, by the name they gave.
+    Operator { name: String },
+    /// An automatic policy inside custos, by its name.
+    Policy { name: String },
+}
+
+impl FreezeBy {
+    pub fn channel(&self) -> FreezeChannel {
+        match self {
+            Self::Session(_) => FreezeChannel::SecurityCenter,
+            Self::EmailLink { .. } => FreezeChannel::EmailLink,
+            Self::PanicCode { .. } => FreezeChannel::PanicCode,
+            Self::Operator { .. } => FreezeChannel::Support,
+            Self::Policy { .. } => FreezeChannel::Policy,
+        }
+    }
+
+    fn actor(&self, account: custos_core::ids::AccountId) -> Actor {
+        match self {
+            Self::Session(s) => Actor::User { account, session: Some(s.session_id) },
+            Self::EmailLink { ip } | Self::PanicCode { ip } => Actor::Anonymous { ip: *ip },
+            Self::Operator { name } => Actor::Operator { name: name.clone() },
+            Self::Policy { .. } => Actor::System,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Session(s) => format!("the account holder, session {}", s.session_id),
+            Self::EmailLink { ip } => format!("a disable link from a security email{}", from(*ip)),
+            Self::PanicCode { ip } => format!("the account's panic code{}", from(*ip)),
+            Self::Operator { name } => format!("support ({name})"),
+            Self::Policy { name } => format!("automatic policy {name}"),
+        }
+    }
+}
+
+fn from(ip: Option<IpAddr>) -> String {
+    ip.map(|i| format!(", from {i}")).unwrap_or_default()
+}
+
+/// The channel in words, for the holder.
+pub fn channel_words(c: FreezeChannel) -> &'static str {
+    match c {
+        FreezeChannel::SecurityCenter => "from the security center",
+        FreezeChannel::EmailLink => "with the disable link in a security email",
+        FreezeChannel::PanicCode => "with the account's panic code",
+        FreezeChannel::Support => "by support",
+        FreezeChannel::Policy => "by an automatic security policy",
+    }
+}
+
+/// What a freeze answers: the receipt, and whether this request froze the account or found it
+/// frozen already (then the receipt is the first freeze's, and nothing changed).
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    pub receipt: FreezeReceipt,
+    pub already_frozen: bool,
+}
+
+const MAX_REASON: usize = 500;
+
+pub(crate) fn default_reason(by: &FreezeBy) -> String {
+    match by.channel() {
+        FreezeChannel::SecurityCenter => "frozen by the account holder",
+        FreezeChannel::EmailLink => "\"Not you? Disable account\" link used",
+        FreezeChannel::PanicCode => "panic code used",
+        FreezeChannel::Support => "frozen by support",
+        FreezeChannel::Policy => "frozen by an automatic policy",
+    }
+    .to_owned()
+}
+
+fn reason_or_default(reason: Option<&str>, by: &FreezeBy) -> Result<String, ApiError> {
+    let r = reason.map(str::trim).filter(|r| !r.is_empty());
+    match r {
+        Some(r) if r.chars().count() > MAX_REASON || r.chars().any(|c| c.is_control() && c != '\n') => {
+            Err(ApiError::Validation(vec![Reason::new(
+                "reason-invalid",
+                "A reason is at most 500 printable characters.",
+            )]))
+        }
+        Some(r) => Ok(r.to_owned()),
+        None => Ok(default_reason(by)),
+    }
+}
+
+/// Freezes the holder's own account from a live session (no step-up: freezing only tightens).
+pub async fn by_session(
+    state: &AppState,
+    who: &UserSession,
+    reason: Option<&str>,
+) -> Result<Frozen, ApiError> {
+    let by = FreezeBy::Session(who.clone());
+    let reason = reason_or_default(reason, &by)?;
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(frozen)
+}
+
+/// What the disable page shows before anything is done (GET changes nothing).
+#[derive(Debug, Clone)]
+pub struct LinkPreview {
+    pub uid: u64,
+    /// `j•••@example.com`: enough to recognise one's own account, not to learn an address.
+    pub email_hint: String,
+    pub already_frozen: bool,
+}
+
+fn email_hint(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".into(),
+    }
+}
+
+/// Checks a disable link and says whose account it freezes. Forged, malformed and expired links
+/// are `link-invalid`.
+pub async fn preview_link(state: &AppState, token: &str) -> Result<LinkPreview, ApiError> {
+    let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let (_, account) = super::open_link(&mut *tx, &token, LinkPurpose::DisableAccount, now).await?;
+    tx.rollback().await?;
+    Ok(LinkPreview {
+        uid: account.uid.get(),
+        email_hint: email_hint(&account.email),
+        already_frozen: account.status == AccountStatus::Frozen,
+    })
+}
+
+/// Freezes with a disable link. It works with no session and after the attacker changed the
+/// password, email or second factor (the stamp does not kill it); used again after a freeze — by
+/// this or any channel — it answers the existing receipt.
+pub async fn by_link(state: &AppState, token: &str, ip: Option<IpAddr>) -> Result<Frozen, ApiError> {
+    let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
+    let by = FreezeBy::EmailLink { ip };
+    let reason = default_reason(&by);
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let (_, account) = super::open_link(&mut *tx, &token, LinkPurpose::DisableAccount, now).await?;
+    let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(frozen)
+}
+
+/// Freezes by an operator's command (`custos freeze`), audited under the operator's name.
+pub async fn by_operator(
+    state: &AppState,
+    uid: Uid,
+    reason: &str,
+    operator: &str,
+) -> Result<Frozen, ApiError> {
+    let name = operator.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::Validation(vec![Reason::new(
+            "operator-invalid",
+            "Name the operator (1–100 characters).",
+        )]));
+    }
+    let found = state.store.account_by_uid(uid).await?.ok_or(ApiError::NotFound)?;
+    by_policy_or_operator(state, found.id, FreezeBy::Operator { name: name.to_owned() }, Some(reason)).await
+}
+
+/// Freezes for an automatic policy inside custos (channel `policy`), e.g. a risk rule.
+pub async fn by_policy(
+    state: &AppState,
+    account: custos_core::ids::AccountId,
+    policy: &str,
+    reason: &str,
+) -> Result<Frozen, ApiError> {
+    by_policy_or_operator(state, account, FreezeBy::Policy { name: policy.to_owned() }, Some(reason)).await
+}
+
+async fn by_policy_or_operator(
+    state: &AppState,
+    account: custos_core::ids::AccountId,
+    by: FreezeBy,
+    reason: Option<&str>,
+) -> Result<Frozen, ApiError> {
+    let reason = reason_or_default(reason, &by)?;
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(account).await?.ok_or(ApiError::NotFound)?;
+    let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(frozen)
+}
+
+/// The freeze itself, inside `tx`, with `account` already locked by it.
+pub(crate) async fn freeze_locked(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    by: &FreezeBy,
+    reason: &str,
+) -> Result<Frozen, ApiError> {
+    let now = state.clock.now();
+    // Only a frozen account answers with its earlier receipt; an active one needs no lookup.
+    let existing = match account.status {
+        AccountStatus::Frozen => tx.latest_freeze(account.id).await?.map(|f| f.receipt),
+        _ => None,
+    };
+    let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK)).await?;
+    let snapshot = snapshot(state, &rows);
+    let plan = match freeze::plan(account.status, existing, &snapshot) {
+        Decision::AlreadyFrozen(receipt) => return Ok(Frozen { receipt: *receipt, already_frozen: true }),
+        Decision::Freeze(plan) => plan,
+    };
+    let freeze_id = FreezeId::new();
+    let interceptions = apply(state, tx, account, &rows, &plan, freeze_id, now).await?;
+    let header = ReceiptHeader {
+        uid: account.uid.get(),
+        frozen_at: now,
+        channel: by.channel(),
+        reason: reason.to_owned(),
+    };
+    let receipt = freeze::receipt(header, &snapshot, &plan, &interceptions);
+    tx.insert_freeze(&FreezeRecord {
+        id: freeze_id,
+        account_id: account.id,
+        channel: by.channel(),
+        actor: by.describe(),
+        reason: reason.to_owned(),
+        receipt: receipt.clone(),
+        frozen_at: now,
+        unfrozen_at: None,
+        unfrozen_by: None,
+        approved_by: None,
+    })
+    .await?;
+    audit(
+        tx,
+        Chain::Account(account.id),
+        now,
+        by.actor(account.id),
+        AuditEvent::AccountFrozen {
+            channel: by.channel().as_str().to_owned(),
+            reason: reason.to_owned(),
+            receipt: Box::new(receipt.clone()),
+        },
+    )
+    .await?;
+    tell(state, tx, account, &receipt, now).await?;
+    Ok(Frozen { receipt, already_frozen: false })
+}
+
+/// The rows as core sees them: amounts formatted, transfer counterparties by UID.
+fn snapshot(state: &AppState, rows: &FreezeRows) -> Snapshot {
+    let assets = &state.config.money.assets;
+    let decimals = |code: &str| asset::find(assets, code).map(|a| a.decimals).unwrap_or(0);
+    // Everything comes from `rows`, read in the freeze's own transaction: waiting for a second
+    // pooled connection while holding the account lock could starve the pool (every other
+    // connection may be a command queued on that lock).
+    let transfers = rows
+        .transfers
+        .iter()
+        .map(|(t, to_uid)| TransferFact {
+            id: t.id,
+            state: t.state,
+            asset: t.asset.clone(),
+            amount: t.amount.format(decimals(&t.asset)),
+            to_uid: to_uid.get(),
+        })
+        .collect();
+    Snapshot {
+        sessions: rows
+            .sessions
+            .iter()
+            .map(|s| SessionFact {
+                id: s.id,
+                ip: s.ip.map(|i| i.to_string()),
+                user_agent: s.user_agent.clone(),
+                created_at: s.created_at,
+            })
+            .collect(),
+        api_keys: rows
+            .api_keys
+            .iter()
+            .map(|k| ApiKeyFact {
+                id: k.id.clone(),
+                label: k.label.clone(),
+                scopes: k.scopes.as_strs().iter().map(|s| (*s).to_owned()).collect(),
+            })
+            .collect(),
+        withdrawals: rows
+            .withdrawals
+            .iter()
+            .map(|w| WithdrawalFact {
+                id: w.id,
+                state: w.state,
+                asset: w.asset.clone(),
+                network: w.network.clone(),
+                amount: w.amount.format(decimals(&w.asset)),
+                address: w.address.clone(),
+                txid: w.txid.clone(),
+                broadcast_at: w.broadcast_at,
+            })
+            .collect(),
+        transfers,
+    }
+}
+
+fn add<'a>(
+    sums: &mut BTreeMap<(&'a str, bool), Amount>,
+    key: (&'a str, bool),
+    amount: Amount,
+) -> Result<(), ApiError> {
+    let sum = sums.entry(key).or_insert(Amount::ZERO);
+    *sum = sum.checked_add(amount).ok_or_else(|| ApiError::Internal("overflow".into()))?;
+    Ok(())
+}
+
+fn drift(what: &str) -> ApiError {
+    // The account row is locked: nothing else can change these rows. If a statement touched other
+    // rows than planned, something outside custos wrote them; refuse and roll back.
+    ApiError::Internal(format!("freeze: the store touched other {what} than planned"))
+}
+
+/// Applies the plan: status, stamp, and one statement per table; the wallet is asked about each
+/// withdrawal it is processing. Returns the wallet's answers.
+async fn apply(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    rows: &FreezeRows,
+    plan: &FreezePlan,
+    freeze_id: FreezeId,
+    now: Timestamp,
+) -> Result<Vec<Interception>, ApiError> {
+    tx.set_status_and_stamp(account.id, AccountStatus::Frozen, &new_security_stamp()).await?;
+    let sessions = tx.revoke_sessions(account.id, None, now, RevokeReason::AccountFrozen).await?;
+    if sessions as usize != plan.revoke_sessions.len() {
+        return Err(drift("sessions"));
+    }
+    if tx.revoke_all_api_keys(account.id, now).await? != plan.revoke_api_keys {
+        return Err(drift("API keys"));
+    }
+    if tx.cancel_open_withdrawals(account.id, now).await? != plan.cancel_withdrawals {
+        return Err(drift("withdrawals"));
+    }
+    if tx.cancel_unsettled_transfers(account.id, now).await? != plan.cancel_transfers {
+        return Err(drift("transfers"));
+    }
+    // Reservations come back per asset and kind: one balance write and one ledger entry each,
+    // referencing the freeze — its receipt, and every row's `cancelled_by = 'freeze'`, name what
+    // the entry covers. (Per-row entries would cost three statements per withdrawal inside the
+    // one transaction that must stay short.)
+    let mut released: BTreeMap<(&str, bool), Amount> = BTreeMap::new();
+    let cancelled_withdrawals = rows.withdrawals.iter().filter(|w| plan.cancel_withdrawals.contains(&w.id));
+    for w in cancelled_withdrawals {
+        let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
+        add(&mut released, (&w.asset, true), total)?;
+    }
+    for (t, _) in rows.transfers.iter().filter(|(t, _)| plan.cancel_transfers.contains(&t.id)) {
+        add(&mut released, (&t.asset, false), t.amount)?;
+    }
+    let reference = format!("freeze:{freeze_id}");
+    for ((asset, withdrawals), amount) in released {
+        let kind = if withdrawals { EntryKind::WithdrawalReleased } else { EntryKind::TransferReleased };
+        ledger::apply(tx, account.id, asset, kind, Move::Release(amount), Some(&reference), now).await?;
+    }
+    let mut answers = Vec::with_capacity(plan.intercept_withdrawals.len());
+    for id in &plan.intercept_withdrawals {
+        let mut w = tx.lock_withdrawal(*id).await?.ok_or_else(|| drift("withdrawals"))?;
+        let outcome = state.wallet.intercept(&w, now).await;
+        w.intercept = Some(outcome.describe());
+        w.updated_at = now;
+        if outcome.stopped() {
+            w.state = transition(&w, Event::Intercepted)?;
+            w.cancelled_at = Some(now);
+            w.cancelled_by = Some("freeze".into());
+            release(tx, &w, now).await?;
+        }
+        tx.update_withdrawal(&w).await?;
+        answers.push(Interception {
+            withdrawal: w.id,
+            stopped: outcome.stopped(),
+            outcome: outcome.describe(),
+            txid: match &outcome {
+                crate::wallet::InterceptOutcome::TooLate { txid } => Some(txid.clone()),
+                _ => None,
+            },
+        });
+    }
+    Ok(answers)
+}
+
+/// The receipt in sentences, for the email (and the page).
+pub fn receipt_lines(r: &FreezeReceipt) -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "Sessions ended: {}. API keys revoked: {}.",
+        r.sessions_revoked.len(),
+        r.api_keys_revoked.len()
+    ));
+    for w in &r.withdrawals_cancelled {
+        lines.push(format!(
+            "Cancelled: withdrawal of {} {} to {}; the funds are back in your balance.",
+            w.amount, w.asset, w.address
+        ));
+    }
+    for w in &r.withdrawals_intercepted {
+        lines.push(format!(
+            "Stopped by the wallet: withdrawal of {} {} to {}; the funds are back.",
+            w.amount, w.asset, w.address
+        ));
+    }
+    for w in &r.withdrawals_not_stopped {
+        lines.push(format!(
+            "Could not be stopped: withdrawal of {} {} to {} ({}).",
+            w.amount,
+            w.asset,
+            w.address,
+            w.outcome.as_deref().unwrap_or("no answer")
+        ));
+    }
+    for w in &r.withdrawals_beyond_reach {
+        lines.push(format!(
+            "Already sent, beyond reach: {} {} to {}{}.",
+            w.amount,
+            w.asset,
+            w.address,
+            w.txid.as_ref().map(|t| format!(", transaction {t}")).unwrap_or_default()
+        ));
+    }
+    for t in &r.transfers_cancelled {
+        lines.push(format!("Cancelled: transfer of {} {} to UID {}.", t.amount, t.asset, t.to_uid));
+    }
+    lines
+}
+
+/// Email (and SMS to a verified number) to the holder, with the anti-phishing code; the
+/// `account.frozen` webhook for the exchange.
+async fn tell(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    receipt: &FreezeReceipt,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let key = format!("account_frozen:{}:{}", account.id, now.as_micros());
+    notify::email(
+        tx,
+        state,
+        Recipient {
+            account: Some(account.id),
+            email: &account.email,
+            anti_phishing_code: account.anti_phishing_code.as_deref(),
+        },
+        Notice::AccountFrozen {
+            at: now,
+            channel: channel_words(receipt.channel).to_owned(),
+            lines: receipt_lines(receipt),
+        },
+        key.clone(),
+        now,
+    )
+    .await?;
+    if let (Some(phone), Some(_)) = (&account.phone, account.phone_verified_at) {
+        notify::sms(tx, state, account, phone, SmsText::AccountFrozen, format!("sms:{key}"), now).await?;
+    }
+    let data = serde_json::json!({ "uid": account.uid.get(), "receipt": receipt });
+    notify::webhook(tx, state, Some(account.id), WebhookEvent::AccountFrozen, data, key, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disable_page_hints_at_the_address_without_showing_it() {
+        assert_eq!(email_hint("jane.doe@example.com"), "j•••@example.com");
+        assert_eq!(email_hint("nonsense"), "•••");
+    }
+}

@@ -1,0 +1,101 @@
+//! The kill switch's tables: freezes with their receipts, and panic codes; plus the reads and
+//! set-based writes a freeze makes on sessions, keys, withdrawals and transfers (one statement per
+//! table, whatever the account holds).
+//!
+//! The store decides nothing: `custos-core::freeze` plans, the use case checks that the rows these
+//! statements touched are exactly the plan's.
+
+use custos_core::Timestamp;
+use custos_core::api_key::ApiKeyId;
+use custos_core::crypto::TokenHash;
+use custos_core::freeze::{FreezeChannel, FreezeReceipt};
+use custos_core::ids::{AccountId, FreezeId, TransferId, Uid, WithdrawalId};
+use custos_core::login::AccountStatus;
+
+use crate::{ApiKeyRecord, Result, SessionRecord, TransferRecord, WithdrawalRecord};
+
+#[derive(Debug, Clone)]
+pub struct FreezeRecord {
+    pub id: FreezeId,
+    pub account_id: AccountId,
+    pub channel: FreezeChannel,
+    /// Who froze it, in words (`user`, `anonymous 203.0.113.9`, `operator alice`, `policy …`).
+    pub actor: String,
+    pub reason: String,
+    pub receipt: FreezeReceipt,
+    pub frozen_at: Timestamp,
+    pub unfrozen_at: Option<Timestamp>,
+    pub unfrozen_by: Option<String>,
+    pub approved_by: Option<String>,
+}
+
+/// Everything a freeze acts on, read under the account's row lock.
+#[derive(Debug, Clone, Default)]
+pub struct FreezeRows {
+    /// Not revoked.
+    pub sessions: Vec<SessionRecord>,
+    /// Not revoked.
+    pub api_keys: Vec<ApiKeyRecord>,
+    /// Not yet final or on chain, plus those broadcast (or confirmed) since `on_chain_since`.
+    pub withdrawals: Vec<WithdrawalRecord>,
+    /// Sent by the account and not settled or cancelled, each with the receiving account's UID
+    /// (read in the same statement: a freeze must not wait for another connection, nor lock the
+    /// receiver, while it holds the sender's row lock).
+    pub transfers: Vec<(TransferRecord, Uid)>,
+}
+
+#[async_trait::async_trait]
+pub trait FreezeTx: Send {
+    async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows>;
+    /// Cancels, in one statement, every withdrawal of the account the wallet does not have yet
+    /// (`requested`, `awaiting_confirmation`, `held`, `queued`), marked `cancelled_by = 'freeze'`.
+    /// Returns their ids, sorted.
+    async fn cancel_open_withdrawals(
+        &mut self,
+        account: AccountId,
+        at: Timestamp,
+    ) -> Result<Vec<WithdrawalId>>;
+    /// Cancels, in one statement, every transfer the account sent that has not settled. Sorted ids.
+    async fn cancel_unsettled_transfers(
+        &mut self,
+        account: AccountId,
+        at: Timestamp,
+    ) -> Result<Vec<TransferId>>;
+    async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
+    /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
+    async fn set_status_and_stamp(
+        &mut self,
+        account: AccountId,
+        status: AccountStatus,
+        stamp: &[u8],
+    ) -> Result<()>;
+    async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()>;
+    /// The account's most recent freeze.
+    async fn latest_freeze(&mut self, account: AccountId) -> Result<Option<FreezeRecord>>;
+    /// Closes a freeze; false if it was already closed.
+    async fn close_freeze(
+        &mut self,
+        id: FreezeId,
+        at: Timestamp,
+        unfrozen_by: &str,
+        approved_by: &str,
+    ) -> Result<bool>;
+    /// Sets (replacing any) or removes the account's panic code.
+    async fn set_panic_code(
+        &mut self,
+        account: AccountId,
+        hash: Option<&TokenHash>,
+        at: Timestamp,
+    ) -> Result<()>;
+    async fn panic_code_hash(&mut self, account: AccountId) -> Result<Option<TokenHash>>;
+    /// Revokes every API key of the account in one statement (a freeze revokes, it never suspends).
+    async fn revoke_all_api_keys(&mut self, account: AccountId, at: Timestamp) -> Result<Vec<ApiKeyId>>;
+}
+
+#[async_trait::async_trait]
+pub trait FreezeReader: Send + Sync {
+    /// The account's freezes, newest first.
+    async fn freezes(&self, account: AccountId) -> Result<Vec<FreezeRecord>>;
+    /// Whether the account has a panic code (pages show it; the code itself is never readable).
+    async fn has_panic_code(&self, account: AccountId) -> Result<bool>;
+}

@@ -1,0 +1,182 @@
+//! The kill switch's storage contract: what a freeze reads, the set-based statements it writes,
+//! freezes with receipts, panic codes.
+
+use custos_core::freeze::{FreezeChannel, FreezeReceipt};
+use custos_core::transfer::TransferState;
+use custos_core::withdrawal::WithdrawalState;
+
+use super::*;
+
+conformance!(
+    a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not_got,
+    freezes_keep_their_receipt_and_close_once,
+    a_new_panic_code_replaces_the_old,
+);
+
+fn transfer(a: &AccountRecord, b: &AccountRecord, state: TransferState) -> TransferRecord {
+    TransferRecord {
+        id: TransferId::new(),
+        from_account: a.id,
+        to_account: b.id,
+        asset: "BTC".into(),
+        amount: Amount::from_atomic(5),
+        state,
+        hold_until: None,
+        hold_reasons: None,
+        requested_via: RequestedVia::Session,
+        session_id: None,
+        api_key_id: None,
+        device_id: None,
+        ip: None,
+        idempotency_key: None,
+        created_at: t(1),
+        settled_at: None,
+        cancelled_at: None,
+        cancelled_by: None,
+        updated_at: t(1),
+    }
+}
+
+async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not_got(store: Store) {
+    let a = create_account(&store, "victim@example.com").await;
+    let b = create_account(&store, "other@example.com").await;
+    let (live, _) = create_session(&store, &a, t(1)).await;
+    let (ended, _) = create_session(&store, &a, t(2)).await;
+    create_session(&store, &b, t(1)).await;
+    let key = api_key(&a, KeyKind::Ed25519, &["read"], &[], t(1));
+    let mut ws = Vec::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session(a.id, ended.id, t(3), RevokeReason::Logout).await.unwrap();
+    tx.insert_api_key(&key).await.unwrap();
+    for (i, s) in WithdrawalState::ALL.into_iter().enumerate() {
+        let mut w = withdrawal(&a, None, t(i as i64));
+        w.state = s;
+        // One long-confirmed withdrawal falls outside the lookback.
+        w.broadcast_at = matches!(s, WithdrawalState::Broadcast | WithdrawalState::Confirmed)
+            .then(|| if s == WithdrawalState::Confirmed { t(-1000) } else { t(5) });
+        tx.insert_withdrawal(&w).await.unwrap();
+        ws.push(w);
+    }
+    let mut other = withdrawal(&b, None, t(1));
+    other.state = WithdrawalState::Queued;
+    tx.insert_withdrawal(&other).await.unwrap();
+    let ts: Vec<TransferRecord> = TransferState::ALL.into_iter().map(|s| transfer(&a, &b, s)).collect();
+    for tr in &ts {
+        tx.insert_transfer(tr).await.unwrap();
+    }
+    tx.insert_transfer(&transfer(&b, &a, TransferState::Held)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_account(a.id).await.unwrap();
+    let rows = tx.freeze_rows(a.id, t(0)).await.unwrap();
+    assert_eq!(rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![live.id]);
+    assert_eq!(rows.api_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![key.id.clone()]);
+    let mut read: Vec<WithdrawalState> = rows.withdrawals.iter().map(|w| w.state).collect();
+    read.sort_by_key(|s| s.as_str());
+    // Not final (broadcast included, it is recent); the confirmed one went out long ago.
+    let mut expected: Vec<WithdrawalState> =
+        WithdrawalState::ALL.into_iter().filter(|s| !s.is_final()).collect();
+    expected.sort_by_key(|s| s.as_str());
+    assert_eq!(read, expected, "open ones and what went on chain since the lookback start");
+    assert_eq!(rows.transfers.len(), 2, "requested and held, sent by this account only");
+    assert!(rows.transfers.iter().all(|(_, uid)| *uid == b.uid), "with the receiver's UID");
+
+    let cancelled = tx.cancel_open_withdrawals(a.id, t(10)).await.unwrap();
+    let mut want: Vec<WithdrawalId> = ws.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect();
+    want.sort();
+    assert_eq!(cancelled, want, "exactly the states core calls cancellable");
+    let stopped = tx.cancel_unsettled_transfers(a.id, t(10)).await.unwrap();
+    let mut want: Vec<TransferId> = ts.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect();
+    want.sort();
+    assert_eq!(stopped, want);
+    assert_eq!(tx.revoke_all_api_keys(a.id, t(10)).await.unwrap(), vec![key.id.clone()]);
+    tx.set_status_and_stamp(a.id, AccountStatus::Frozen, &[9; 16]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let w = store.withdrawal(want_first(&ws)).await.unwrap().unwrap();
+    assert_eq!(
+        (w.state, w.cancelled_by.as_deref(), w.cancelled_at),
+        (WithdrawalState::Cancelled, Some("freeze"), Some(t(10)))
+    );
+    assert_eq!(
+        store.withdrawal(other.id).await.unwrap().unwrap().state,
+        WithdrawalState::Queued,
+        "another account's is untouched"
+    );
+    let frozen = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!((frozen.status, frozen.security_stamp), (AccountStatus::Frozen, vec![9; 16]));
+    assert_eq!(store.account(b.id).await.unwrap().unwrap().status, AccountStatus::Active);
+    assert_eq!(
+        store.api_key(&key.id).await.unwrap().unwrap().revoke_reason.as_deref(),
+        Some("account_frozen")
+    );
+}
+
+fn want_first(ws: &[WithdrawalRecord]) -> WithdrawalId {
+    ws.iter().find(|w| w.state.cancellable()).unwrap().id
+}
+
+fn receipt(uid: u64, at: Timestamp) -> FreezeReceipt {
+    FreezeReceipt {
+        uid,
+        frozen_at: at,
+        channel: FreezeChannel::EmailLink,
+        reason: "not me".into(),
+        sessions_revoked: Vec::new(),
+        api_keys_revoked: Vec::new(),
+        withdrawals_cancelled: Vec::new(),
+        withdrawals_intercepted: Vec::new(),
+        withdrawals_not_stopped: Vec::new(),
+        withdrawals_beyond_reach: Vec::new(),
+        transfers_cancelled: Vec::new(),
+    }
+}
+
+async fn freezes_keep_their_receipt_and_close_once(store: Store) {
+    let a = create_account(&store, "frozen@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.latest_freeze(a.id).await.unwrap().is_none());
+    for (i, at) in [t(1), t(2)].into_iter().enumerate() {
+        tx.insert_freeze(&FreezeRecord {
+            id: FreezeId::new(),
+            account_id: a.id,
+            channel: FreezeChannel::EmailLink,
+            actor: format!("anonymous {i}"),
+            reason: "not me".into(),
+            receipt: receipt(a.uid.get(), at),
+            frozen_at: at,
+            unfrozen_at: None,
+            unfrozen_by: None,
+            approved_by: None,
+        })
+        .await
+        .unwrap();
+    }
+    let latest = tx.latest_freeze(a.id).await.unwrap().unwrap();
+    assert_eq!(latest.receipt, receipt(a.uid.get(), t(2)));
+    assert!(tx.close_freeze(latest.id, t(3), "alice", "bob").await.unwrap());
+    assert!(!tx.close_freeze(latest.id, t(4), "alice", "bob").await.unwrap(), "closed once");
+    tx.commit().await.unwrap();
+    let all = store.freezes(a.id).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0].unfrozen_at, all[0].approved_by.as_deref()), (Some(t(3)), Some("bob")));
+    assert_eq!(all[1].unfrozen_at, None);
+}
+
+async fn a_new_panic_code_replaces_the_old(store: Store) {
+    let a = create_account(&store, "panic@example.com").await;
+    assert!(!store.has_panic_code(a.id).await.unwrap());
+    let first = BearerToken::generate().hash();
+    let second = BearerToken::generate().hash();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_panic_code(a.id, Some(&first), t(1)).await.unwrap();
+    tx.set_panic_code(a.id, Some(&second), t(2)).await.unwrap();
+    assert_eq!(tx.panic_code_hash(a.id).await.unwrap(), Some(second));
+    tx.commit().await.unwrap();
+    assert!(store.has_panic_code(a.id).await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    tx.set_panic_code(a.id, None, t(3)).await.unwrap();
+    assert_eq!(tx.panic_code_hash(a.id).await.unwrap(), None);
+    tx.commit().await.unwrap();
+}
