@@ -23,6 +23,8 @@ pub enum Via {
         stepped_up_at: Option<Timestamp>,
         /// When the session's device was first seen on this account.
         device_first_seen_at: Timestamp,
+        /// The sign-in that opened the session carried high-risk signals ([`crate::risk::is_high_risk`]).
+        risky_login: bool,
     },
     ApiKey {
         /// The key carries the `withdraw` (or `transfer`) scope this outflow needs.
@@ -235,6 +237,13 @@ pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Deci
     {
         hold.push(Reason::new("new-device", "Requested from a device first seen less than 24 hours ago."));
     }
+    if let Via::Session { risky_login: true, .. } = req.via {
+        hold.push(Reason::new(
+            "risky-login",
+            "The sign-in that opened this session looked risky: travel nobody can make, or a new device \
+             behind a VPN, hosting or Tor network.",
+        ));
+    }
     if req.amount >= policy.large_amount {
         hold.push(Reason::new("large-amount", "A large amount is held for review time."));
     }
@@ -280,7 +289,12 @@ mod tests {
     }
 
     fn session() -> Via {
-        Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(0) }
+        Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: false,
+        }
     }
 
     fn req(amount: u128) -> Request {
@@ -303,7 +317,12 @@ mod tests {
 
     #[test]
     fn authorize_lets_a_frozen_account_do_nothing_and_needs_step_up_only_for_money() {
-        let plain = Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) };
+        let plain = Via::Session {
+            aal: Aal::Aal1,
+            stepped_up_at: None,
+            device_first_seen_at: at(0),
+            risky_login: false,
+        };
         let w = Duration::from_secs(600);
         assert_eq!(authorize(Action::Trade, AccountStatus::Active, None, plain, w, at(1)), Ok(()));
         assert_eq!(authorize(Action::Read, AccountStatus::Active, Some(at(5)), plain, w, at(1)), Ok(()));
@@ -335,7 +354,12 @@ mod tests {
             ..facts()
         };
         let r = Request {
-            via: Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) },
+            via: Via::Session {
+                aal: Aal::Aal1,
+                stepped_up_at: None,
+                device_first_seen_at: at(0),
+                risky_login: false,
+            },
             ..req(50)
         };
         let d = decide(&r, &f, &policy(), at(100));
@@ -376,7 +400,12 @@ mod tests {
     fn risk_signals_hold_instead_of_deny() {
         let f = Facts { destination_used_before: false, ..facts() };
         let r = Request {
-            via: Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(90) },
+            via: Via::Session {
+                aal: Aal::Aal2,
+                stepped_up_at: Some(at(100)),
+                device_first_seen_at: at(90),
+                risky_login: false,
+            },
             ..req(2_000_000)
         };
         match decide(&r, &f, &policy(), at(100)) {
@@ -389,6 +418,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_session_from_a_risky_login_is_held_with_its_reason_and_never_allowed_outright() {
+        let risky = Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: true,
+        };
+        match decide(&Request { via: risky, ..req(1_000) }, &facts(), &policy(), at(100)) {
+            Decision::Hold { reasons, .. } => {
+                assert_eq!(reasons.iter().map(|r| r.code.0).collect::<Vec<_>>(), ["risky-login"])
+            }
+            other => panic!("{other:?}"),
+        }
+        // Signals only tighten: a risky login never turns a deny into a hold.
+        let f = Facts { status: AccountStatus::Frozen, ..facts() };
+        assert!(matches!(
+            decide(&Request { via: risky, ..req(1_000) }, &f, &policy(), at(100)),
+            Decision::Deny { .. }
+        ));
     }
 
     #[test]

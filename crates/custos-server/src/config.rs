@@ -62,6 +62,31 @@ pub struct Config {
     /// Lets webhooks use http and reach loopback and private addresses (development and tests).
     pub webhook_allow_insecure: bool,
     pub api_keys: ApiKeyRules,
+    pub risk: RiskConfig,
+}
+
+/// Risk signals at sign-in: where addresses are (`CUSTOS_IP_DB`) and which networks hide their
+/// users (`CUSTOS_RISKY_ASNS`, `CUSTOS_RISKY_CIDRS`).
+#[derive(Debug, Clone)]
+pub struct RiskConfig {
+    pub ip_db: std::sync::Arc<crate::geoip::IpDatabase>,
+    pub risky: custos_core::risk::RiskyNetworks,
+    pub travel: custos_core::risk::TravelPolicy,
+}
+
+impl RiskConfig {
+    fn from_raw(ip_db: Option<&str>, asns: Option<&str>, cidrs: Option<&str>) -> Result<Self, ConfigError> {
+        let ip_db = match ip_db.filter(|s| !s.trim().is_empty()) {
+            Some(list) => crate::geoip::IpDatabase::open(list).map_err(|e| invalid("CUSTOS_IP_DB", e))?,
+            None => crate::geoip::IpDatabase::empty(),
+        };
+        let risky = custos_core::risk::RiskyNetworks {
+            asns: custos_core::risk::RiskyNetworks::parse_asns(asns.unwrap_or(""))
+                .map_err(|e| invalid("CUSTOS_RISKY_ASNS", e))?,
+            cidrs: parse_cidr_list(cidrs.unwrap_or("")).map_err(|e| invalid("CUSTOS_RISKY_CIDRS", e))?,
+        };
+        Ok(Self { ip_db: std::sync::Arc::new(ip_db), risky, travel: Default::default() })
+    }
 }
 
 /// One receiver of webhooks and the secret its messages are signed with.
@@ -160,6 +185,10 @@ pub struct RawConfig {
     pub api_key_signature_window: Option<String>,
     pub allowlist_cooling: Option<String>,
     pub allowlist_disable_delay: Option<String>,
+    /// Comma-separated `.mmdb` and ip2asn TSV files.
+    pub ip_db: Option<String>,
+    pub risky_asns: Option<String>,
+    pub risky_cidrs: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -315,6 +344,11 @@ impl Config {
             api_keys: api_key_rules(
                 raw.api_key_ttl_without_ips.as_deref(),
                 raw.api_key_signature_window.as_deref(),
+            )?,
+            risk: RiskConfig::from_raw(
+                raw.ip_db.as_deref(),
+                raw.risky_asns.as_deref(),
+                raw.risky_cidrs.as_deref(),
             )?,
         })
     }

@@ -188,7 +188,8 @@ pub struct SessionForMoney {
 
 impl SessionForMoney {
     pub async fn for_token(state: &AppState, token: &BearerToken) -> Result<Self, ApiError> {
-        let found = state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
+        let found =
+            state.store.session_with_account(&token.hash()).await?.ok_or(ApiError::Unauthenticated)?;
         let session = admit(state, &found.session, &found.account_stamp, found.account_status, false).await?;
         Ok(Self {
             session,

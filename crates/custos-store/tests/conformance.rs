@@ -10,6 +10,7 @@ use custos_core::crypto::BearerToken;
 use custos_core::ids::*;
 use custos_core::link_token::LinkPurpose;
 use custos_core::login::{AccountStatus, LoginOutcome};
+use custos_core::risk::{Signal, SignalCode};
 use custos_core::session::Aal;
 use custos_store::testing::{fresh_postgres, fresh_sqlite, postgres_url};
 
@@ -395,7 +396,11 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
             asn: Some(64_500),
             device_id: Some(s1.device_id),
             user_agent: "Firefox".into(),
-            signals: vec!["new_device".into()],
+            signals: vec![Signal {
+                code: SignalCode::NewDevice,
+                detail: "First sign-in from this device.".into(),
+            }],
+            session_id: (outcome == LoginOutcome::Succeeded).then_some(s1.id),
         })
         .await
         .unwrap();
@@ -407,7 +412,15 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
         events.iter().map(|e| e.outcome).collect::<Vec<_>>(),
         [LoginOutcome::Succeeded, LoginOutcome::WrongCredentials]
     );
-    assert_eq!(events[0].signals, ["new_device"]);
+    assert_eq!(events[0].signals.iter().map(|s| s.code).collect::<Vec<_>>(), [SignalCode::NewDevice]);
+    assert_eq!(events[0].session_id, Some(s1.id));
+    assert_eq!(events[1].session_id, None);
+    let opened = store.login_event_of_session(s1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (opened.id, opened.signals[0].detail.as_str()),
+        (events[0].id, "First sign-in from this device.")
+    );
+    assert!(store.login_event_of_session(SessionId::new()).await.unwrap().is_none());
     assert_eq!((events[0].country.as_deref(), events[0].asn), (Some("DE"), Some(64_500)));
     let devices = store.devices(a.id).await.unwrap();
     assert_eq!(devices.len(), 1);

@@ -239,6 +239,10 @@ impl SecurityPage {
         }
     }
 
+    fn signal_words(&self, code: &str) -> &'static str {
+        signal_words(code)
+    }
+
     /// Whether this sign-in is the one that introduced its device (the device was first seen then).
     fn is_new_device(&self, e: &views::LoginView) -> bool {
         e.outcome == "succeeded"
@@ -246,6 +250,19 @@ impl SecurityPage {
                 .devices
                 .iter()
                 .any(|d| e.device_id.as_deref() == Some(d.id.as_str()) && d.first_seen_at == e.at)
+    }
+}
+
+/// A risk signal's code in a few words, for tags.
+fn signal_words(code: &str) -> &'static str {
+    match code {
+        "new-device" => "new device",
+        "new-ip" => "new address",
+        "new-country" => "new country",
+        "new-asn" => "new network",
+        "impossible-travel" => "impossible travel",
+        "risky-network" => "VPN, hosting or Tor",
+        _ => "unusual",
     }
 }
 

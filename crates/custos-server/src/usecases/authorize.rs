@@ -99,21 +99,13 @@ pub async fn authorize(state: &AppState, req: AuthorizeRequest) -> Result<Author
                 aal: s.session.aal,
                 stepped_up_at: s.session.stepped_up_at,
                 device_first_seen_at: s.session.authenticated_at,
+                risky_login: false,
             };
             let uid = Some(s.uid.get());
-            Ok(
-                match egress::authorize(
-                    req.action,
-                    s.status,
-                    s.withdrawal_lock_until,
-                    via,
-                    window,
-                    now,
-                ) {
-                    Ok(()) => AuthorizeAnswer { decision: "allow", reasons: Vec::new(), uid },
-                    Err(r) => deny(r, uid),
-                },
-            )
+            Ok(match egress::authorize(req.action, s.status, s.withdrawal_lock_until, via, window, now) {
+                Ok(()) => AuthorizeAnswer { decision: "allow", reasons: Vec::new(), uid },
+                Err(r) => deny(r, uid),
+            })
         }
         (None, Some(f)) => {
             let ip: IpAddr = req.ip.as_deref().and_then(|i| i.parse().ok()).ok_or_else(|| {

@@ -249,7 +249,7 @@ fn idempotency_conflict() -> ApiError {
 
 /// How the gate sees the requester. A session must have stepped up with a second factor recently
 /// (asked here first, so the caller learns the methods to step up with); its device's age feeds
-/// the new-device hold.
+/// the new-device hold, and the risk signals of the sign-in that opened it the risky-login hold.
 pub(crate) async fn gate_via(state: &AppState, who: &Requester) -> Result<Via, ApiError> {
     match who {
         Requester::Session(s) => {
@@ -262,7 +262,16 @@ pub(crate) async fn gate_via(state: &AppState, who: &Requester) -> Result<Via, A
                 .find(|d| d.id == s.device_id)
                 .map(|d| d.first_seen_at)
                 .ok_or(ApiError::Unauthenticated)?;
-            Ok(Via::Session { aal: s.aal, stepped_up_at: s.stepped_up_at, device_first_seen_at: first_seen })
+            let codes: Vec<_> = match state.store.login_event_of_session(s.session_id).await? {
+                Some(e) => e.signals.iter().map(|s| s.code).collect(),
+                None => Vec::new(),
+            };
+            Ok(Via::Session {
+                aal: s.aal,
+                stepped_up_at: s.stepped_up_at,
+                device_first_seen_at: first_seen,
+                risky_login: custos_core::risk::is_high_risk(&codes),
+            })
         }
         Requester::ApiKey { has_scope, ip_allowed, .. } => {
             Ok(Via::ApiKey { has_scope: *has_scope, ip_allowed: *ip_allowed })

@@ -13,6 +13,7 @@ mod mail;
 mod money;
 mod passkeys;
 mod postgres;
+mod risk;
 mod sessions;
 mod sms;
 mod surface;

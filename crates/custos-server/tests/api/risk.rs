@@ -1,0 +1,150 @@
+//! Risk signals at sign-in over HTTP, with the fixture IP databases: the owner signs in at home in
+//! Frankfurt; an attacker with the password and a phished code signs in an hour later from a VPS
+//! network in Singapore on a new device. The signals are stored with the event, shown in the
+//! activity list and the new-device email, and put the attacker's withdrawal on hold.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::credentials::{json_ok, pyotp_code};
+use crate::helpers::*;
+use crate::money::{btc, codes, confirm_by_mail, deposit, withdraw};
+
+pub(crate) const HOME_IP: &str = "198.51.100.7";
+/// In the fixture's AS64511 (Example VPS SG), listed as risky.
+pub(crate) const VPS_IP: &str = "203.0.113.9";
+
+pub(crate) fn geo_options() -> Options {
+    Options { geo: true, ..Default::default() }
+}
+
+/// Signs in with password and TOTP from `ip` on `device`; returns the session token.
+pub(crate) async fn sign_in_from(app: &TestApp, email: &str, device: &str, ip: &str, uri: &str) -> String {
+    // A fresh TOTP step for every sign-in (a step is accepted once).
+    app.clock.advance(Duration::from_secs(31));
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-custos-device", device)
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let challenge = json_ok(r).await["challenge"].as_str().unwrap().to_owned();
+    let code = pyotp_code(app, uri);
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/login/second-factor"))
+        .header("x-custos-device", device)
+        .header("x-forwarded-for", ip)
+        .json(&json!({"challenge": challenge, "method": "totp", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    json_ok(r).await["session_token"].as_str().unwrap().to_owned()
+}
+
+/// A verified account with TOTP and 2 BTC whose owner last signed in at home (Frankfurt) on
+/// `laptop`; returns (otpauth URI, home session token).
+pub(crate) async fn owner_at_home(app: &TestApp, email: &str) -> (String, String) {
+    let uid = app.verified_account(email).await;
+    let (uri, _, _) = crate::credentials::enrol_totp(app, email).await;
+    deposit(app, &uid, "BTC", "2").await;
+    let home = sign_in_from(app, email, "laptop", HOME_IP, &uri).await;
+    (uri, home)
+}
+
+pub(crate) async fn activity(app: &TestApp, token: &str) -> Vec<Value> {
+    json_ok(app.get_authed("/api/v1/activity", token).await).await.as_array().unwrap().clone()
+}
+
+/// Waits (bounded) for a delivered message to `to` whose text contains `needle`.
+pub(crate) async fn wait_for_body(app: &TestApp, to: &str, needle: &str) -> custos_store::DevMail {
+    for _ in 0..250 {
+        if let Some(m) = app.mails_to(to).await.into_iter().find(|m| m.text_body.contains(needle)) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no mail to {to} containing {needle:?}");
+}
+
+fn signal_codes(event: &Value) -> Vec<String> {
+    event["signals"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_attacker_far_away_on_a_vps_network_raises_signals_and_their_withdrawal_is_held() {
+    let app = spawn_app_with(geo_options()).await;
+    let email = "victim@example.com";
+    let (uri, home) = owner_at_home(&app, email).await;
+
+    // The home sign-in is placed (country and network) and, on a known device, unremarkable
+    // except for its address, which the account had not used before (tests sign up from loopback).
+    let events = activity(&app, &home).await;
+    assert_eq!((events[0]["country"].as_str(), events[0]["asn"].as_i64()), (Some("DE"), Some(64500)));
+    assert_eq!(events[0]["high_risk"], false);
+
+    app.clock.advance(Duration::from_secs(3600));
+    let attacker = sign_in_from(&app, email, "attacker-phone", VPS_IP, &uri).await;
+
+    // (The home session has idled out by now; the list is the account's, whoever reads it.)
+    let events = activity(&app, &attacker).await;
+    let e = &events[0];
+    assert_eq!(
+        (e["ip"].as_str(), e["country"].as_str(), e["asn"].as_i64()),
+        (Some(VPS_IP), Some("SG"), Some(64511))
+    );
+    assert_eq!(
+        signal_codes(e),
+        ["new-device", "new-ip", "new-country", "new-asn", "impossible-travel", "risky-network"]
+    );
+    assert_eq!(e["high_risk"], true);
+    let travel = e["signals"][4]["detail"].as_str().unwrap();
+    assert!(travel.contains("from DE to SG"), "{travel}");
+
+    // The new-device email names what was unusual.
+    let mail = wait_for_body(&app, email, "What was unusual").await;
+    assert!(mail.text_body.contains(VPS_IP) && mail.text_body.contains("AS64511"), "{}", mail.text_body);
+
+    // The attacker's withdrawal to a new address is held with the risky-login reason.
+    let r = withdraw(&app, &attacker, btc("0.5"), None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let w = confirm_by_mail(&app, email).await;
+    assert_eq!(w["state"], "held");
+    let mut reasons = codes(&json!({ "reasons": w["hold_reasons"] }));
+    reasons.sort();
+    assert_eq!(reasons, ["first-use-of-address", "new-device", "risky-login"]);
+
+    // The security center shows the signals in the activity list.
+    let page = app
+        .http
+        .get(app.url("/security"))
+        .header("cookie", format!("custos_session={attacker}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("impossible travel") && html.contains("Withdrawals from this sign-in are held"));
+    assert!(html.contains("SG · AS64511"), "country and network beside the address");
+}
+
+#[tokio::test]
+async fn a_known_device_home_again_raises_nothing_and_its_withdrawal_has_no_risk_hold() {
+    let app = spawn_app_with(geo_options()).await;
+    let email = "homebody@example.com";
+    let (uri, _) = owner_at_home(&app, email).await;
+    app.clock.advance(Duration::from_secs(3600));
+    let again = sign_in_from(&app, email, "laptop", HOME_IP, &uri).await;
+    let events = activity(&app, &again).await;
+    assert!(signal_codes(&events[0]).is_empty(), "{}", events[0]);
+    // The device is an hour old, so the gate's own new-device hold applies — not the risky-login one.
+    let r = withdraw(&app, &again, btc("0.1"), None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let w = confirm_by_mail(&app, email).await;
+    assert!(!codes(&json!({ "reasons": w["hold_reasons"] })).contains(&"risky-login".to_owned()));
+}
