@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod clock;
 pub mod credential_matrix;
 pub mod crypto;
+pub mod diagnosis;
 pub mod egress;
 pub mod email;
 pub mod ids;
