@@ -34,6 +34,7 @@ mod allowlist;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
+mod diagnosis;
 mod funds;
 mod passkeys;
 mod passwords;
@@ -56,7 +57,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(passkeys::routes())
         .merge(funds::routes())
         .merge(api_keys::routes())
-        .merge(allowlist::routes());
+        .merge(allowlist::routes())
+        .merge(diagnosis::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod authorize;
 pub mod bindings;
 pub mod credential_change;
+pub mod diagnosis;
 pub mod factors;
 pub mod ledger;
 pub mod login;

@@ -8,6 +8,7 @@ mod allowlist;
 mod api_keys;
 mod bad_input;
 mod credentials;
+mod diagnosis;
 mod login;
 mod mail;
 mod money;

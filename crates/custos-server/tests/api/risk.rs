@@ -51,6 +51,17 @@ pub(crate) async fn sign_in_from(app: &TestApp, email: &str, device: &str, ip: &
 /// `laptop`; returns (otpauth URI, home session token).
 pub(crate) async fn owner_at_home(app: &TestApp, email: &str) -> (String, String) {
     let uid = app.verified_account(email).await;
+    // The account's first sign-in, from home: the baseline later ones are compared with.
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-custos-device", "laptop")
+        .header("x-forwarded-for", HOME_IP)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let (uri, _, _) = crate::credentials::enrol_totp(app, email).await;
     deposit(app, &uid, "BTC", "2").await;
     let home = sign_in_from(app, email, "laptop", HOME_IP, &uri).await;
@@ -78,21 +89,34 @@ fn signal_codes(event: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn an_attacker_far_away_on_a_vps_network_raises_signals_and_their_withdrawal_is_held() {
-    let app = spawn_app_with(geo_options()).await;
-    let email = "victim@example.com";
-    let (uri, home) = owner_at_home(&app, email).await;
+    attacker_scenario(&spawn_app_with(geo_options()).await).await;
+}
 
-    // The home sign-in is placed (country and network) and, on a known device, unremarkable
-    // except for its address, which the account had not used before (tests sign up from loopback).
-    let events = activity(&app, &home).await;
+#[tokio::test]
+async fn on_postgres_an_attacker_far_away_is_flagged_held_and_diagnosed() {
+    let Some(app) = spawn_app_on_postgres_with("risk signals and diagnosis", geo_options()).await else {
+        return;
+    };
+    attacker_scenario(&app).await;
+}
+
+/// The owner at home; an attacker with the password and a phished code an hour later from a VPS
+/// in Singapore on a new device, who withdraws.
+async fn attacker_scenario(app: &TestApp) {
+    let email = "victim@example.com";
+    let (uri, home) = owner_at_home(app, email).await;
+
+    // The home sign-in is placed (country and network) and, from a known place on a known
+    // device, unremarkable.
+    let events = activity(app, &home).await;
     assert_eq!((events[0]["country"].as_str(), events[0]["asn"].as_i64()), (Some("DE"), Some(64500)));
-    assert_eq!(events[0]["high_risk"], false);
+    assert_eq!((events[0]["high_risk"].as_bool(), signal_codes(&events[0]).len()), (Some(false), 0));
 
     app.clock.advance(Duration::from_secs(3600));
-    let attacker = sign_in_from(&app, email, "attacker-phone", VPS_IP, &uri).await;
+    let attacker = sign_in_from(app, email, "attacker-phone", VPS_IP, &uri).await;
 
     // (The home session has idled out by now; the list is the account's, whoever reads it.)
-    let events = activity(&app, &attacker).await;
+    let events = activity(app, &attacker).await;
     let e = &events[0];
     assert_eq!(
         (e["ip"].as_str(), e["country"].as_str(), e["asn"].as_i64()),
@@ -107,13 +131,13 @@ async fn an_attacker_far_away_on_a_vps_network_raises_signals_and_their_withdraw
     assert!(travel.contains("from DE to SG"), "{travel}");
 
     // The new-device email names what was unusual.
-    let mail = wait_for_body(&app, email, "What was unusual").await;
+    let mail = wait_for_body(app, email, "What was unusual").await;
     assert!(mail.text_body.contains(VPS_IP) && mail.text_body.contains("AS64511"), "{}", mail.text_body);
 
     // The attacker's withdrawal to a new address is held with the risky-login reason.
-    let r = withdraw(&app, &attacker, btc("0.5"), None).await;
+    let r = withdraw(app, &attacker, btc("0.5"), None).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let w = confirm_by_mail(&app, email).await;
+    let w = confirm_by_mail(app, email).await;
     assert_eq!(w["state"], "held");
     let mut reasons = codes(&json!({ "reasons": w["hold_reasons"] }));
     reasons.sort();
@@ -131,6 +155,41 @@ async fn an_attacker_far_away_on_a_vps_network_raises_signals_and_their_withdraw
     let html = page.text().await.unwrap();
     assert!(html.contains("impossible travel") && html.contains("Withdrawals from this sign-in are held"));
     assert!(html.contains("SG · AS64511"), "country and network beside the address");
+
+    // "Was I hacked?": compromised, with the withdrawal and the sign-in as evidence.
+    let d = json_ok(app.get_authed("/api/v1/security/diagnosis", &attacker).await).await;
+    assert_eq!(d["verdict"], "compromised", "{d:#}");
+    let indicators: Vec<&str> =
+        d["indicators"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert_eq!(indicators, ["outflow-from-unrecognised-sign-in", "high-risk-sign-in"]);
+    assert_eq!(d["indicators"][0]["strength"], "definitive");
+    let evidence = d["indicators"][0]["evidence"][0]["detail"].as_str().unwrap();
+    let wid = w["id"].as_str().unwrap();
+    assert!(
+        evidence.contains(wid) && evidence.contains("0.5 BTC") && evidence.contains(VPS_IP),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("impossible-travel") && evidence.contains("second factor passed"),
+        "{evidence}"
+    );
+    let hints: Vec<&str> =
+        d["vector_hints"].as_array().unwrap().iter().map(|h| h["code"].as_str().unwrap()).collect();
+    assert_eq!(hints, ["second-factor-passed-on-unrecognised-device"]);
+    assert_eq!(d["next_steps"][0]["code"], "disable-account");
+    assert!(d["benign"].as_array().unwrap().is_empty(), "the attacker's device did something unusual");
+
+    let page = app
+        .http
+        .get(app.url("/security/diagnosis"))
+        .header("cookie", format!("custos_session={attacker}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"data-verdict="compromised""#) && html.contains("Someone else has very likely"));
+    assert!(html.contains(wid), "the evidence names the withdrawal");
 }
 
 #[tokio::test]
