@@ -43,8 +43,12 @@ impl SignInFact {
         self.has(SignalCode::RiskyNetwork) && !self.has(SignalCode::NewDevice) && self.second_factor
     }
 
+    /// Impossible travel alone does not make a known device's sign-in odd: it is measured from
+    /// the previous sign-in, which may have been the intruder's — the owner coming back from a
+    /// country the account knows is the other end of that pair. (The egress gate still holds the
+    /// session's outflows: tightening needs no such care.)
     pub fn recognised(&self) -> bool {
-        let odd_place = self.has(SignalCode::NewCountry) || self.has(SignalCode::ImpossibleTravel);
+        let odd_place = self.has(SignalCode::NewCountry);
         !self.has(SignalCode::NewDevice) && (!odd_place || self.vpn_explained())
     }
 
@@ -144,6 +148,9 @@ pub struct Timeline {
     pub outflows: Vec<OutflowFact>,
     pub api_keys: Vec<ApiKeyFact>,
     pub trades: Vec<TradeFact>,
+    /// Falls in the value of what the account held that prices alone explain
+    /// ([`crate::portfolio::market_drops`]).
+    pub market_drops: Vec<crate::portfolio::MarketDrop>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -340,6 +347,28 @@ pub fn diagnose(t: &Timeline) -> Diagnosis {
             "Part of a lower balance is your own trading",
             Strength::Suspicious,
             ev(tr.at, format!("A trade settled {} {}.", tr.delta, tr.asset)),
+        );
+    }
+
+    for m in &t.market_drops {
+        benign.add(
+            "value-drop-from-prices",
+            "Part of a lower portfolio value is the market: prices fell, nothing left the account",
+            Strength::Suspicious,
+            ev(
+                m.to_at,
+                format!(
+                    "{} fell from {} to {} (price at {} and at {}): the {} {} you held lost {} of value.",
+                    m.asset,
+                    m.from_price,
+                    m.to_price,
+                    m.from_at.rfc3339(),
+                    m.to_at.rfc3339(),
+                    m.held,
+                    m.asset,
+                    m.lost
+                ),
+            ),
         );
     }
 

@@ -28,6 +28,7 @@ pub mod passkey;
 pub mod password;
 pub mod password_policy;
 pub mod phone;
+pub mod portfolio;
 pub mod posture;
 pub mod reason;
 pub mod recovery_code;

@@ -57,6 +57,7 @@ conformance!(
     every_outbox_topic_round_trips,
     throttles_count_failures_in_a_window,
     login_events_and_devices_are_listed_newest_first,
+    prices_are_kept_exactly_once_per_asset_and_instant,
     the_dev_mailbox_keeps_one_copy_per_message_id,
     a_totp_step_is_accepted_once_and_enrolment_needs_confirmation,
     recovery_codes_are_single_use_and_a_new_set_replaces_the_old,
@@ -1087,4 +1088,28 @@ async fn allowlist_modes_default_to_off_and_round_trip(store: Store) {
     let mut tx = store.begin().await.unwrap();
     let bad = AllowlistModeRecord { enabled_at: None, off_at: Some(t(5)) };
     assert!(tx.set_allowlist_mode(a.id, bad, t(5)).await.is_err());
+}
+
+async fn prices_are_kept_exactly_once_per_asset_and_instant(store: Store) {
+    use custos_core::money::Amount;
+    // 39 digits: the largest quote NUMERIC(39,0) holds round-trips exactly on both backends.
+    let big = Amount::from_atomic(u128::MAX / 10);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_price("BTC", t(10), Amount::from_atomic(40_000_000_000)).await.unwrap());
+    assert!(!tx.insert_price("BTC", t(10), Amount::from_atomic(1)).await.unwrap(), "a repeat is ignored");
+    assert!(tx.insert_price("ETH", t(10), big).await.unwrap());
+    assert!(tx.insert_price("BTC", t(20), Amount::from_atomic(30_000_000_000)).await.unwrap());
+    tx.commit().await.unwrap();
+    let all = store.prices_between(t(0), t(30), 10).await.unwrap();
+    let seen: Vec<_> = all.iter().map(|p| (p.asset.as_str(), p.at, p.price)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("BTC", t(10), Amount::from_atomic(40_000_000_000)),
+            ("ETH", t(10), big),
+            ("BTC", t(20), Amount::from_atomic(30_000_000_000))
+        ]
+    );
+    assert_eq!(store.prices_between(t(11), t(30), 10).await.unwrap().len(), 1);
+    assert_eq!(store.prices_between(t(0), t(30), 1).await.unwrap().len(), 1);
 }

@@ -142,6 +142,17 @@ fn a_vpn_on_a_known_device_with_a_second_factor_is_benign_even_with_impossible_t
 }
 
 #[test]
+fn the_owner_coming_back_home_after_an_intruder_abroad_is_not_an_indicator() {
+    let (_, intruder) = sign_in(0, ATTACKER, false);
+    let (_, mut home) = sign_in(8 * 3600, &[ImpossibleTravel], false);
+    home.country = Some("DE".into());
+    let d = diagnose(&Timeline { sign_ins: vec![intruder, home], ..Default::default() });
+    assert_eq!(indicator_codes(&d), ["high-risk-sign-in"]);
+    assert_eq!(d.indicators[0].finding.evidence.len(), 1, "only the intruder's sign-in: {d:?}");
+    assert!(d.indicators[0].finding.evidence[0].detail.contains("new-device"));
+}
+
+#[test]
 fn a_new_device_that_passed_a_second_factor_and_did_nothing_is_benign() {
     let (_, l) = sign_in(0, &[NewDevice, NewIp], true);
     let d = diagnose(&Timeline { sign_ins: vec![l], ..Default::default() });
@@ -210,4 +221,22 @@ proptest! {
         for i in &d.indicators { prop_assert!(!i.finding.evidence.is_empty()); }
         for b in &d.benign { prop_assert!(!b.evidence.is_empty()); }
     }
+}
+
+#[test]
+fn a_market_drop_is_a_benign_explanation_with_the_prices_as_evidence() {
+    let drop = crate::portfolio::MarketDrop {
+        asset: "BTC".into(),
+        held: "2".into(),
+        from_at: t(0),
+        from_price: "40000".into(),
+        to_at: t(100),
+        to_price: "30000".into(),
+        lost: "20000".into(),
+    };
+    let d = diagnose(&Timeline { market_drops: vec![drop], ..Default::default() });
+    assert_eq!(d.verdict, Verdict::NoIndicators);
+    assert_eq!(codes(&d.benign), ["value-drop-from-prices"]);
+    let e = &d.benign[0].evidence[0].detail;
+    assert!(e.contains("BTC fell from 40000 to 30000") && e.contains("2 BTC you held lost 20000"), "{e}");
 }

@@ -12,8 +12,10 @@ use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::diagnosis::{
     self, ApiKeyFact, ChangeFact, ChangeKind, Diagnosis, OutflowFact, SignInFact, Timeline, TradeFact,
 };
+use custos_core::ids::AccountId;
 use custos_core::ledger::{EntryKind, Signed};
 use custos_core::login::LoginOutcome;
+use custos_core::portfolio::{self, Holding, MarketDrop, PricePoint};
 use custos_core::session::Aal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -27,9 +29,10 @@ pub const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Upper bounds on what one diagnosis reads (an account's last month fits well inside them).
 const MAX_ROWS: u32 = 1_000;
 const AUDIT_PAGE: u32 = 1_000;
+const MAX_PRICES: u32 = 20_000;
+const PRICE_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub async fn timeline(state: &AppState, who: &UserSession) -> Result<Timeline, ApiError> {
-    let account = who.account_id;
+pub async fn timeline(state: &AppState, account: AccountId) -> Result<Timeline, ApiError> {
     let since = state.clock.now().minus(WINDOW);
     let store = &state.store;
     let assets = &state.config.money.assets;
@@ -152,11 +155,52 @@ pub async fn timeline(state: &AppState, who: &UserSession) -> Result<Timeline, A
         })
         .collect();
 
-    Ok(Timeline { sign_ins, changes, outflows, api_keys, trades })
+    let market_drops = market_drops(state, account, since).await?;
+    Ok(Timeline { sign_ins, changes, outflows, api_keys, trades, market_drops })
+}
+
+/// What the account held when the window opened (today's balances with the window's ledger
+/// entries undone), valued at the price feed's quotes then and now.
+async fn market_drops(
+    state: &AppState,
+    account: AccountId,
+    since: Timestamp,
+) -> Result<Vec<MarketDrop>, ApiError> {
+    let now = state.clock.now();
+    let entries = state.store.ledger_entries(account, MAX_ROWS).await?;
+    // A full page whose oldest entry is inside the window: the opening balances cannot be rebuilt.
+    if entries.len() == MAX_ROWS as usize && entries.last().is_some_and(|e| e.created_at >= since) {
+        return Ok(Vec::new());
+    }
+    let mut holdings = Vec::new();
+    for (asset, balance) in state.store.balances(account).await? {
+        let Some(spec) = asset::find(&state.config.money.assets, &asset) else { continue };
+        let Some(now) = balance.total() else { continue };
+        let changes = entries
+            .iter()
+            .filter(|e| e.asset == asset)
+            .flat_map(|e| [(e.created_at, e.delta.available), (e.created_at, e.delta.locked)])
+            .collect();
+        holdings.push(Holding { asset, decimals: spec.decimals, now, changes });
+    }
+    // Quotes from a little before the window, so the price in force when it opened is known.
+    let prices: Vec<PricePoint> = state
+        .store
+        .prices_between(since.minus(PRICE_LOOKBACK), now, MAX_PRICES)
+        .await?
+        .into_iter()
+        .map(|p| PricePoint { at: p.at, asset: p.asset, price: p.price })
+        .collect();
+    Ok(portfolio::market_drops(&holdings, &prices, since, now))
 }
 
 pub async fn diagnose(state: &AppState, who: &UserSession) -> Result<DiagnosisView, ApiError> {
-    let t = timeline(state, who).await?;
+    diagnose_account(state, who.account_id).await
+}
+
+/// The diagnosis of any account (the user's own route above; operators and tests).
+pub async fn diagnose_account(state: &AppState, account: AccountId) -> Result<DiagnosisView, ApiError> {
+    let t = timeline(state, account).await?;
     Ok(DiagnosisView::new(&diagnosis::diagnose(&t), state.clock.now()))
 }
 

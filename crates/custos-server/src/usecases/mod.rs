@@ -17,6 +17,7 @@ pub mod operator;
 mod passkey_sign_in;
 pub mod passkeys;
 pub mod password;
+pub mod prices;
 pub mod sessions;
 pub mod settings;
 pub mod sms;
