@@ -121,6 +121,9 @@ pub struct OutflowFact {
     pub session: Option<SessionId>,
     pub api_key: Option<String>,
     pub ip: Option<IpAddr>,
+    /// The request came from elsewhere than the session's sign-in ([`crate::risk::session_moved`]):
+    /// the evidence in words.
+    pub session_moved: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,6 +276,14 @@ pub fn diagnose(t: &Timeline) -> Diagnosis {
                         l.describe()
                     ),
                 ),
+            );
+        }
+        if let Some(moved) = o.session_moved.as_deref().filter(|_| unrecognised(session).is_none()) {
+            ind.add(
+                "outflow-from-moved-session",
+                "Money was requested by a session from somewhere else than where it signed in",
+                Strength::Suspicious,
+                ev(o.at, format!("{} {} {} ({}): {moved}", o.kind, o.amount, o.asset, o.id)),
             );
         }
         acted.extend(session);

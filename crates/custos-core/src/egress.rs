@@ -25,6 +25,9 @@ pub enum Via {
         device_first_seen_at: Timestamp,
         /// The sign-in that opened the session carried high-risk signals ([`crate::risk::is_high_risk`]).
         risky_login: bool,
+        /// This request came from another country or a listed network than the session's sign-in
+        /// ([`crate::risk::session_moved`]).
+        session_moved: bool,
     },
     ApiKey {
         /// The key carries the `withdraw` (or `transfer`) scope this outflow needs.
@@ -237,6 +240,13 @@ pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Deci
     {
         hold.push(Reason::new("new-device", "Requested from a device first seen less than 24 hours ago."));
     }
+    if let Via::Session { session_moved: true, .. } = req.via {
+        hold.push(Reason::new(
+            "session-moved",
+            "This session signed in from one place and now asks from another country or a VPN, hosting or Tor \
+             network: a stolen session is used like this.",
+        ));
+    }
     if let Via::Session { risky_login: true, .. } = req.via {
         hold.push(Reason::new(
             "risky-login",
@@ -294,6 +304,7 @@ mod tests {
             stepped_up_at: Some(at(100)),
             device_first_seen_at: at(0),
             risky_login: false,
+            session_moved: false,
         }
     }
 
@@ -322,6 +333,7 @@ mod tests {
             stepped_up_at: None,
             device_first_seen_at: at(0),
             risky_login: false,
+            session_moved: false,
         };
         let w = Duration::from_secs(600);
         assert_eq!(authorize(Action::Trade, AccountStatus::Active, None, plain, w, at(1)), Ok(()));
@@ -359,6 +371,7 @@ mod tests {
                 stepped_up_at: None,
                 device_first_seen_at: at(0),
                 risky_login: false,
+                session_moved: false,
             },
             ..req(50)
         };
@@ -405,6 +418,7 @@ mod tests {
                 stepped_up_at: Some(at(100)),
                 device_first_seen_at: at(90),
                 risky_login: false,
+                session_moved: false,
             },
             ..req(2_000_000)
         };
@@ -427,6 +441,7 @@ mod tests {
             stepped_up_at: Some(at(100)),
             device_first_seen_at: at(0),
             risky_login: true,
+            session_moved: false,
         };
         match decide(&Request { via: risky, ..req(1_000) }, &facts(), &policy(), at(100)) {
             Decision::Hold { reasons, .. } => {
@@ -440,6 +455,21 @@ mod tests {
             decide(&Request { via: risky, ..req(1_000) }, &f, &policy(), at(100)),
             Decision::Deny { .. }
         ));
+    }
+
+    #[test]
+    fn a_session_used_from_elsewhere_is_held_as_moved() {
+        let moved = Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: false,
+            session_moved: true,
+        };
+        assert_eq!(
+            codes(&decide(&Request { via: moved, ..req(1_000) }, &facts(), &policy(), at(100))),
+            ["session-moved"]
+        );
     }
 
     #[test]

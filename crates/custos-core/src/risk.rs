@@ -32,16 +32,20 @@ pub enum SignalCode {
     ImpossibleTravel,
     /// The address belongs to a network the operator lists as VPN, hosting or Tor.
     RiskyNetwork,
+    /// A sensitive action came from another country or a listed network than the session's
+    /// sign-in ([`session_moved`]).
+    SessionMoved,
 }
 
 impl SignalCode {
-    pub const ALL: [SignalCode; 6] = [
+    pub const ALL: [SignalCode; 7] = [
         Self::NewDevice,
         Self::NewIp,
         Self::NewCountry,
         Self::NewAsn,
         Self::ImpossibleTravel,
         Self::RiskyNetwork,
+        Self::SessionMoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl SignalCode {
             Self::NewAsn => "new-asn",
             Self::ImpossibleTravel => "impossible-travel",
             Self::RiskyNetwork => "risky-network",
+            Self::SessionMoved => "session-moved",
         }
     }
 
@@ -252,13 +257,48 @@ fn readable(d: Duration) -> String {
     }
 }
 
+/// A sensitive action (a withdrawal, a transfer) asked from a session whose sign-in was placed
+/// elsewhere: a country other than the sign-in's, or a listed VPN/hosting/Tor network the sign-in
+/// did not come through. A session cookie stolen by malware or a phishing proxy is used like this;
+/// the owner's phone switching from Wi-Fi to mobile data stays in one country.
+pub fn session_moved(
+    login_ip: Option<IpAddr>,
+    login: &IpInfo,
+    request_ip: IpAddr,
+    request: &IpInfo,
+    risky: &RiskyNetworks,
+) -> Option<Signal> {
+    if login_ip == Some(request_ip) {
+        return None;
+    }
+    let from = login_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into());
+    if let (Some(a), Some(b)) = (&login.country, &request.country)
+        && a != b
+    {
+        return Some(Signal::new(
+            SignalCode::SessionMoved,
+            format!("Signed in from {from} ({a}); this request came from {request_ip} ({b})."),
+        ));
+    }
+    let login_risky = login_ip.and_then(|ip| risky.classify(ip, login.asn)).is_some();
+    match risky.classify(request_ip, request.asn) {
+        Some(why) if !login_risky => Some(Signal::new(
+            SignalCode::SessionMoved,
+            format!("Signed in from {from}; this request came from {request_ip}: {why}."),
+        )),
+        _ => None,
+    }
+}
+
 /// Whether outflows from a session opened by this sign-in must be held: travel nobody can make,
 /// or a new device coming through a network that hides its users. (New device, address or
 /// country alone are everyday events — a new phone, a trip — and already meet the gate's
 /// new-device hold.)
 pub fn is_high_risk(codes: &[SignalCode]) -> bool {
     let has = |c| codes.contains(&c);
-    has(SignalCode::ImpossibleTravel) || (has(SignalCode::RiskyNetwork) && has(SignalCode::NewDevice))
+    has(SignalCode::ImpossibleTravel)
+        || (has(SignalCode::RiskyNetwork) && has(SignalCode::NewDevice))
+        || has(SignalCode::SessionMoved)
 }
 
 #[cfg(test)]

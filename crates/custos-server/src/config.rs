@@ -502,6 +502,31 @@ mod tests {
         assert!(e.contains("CUSTOS_TRUSTED_PROXIES") && e.contains("nope"), "{e}");
     }
 
+    #[test]
+    fn risk_settings_are_parsed_and_bad_ones_named() {
+        let c = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert!(c.risk.ip_db.is_empty() && c.risk.risky.asns.is_empty() && c.risk.risky.cidrs.is_empty());
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let r = RawConfig {
+            ip_db: Some(format!("{fixtures}/geo-fixture-city.mmdb, {fixtures}/ip2asn-fixture.tsv")),
+            risky_asns: Some("AS64511, 9009".into()),
+            risky_cidrs: Some("185.220.100.0/22".into()),
+            ..raw()
+        };
+        let c = Config::from_raw(r, Overrides::default()).unwrap();
+        assert_eq!(c.risk.ip_db.lookup("203.0.113.9".parse().unwrap()).asn, Some(64511));
+        assert_eq!(c.risk.risky.asns.iter().copied().collect::<Vec<_>>(), [9009, 64511]);
+        assert_eq!(c.risk.risky.cidrs.len(), 1);
+        for (r, setting) in [
+            (RawConfig { ip_db: Some("/nonexistent/city.mmdb".into()), ..raw() }, "CUSTOS_IP_DB"),
+            (RawConfig { risky_asns: Some("AS12x".into()), ..raw() }, "CUSTOS_RISKY_ASNS"),
+            (RawConfig { risky_cidrs: Some("10.0.0.0/33".into()), ..raw() }, "CUSTOS_RISKY_CIDRS"),
+        ] {
+            let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains(setting), "{e}");
+        }
+    }
+
     fn webhook(url: Option<&str>, secret: Option<&str>, insecure: Option<bool>) -> Result<Config, String> {
         let r = RawConfig {
             webhook_url: url.map(str::to_owned),

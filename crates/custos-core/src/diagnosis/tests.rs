@@ -32,6 +32,7 @@ fn withdrawal(at: i64, session: Option<SessionId>, api_key: Option<&str>) -> Out
         session,
         api_key: api_key.map(str::to_owned),
         ip: None,
+        session_moved: None,
     }
 }
 
@@ -239,4 +240,16 @@ fn a_market_drop_is_a_benign_explanation_with_the_prices_as_evidence() {
     assert_eq!(codes(&d.benign), ["value-drop-from-prices"]);
     let e = &d.benign[0].evidence[0].detail;
     assert!(e.contains("BTC fell from 40000 to 30000") && e.contains("2 BTC you held lost 20000"), "{e}");
+}
+
+#[test]
+fn money_asked_by_a_recognised_session_from_another_country_is_suspicious() {
+    let (s, l) = sign_in(0, &[], true);
+    let mut w = withdrawal(60, Some(s), None);
+    w.session_moved =
+        Some("Signed in from 198.51.100.7 (DE); this request came from 203.0.113.9 (SG).".into());
+    let d = diagnose(&Timeline { sign_ins: vec![l], outflows: vec![w], ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Suspicious);
+    assert_eq!(indicator_codes(&d), ["outflow-from-moved-session"]);
+    assert!(d.indicators[0].finding.evidence[0].detail.contains("came from 203.0.113.9 (SG)"));
 }

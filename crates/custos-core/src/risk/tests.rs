@@ -191,3 +191,25 @@ proptest! {
         prop_assert_eq!(s, if listed { vec![SignalCode::RiskyNetwork] } else { vec![] });
     }
 }
+
+#[test]
+fn a_session_used_from_another_country_or_a_listed_network_has_moved() {
+    let home = info("DE", 64500, FRANKFURT);
+    let risky = RiskyNetworks { asns: [64511].into(), cidrs: Vec::new() };
+    let login_ip = Some(ip("198.51.100.7"));
+    let moved =
+        session_moved(login_ip, &home, ip("203.0.113.9"), &info("SG", 64511, SINGAPORE), &risky).unwrap();
+    assert_eq!(moved.code, SignalCode::SessionMoved);
+    assert!(moved.detail.contains("(DE)") && moved.detail.contains("(SG)"), "{}", moved.detail);
+    // Same country, another network (Wi-Fi to mobile data): not moved.
+    assert!(session_moved(login_ip, &home, ip("192.0.2.1"), &info("DE", 64501, MAINZ), &risky).is_none());
+    // Same country, but through a listed network the sign-in did not use: moved.
+    let vpn_de = info("DE", 64511, FRANKFURT);
+    assert!(
+        session_moved(login_ip, &home, ip("192.0.2.1"), &vpn_de, &risky).unwrap().detail.contains("AS64511")
+    );
+    // Signed in through that network already: not moved. Same address: never.
+    assert!(session_moved(Some(ip("192.0.2.1")), &vpn_de, ip("192.0.2.2"), &vpn_de, &risky).is_none());
+    assert!(session_moved(login_ip, &home, ip("198.51.100.7"), &IpInfo::default(), &risky).is_none());
+    assert!(is_high_risk(&[SignalCode::SessionMoved]));
+}

@@ -40,9 +40,16 @@ pub async fn timeline(state: &AppState, account: AccountId) -> Result<Timeline, 
 
     let sessions = store.sessions(account, MAX_ROWS).await?;
     let aal2: HashMap<_, _> = sessions.iter().map(|s| (s.id, s.aal == Aal::Aal2)).collect();
-    let sign_ins = store
-        .login_events(account, MAX_ROWS)
-        .await?
+    let events = store.login_events(account, MAX_ROWS).await?;
+    let login_ip: HashMap<_, _> = events.iter().filter_map(|e| e.session_id.map(|s| (s, e.ip))).collect();
+    let risk = &state.config.risk;
+    let moved = |session: Option<custos_core::ids::SessionId>, ip: Option<std::net::IpAddr>| {
+        let (from, to) = (login_ip.get(&session?).copied().flatten(), ip?);
+        let at_login = from.map(|i| risk.ip_db.lookup(i)).unwrap_or_default();
+        custos_core::risk::session_moved(from, &at_login, to, &risk.ip_db.lookup(to), &risk.risky)
+            .map(|s| s.detail)
+    };
+    let sign_ins = events
         .into_iter()
         .filter(|e| e.outcome == LoginOutcome::Succeeded && e.at >= since)
         .map(|e| SignInFact {
@@ -102,6 +109,7 @@ pub async fn timeline(state: &AppState, account: AccountId) -> Result<Timeline, 
             amount: w.amount.format(decimals(&w.asset)),
             asset: w.asset,
             state: w.state.as_str().to_owned(),
+            session_moved: moved(w.session_id, w.ip),
             session: w.session_id,
             api_key: w.api_key_id,
             ip: w.ip,
@@ -120,6 +128,7 @@ pub async fn timeline(state: &AppState, account: AccountId) -> Result<Timeline, 
                 amount: t.amount.format(decimals(&t.asset)),
                 asset: t.asset,
                 state: t.state.as_str().to_owned(),
+                session_moved: moved(t.session_id, t.ip),
                 session: t.session_id,
                 api_key: t.api_key_id,
                 ip: t.ip,

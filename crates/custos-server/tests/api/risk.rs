@@ -207,3 +207,32 @@ async fn a_known_device_home_again_raises_nothing_and_its_withdrawal_has_no_risk
     let w = confirm_by_mail(&app, email).await;
     assert!(!codes(&json!({ "reasons": w["hold_reasons"] })).contains(&"risky-login".to_owned()));
 }
+
+#[tokio::test]
+async fn a_stolen_session_used_from_another_country_is_held_and_diagnosed_as_moved() {
+    let app = spawn_app_with(geo_options()).await;
+    let email = "cookie@example.com";
+    let (uri, _) = owner_at_home(&app, email).await;
+    app.clock.advance(Duration::from_secs(3600));
+    let home = sign_in_from(&app, email, "laptop", HOME_IP, &uri).await;
+    // The session's cookie, replayed from the VPS network in Singapore.
+    let r = app
+        .http
+        .post(app.url("/api/v1/withdrawals"))
+        .bearer_auth(&home)
+        .header("x-forwarded-for", VPS_IP)
+        .json(&btc("0.5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let w = confirm_by_mail(&app, email).await;
+    let mut reasons = codes(&json!({ "reasons": w["hold_reasons"] }));
+    reasons.sort();
+    assert_eq!(reasons, ["first-use-of-address", "new-device", "session-moved"]);
+    let d = json_ok(app.get_authed("/api/v1/security/diagnosis", &home).await).await;
+    assert_eq!(d["verdict"], "suspicious", "{d:#}");
+    assert_eq!(d["indicators"][0]["code"], "outflow-from-moved-session");
+    let e = d["indicators"][0]["evidence"][0]["detail"].as_str().unwrap();
+    assert!(e.contains("(DE)") && e.contains("203.0.113.9 (SG)"), "{e}");
+}
