@@ -264,6 +264,7 @@ fn signal_words(code: &str) -> &'static str {
         "new-asn" => "new network",
         "impossible-travel" => "impossible travel",
         "risky-network" => "VPN, hosting or Tor",
+        "session-moved" => "session moved",
         _ => "unusual",
     }
 }

@@ -209,8 +209,16 @@ pub async fn diagnose(state: &AppState, who: &UserSession) -> Result<DiagnosisVi
 
 /// The diagnosis of any account (the user's own route above; operators and tests).
 pub async fn diagnose_account(state: &AppState, account: AccountId) -> Result<DiagnosisView, ApiError> {
+    Ok(diagnose_with_timeline(state, account).await?.0)
+}
+
+/// The diagnosis and the timeline it was computed from (the page draws the timeline).
+pub async fn diagnose_with_timeline(
+    state: &AppState,
+    account: AccountId,
+) -> Result<(DiagnosisView, Timeline), ApiError> {
     let t = timeline(state, account).await?;
-    Ok(DiagnosisView::new(&diagnosis::diagnose(&t), state.clock.now()))
+    Ok((DiagnosisView::new(&diagnosis::diagnose(&t), state.clock.now()), t))
 }
 
 /// The diagnosis as the API returns it and the page shows it.

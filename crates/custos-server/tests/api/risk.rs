@@ -190,6 +190,9 @@ async fn attacker_scenario(app: &TestApp) {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"data-verdict="compromised""#) && html.contains("Someone else has very likely"));
     assert!(html.contains(wid), "the evidence names the withdrawal");
+    // The timeline draws the intruder's sign-in and the withdrawal in red.
+    assert!(html.contains(r#"<svg class="timeline""#));
+    assert!(html.contains(r#"<circle class="mark bad" "#) && html.contains("withdrawal 0.5 BTC"), "{html}");
 }
 
 #[tokio::test]
