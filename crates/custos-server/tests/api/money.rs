@@ -381,7 +381,7 @@ async fn bad_withdrawal_input_is_refused_with_a_reason_and_changes_nothing() {
     );
 }
 
-async fn transfer(app: &TestApp, token: &str, to_uid: &str, amount: &str) -> reqwest::Response {
+pub(crate) async fn transfer(app: &TestApp, token: &str, to_uid: &str, amount: &str) -> reqwest::Response {
     let body = json!({ "to_uid": to_uid.parse::<u64>().unwrap(), "asset": "BTC", "amount": amount });
     app.http.post(app.url("/api/v1/transfers")).bearer_auth(token).json(&body).send().await.unwrap()
 }

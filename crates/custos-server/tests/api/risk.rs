@@ -142,6 +142,15 @@ async fn attacker_scenario(app: &TestApp) {
     let mut reasons = codes(&json!({ "reasons": w["hold_reasons"] }));
     reasons.sort();
     assert_eq!(reasons, ["first-use-of-address", "new-device", "risky-login"]);
+    // So is an internal transfer: the same gate.
+    let payee = app.verified_account("mule@example.com").await;
+    let t = json_ok(crate::money::transfer(app, &attacker, &payee, "0.1").await).await;
+    let mut reasons = codes(&json!({ "reasons": t["hold_reasons"] }));
+    reasons.sort();
+    assert_eq!(
+        (t["state"].as_str(), reasons),
+        (Some("held"), vec!["new-device".to_owned(), "risky-login".to_owned()])
+    );
 
     // The security center shows the signals in the activity list.
     let page = app
@@ -162,6 +171,11 @@ async fn attacker_scenario(app: &TestApp) {
     let indicators: Vec<&str> =
         d["indicators"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
     assert_eq!(indicators, ["outflow-from-unrecognised-sign-in", "high-risk-sign-in"]);
+    assert_eq!(
+        d["indicators"][0]["evidence"].as_array().unwrap().len(),
+        2,
+        "the withdrawal and the transfer"
+    );
     assert_eq!(d["indicators"][0]["strength"], "definitive");
     let evidence = d["indicators"][0]["evidence"][0]["detail"].as_str().unwrap();
     let wid = w["id"].as_str().unwrap();
