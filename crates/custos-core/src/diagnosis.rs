@@ -57,7 +57,7 @@ impl SignInFact {
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("sign-in at {}", self.at.rfc3339());
+        let mut s = format!("sign-in at {}", when(self.at));
         if let Some(ip) = self.ip {
             s.push_str(&format!(" from {ip}"));
         }
@@ -369,12 +369,13 @@ pub fn diagnose(t: &Timeline) -> Diagnosis {
             ev(
                 m.to_at,
                 format!(
-                    "{} fell from {} to {} (price at {} and at {}): the {} {} you held lost {} of value.",
+                    "{} fell from {} to {} (quotes of {} and {}): the {} {} you held lost {} of value in the \
+                     feed's currency.",
                     m.asset,
                     m.from_price,
                     m.to_price,
-                    m.from_at.rfc3339(),
-                    m.to_at.rfc3339(),
+                    when(m.from_at),
+                    when(m.to_at),
                     m.held,
                     m.asset,
                     m.lost
@@ -452,7 +453,7 @@ fn vector_hints(t: &Timeline, by_session: &HashMap<SessionId, &SignInFact>) -> V
                 "A sign-in from a new network came right after a password-reset email: your mailbox may be \
                  in someone else's hands",
                 Strength::Suspicious,
-                ev(l.at, format!("Reset email requested at {}; {} followed.", r.at.rfc3339(), l.describe())),
+                ev(l.at, format!("Reset email requested at {}; {} followed.", when(r.at), l.describe())),
             );
         }
     }
@@ -519,6 +520,12 @@ fn next_steps(v: Verdict) -> Vec<NextStep> {
         ));
     }
     s
+}
+
+/// `2026-12-02 10:20 UTC`: evidence is read by people.
+fn when(t: Timestamp) -> String {
+    let d = t.to_offset_datetime();
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute())
 }
 
 fn capitalise(s: &str) -> String {

@@ -206,7 +206,7 @@ async fn attacker_scenario(app: &TestApp) {
     assert!(html.contains(wid), "the evidence names the withdrawal");
     // The timeline draws the intruder's sign-in and the withdrawal in red.
     assert!(html.contains(r#"<svg class="timeline""#));
-    assert!(html.contains(r#"<circle class="mark bad" "#) && html.contains("withdrawal 0.5 BTC"), "{html}");
+    assert!(html.contains(r#"<rect class="mark bad" "#) && html.contains("withdrawal 0.5 BTC"), "{html}");
 }
 
 #[tokio::test]
