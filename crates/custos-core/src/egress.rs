@@ -23,6 +23,11 @@ pub enum Via {
         stepped_up_at: Option<Timestamp>,
         /// When the session's device was first seen on this account.
         device_first_seen_at: Timestamp,
+        /// The sign-in that opened the session carried high-risk signals ([`crate::risk::is_high_risk`]).
+        risky_login: bool,
+        /// This request came from another country or a listed network than the session's sign-in
+        /// ([`crate::risk::session_moved`]).
+        session_moved: bool,
     },
     ApiKey {
         /// The key carries the `withdraw` (or `transfer`) scope this outflow needs.
@@ -235,6 +240,20 @@ pub fn decide(req: &Request, f: &Facts, policy: &Policy, now: Timestamp) -> Deci
     {
         hold.push(Reason::new("new-device", "Requested from a device first seen less than 24 hours ago."));
     }
+    if let Via::Session { session_moved: true, .. } = req.via {
+        hold.push(Reason::new(
+            "session-moved",
+            "This session signed in from one place and now asks from another country or a VPN, hosting or Tor \
+             network: a stolen session is used like this.",
+        ));
+    }
+    if let Via::Session { risky_login: true, .. } = req.via {
+        hold.push(Reason::new(
+            "risky-login",
+            "The sign-in that opened this session looked risky: travel nobody can make, or a new device \
+             behind a VPN, hosting or Tor network.",
+        ));
+    }
     if req.amount >= policy.large_amount {
         hold.push(Reason::new("large-amount", "A large amount is held for review time."));
     }
@@ -280,7 +299,13 @@ mod tests {
     }
 
     fn session() -> Via {
-        Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(0) }
+        Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: false,
+            session_moved: false,
+        }
     }
 
     fn req(amount: u128) -> Request {
@@ -303,7 +328,13 @@ mod tests {
 
     #[test]
     fn authorize_lets_a_frozen_account_do_nothing_and_needs_step_up_only_for_money() {
-        let plain = Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) };
+        let plain = Via::Session {
+            aal: Aal::Aal1,
+            stepped_up_at: None,
+            device_first_seen_at: at(0),
+            risky_login: false,
+            session_moved: false,
+        };
         let w = Duration::from_secs(600);
         assert_eq!(authorize(Action::Trade, AccountStatus::Active, None, plain, w, at(1)), Ok(()));
         assert_eq!(authorize(Action::Read, AccountStatus::Active, Some(at(5)), plain, w, at(1)), Ok(()));
@@ -335,7 +366,13 @@ mod tests {
             ..facts()
         };
         let r = Request {
-            via: Via::Session { aal: Aal::Aal1, stepped_up_at: None, device_first_seen_at: at(0) },
+            via: Via::Session {
+                aal: Aal::Aal1,
+                stepped_up_at: None,
+                device_first_seen_at: at(0),
+                risky_login: false,
+                session_moved: false,
+            },
             ..req(50)
         };
         let d = decide(&r, &f, &policy(), at(100));
@@ -376,7 +413,13 @@ mod tests {
     fn risk_signals_hold_instead_of_deny() {
         let f = Facts { destination_used_before: false, ..facts() };
         let r = Request {
-            via: Via::Session { aal: Aal::Aal2, stepped_up_at: Some(at(100)), device_first_seen_at: at(90) },
+            via: Via::Session {
+                aal: Aal::Aal2,
+                stepped_up_at: Some(at(100)),
+                device_first_seen_at: at(90),
+                risky_login: false,
+                session_moved: false,
+            },
             ..req(2_000_000)
         };
         match decide(&r, &f, &policy(), at(100)) {
@@ -389,6 +432,44 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_session_from_a_risky_login_is_held_with_its_reason_and_never_allowed_outright() {
+        let risky = Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: true,
+            session_moved: false,
+        };
+        match decide(&Request { via: risky, ..req(1_000) }, &facts(), &policy(), at(100)) {
+            Decision::Hold { reasons, .. } => {
+                assert_eq!(reasons.iter().map(|r| r.code.0).collect::<Vec<_>>(), ["risky-login"])
+            }
+            other => panic!("{other:?}"),
+        }
+        // Signals only tighten: a risky login never turns a deny into a hold.
+        let f = Facts { status: AccountStatus::Frozen, ..facts() };
+        assert!(matches!(
+            decide(&Request { via: risky, ..req(1_000) }, &f, &policy(), at(100)),
+            Decision::Deny { .. }
+        ));
+    }
+
+    #[test]
+    fn a_session_used_from_elsewhere_is_held_as_moved() {
+        let moved = Via::Session {
+            aal: Aal::Aal2,
+            stepped_up_at: Some(at(100)),
+            device_first_seen_at: at(0),
+            risky_login: false,
+            session_moved: true,
+        };
+        assert_eq!(
+            codes(&decide(&Request { via: moved, ..req(1_000) }, &facts(), &policy(), at(100))),
+            ["session-moved"]
+        );
     }
 
     #[test]

@@ -17,7 +17,14 @@ pub enum Notice {
     /// verification link, so the registration endpoint answers identically in both cases.
     AlreadyRegistered { login_url: String },
     /// A sign-in from a device this account has not used before.
-    NewDeviceLogin { at: Timestamp, ip: String, user_agent: String },
+    NewDeviceLogin {
+        at: Timestamp,
+        ip: String,
+        user_agent: String,
+        /// The sign-in's risk signals in words (country, network, impossible travel…).
+        #[serde(default)]
+        signals: Vec<String>,
+    },
     /// A credential or binding changed (the credential-change matrix decides who is told).
     /// `change` is a sentence such as "Your password was changed."; `lock_until` is the end of the
     /// withdrawal lock the change set, if any.
@@ -230,6 +237,7 @@ mod tests {
             at: crate::Timestamp::from_micros(0),
             ip: String::new(),
             user_agent: String::new(),
+            signals: Vec::new(),
         };
         assert!(!login.stranger_triggerable());
         assert!(login.is_security());

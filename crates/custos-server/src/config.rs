@@ -64,6 +64,31 @@ pub struct Config {
     pub api_keys: ApiKeyRules,
     /// How long a "Not you? Disable account" link works (`CUSTOS_DISABLE_LINK_TTL`, default 30 days).
     pub disable_link_ttl: Duration,
+    pub risk: RiskConfig,
+}
+
+/// Risk signals at sign-in: where addresses are (`CUSTOS_IP_DB`) and which networks hide their
+/// users (`CUSTOS_RISKY_ASNS`, `CUSTOS_RISKY_CIDRS`).
+#[derive(Debug, Clone)]
+pub struct RiskConfig {
+    pub ip_db: std::sync::Arc<crate::geoip::IpDatabase>,
+    pub risky: custos_core::risk::RiskyNetworks,
+    pub travel: custos_core::risk::TravelPolicy,
+}
+
+impl RiskConfig {
+    fn from_raw(ip_db: Option<&str>, asns: Option<&str>, cidrs: Option<&str>) -> Result<Self, ConfigError> {
+        let ip_db = match ip_db.filter(|s| !s.trim().is_empty()) {
+            Some(list) => crate::geoip::IpDatabase::open(list).map_err(|e| invalid("CUSTOS_IP_DB", e))?,
+            None => crate::geoip::IpDatabase::empty(),
+        };
+        let risky = custos_core::risk::RiskyNetworks {
+            asns: custos_core::risk::RiskyNetworks::parse_asns(asns.unwrap_or(""))
+                .map_err(|e| invalid("CUSTOS_RISKY_ASNS", e))?,
+            cidrs: parse_cidr_list(cidrs.unwrap_or("")).map_err(|e| invalid("CUSTOS_RISKY_CIDRS", e))?,
+        };
+        Ok(Self { ip_db: std::sync::Arc::new(ip_db), risky, travel: Default::default() })
+    }
 }
 
 /// One receiver of webhooks and the secret its messages are signed with.
@@ -177,6 +202,10 @@ pub struct RawConfig {
     pub disable_link_ttl: Option<String>,
     pub allowlist_cooling: Option<String>,
     pub allowlist_disable_delay: Option<String>,
+    /// Comma-separated `.mmdb` and ip2asn TSV files.
+    pub ip_db: Option<String>,
+    pub risky_asns: Option<String>,
+    pub risky_cidrs: Option<String>,
 }
 
 /// Command-line flags win over the file and the environment.
@@ -334,6 +363,11 @@ impl Config {
                 raw.api_key_signature_window.as_deref(),
             )?,
             disable_link_ttl: disable_link_ttl(raw.disable_link_ttl.as_deref())?,
+            risk: RiskConfig::from_raw(
+                raw.ip_db.as_deref(),
+                raw.risky_asns.as_deref(),
+                raw.risky_cidrs.as_deref(),
+            )?,
         })
     }
 
@@ -500,6 +534,31 @@ mod tests {
         let r = RawConfig { trusted_proxies: Some("10.0.0.0/8, nope".into()), ..raw() };
         let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("CUSTOS_TRUSTED_PROXIES") && e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn risk_settings_are_parsed_and_bad_ones_named() {
+        let c = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert!(c.risk.ip_db.is_empty() && c.risk.risky.asns.is_empty() && c.risk.risky.cidrs.is_empty());
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let r = RawConfig {
+            ip_db: Some(format!("{fixtures}/geo-fixture-city.mmdb, {fixtures}/ip2asn-fixture.tsv")),
+            risky_asns: Some("AS64511, 9009".into()),
+            risky_cidrs: Some("185.220.100.0/22".into()),
+            ..raw()
+        };
+        let c = Config::from_raw(r, Overrides::default()).unwrap();
+        assert_eq!(c.risk.ip_db.lookup("203.0.113.9".parse().unwrap()).asn, Some(64511));
+        assert_eq!(c.risk.risky.asns.iter().copied().collect::<Vec<_>>(), [9009, 64511]);
+        assert_eq!(c.risk.risky.cidrs.len(), 1);
+        for (r, setting) in [
+            (RawConfig { ip_db: Some("/nonexistent/city.mmdb".into()), ..raw() }, "CUSTOS_IP_DB"),
+            (RawConfig { risky_asns: Some("AS12x".into()), ..raw() }, "CUSTOS_RISKY_ASNS"),
+            (RawConfig { risky_cidrs: Some("10.0.0.0/33".into()), ..raw() }, "CUSTOS_RISKY_CIDRS"),
+        ] {
+            let e = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains(setting), "{e}");
+        }
     }
 
     fn webhook(url: Option<&str>, secret: Option<&str>, insecure: Option<bool>) -> Result<Config, String> {

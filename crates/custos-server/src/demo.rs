@@ -51,6 +51,7 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
     ] {
         operator::dev_deposit(&past, uid.get(), asset, amount).await?;
     }
+    simulate_prices(&past, Duration::from_secs(14 * 86_400)).await?;
     let login_as = |c: Client, password: &'static str| {
         let past = past.clone();
         async move {
@@ -93,4 +94,24 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
     clock.advance(Duration::from_secs(8 * 3_600));
     login_as(laptop, VICTIM_PASSWORD).await?;
     Ok(true)
+}
+
+/// The demo's price feed: a quote per asset every six hours over `span`, from the past clock's
+/// now on, with BTC and ETH sliding (a market fall the diagnosis can explain) and USDT at par.
+async fn simulate_prices(past: &AppState, span: Duration) -> Result<(), ApiError> {
+    let start = past.clock.now();
+    let step = Duration::from_secs(6 * 3_600);
+    let steps = span.as_secs() / step.as_secs();
+    let mut tx = past.store.begin().await?;
+    for i in 0..=steps {
+        let at = start.plus(step * u32::try_from(i).unwrap_or(u32::MAX));
+        // Whole-dollar quotes, in quote atomic units (six decimals).
+        for (asset, from, to) in [("BTC", 64_000u128, 52_000u128), ("ETH", 3_400, 2_900), ("USDT", 1, 1)] {
+            let dollars = from - (from - to) * u128::from(i) / u128::from(steps.max(1));
+            let price = custos_core::money::Amount::from_atomic(dollars * 1_000_000);
+            tx.insert_price(asset, at, price).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }

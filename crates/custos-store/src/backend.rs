@@ -223,6 +223,8 @@ pub trait Reader:
     async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
     async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
+    /// The successful sign-in that opened `session` (none for sessions from before risk signals).
+    async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>>;
     /// The account's passwords, newest first (the current one included).
     async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>>;
     /// Which second factors the account has confirmed (read without locking, for pages and login).
@@ -359,7 +361,7 @@ pub(crate) use outbox_columns;
 
 macro_rules! login_columns {
     () => {
-        "id, account_id, at, outcome, ip, country, asn, device_id, user_agent, signals"
+        "id, account_id, at, outcome, ip, country, asn, device_id, user_agent, signals, session_id"
     };
 }
 pub(crate) use login_columns;

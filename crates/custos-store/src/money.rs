@@ -203,6 +203,9 @@ pub trait MoneyTx: Send {
         asset: &str,
         since: Timestamp,
     ) -> Result<Vec<Amount>>;
+
+    /// Records a quote; false when one for this asset and instant was already there (kept as is).
+    async fn insert_price(&mut self, asset: &str, at: Timestamp, price: Amount) -> Result<bool>;
 }
 
 /// Money reads that need no transaction.
@@ -229,4 +232,14 @@ pub trait MoneyReader: Send + Sync {
     async fn transfer(&self, id: TransferId) -> Result<Option<TransferRecord>>;
     /// Held transfers whose hold ends by `due`, oldest first.
     async fn transfers_due(&self, due: Timestamp, limit: u32) -> Result<Vec<TransferId>>;
+    /// Quotes with `from <= at <= to`, oldest first, at most `limit`.
+    async fn prices_between(&self, from: Timestamp, to: Timestamp, limit: u32) -> Result<Vec<PriceRecord>>;
+}
+
+/// One quote of the price feed: quote atomic units (six decimals) per whole unit of `asset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceRecord {
+    pub asset: String,
+    pub at: Timestamp,
+    pub price: Amount,
 }

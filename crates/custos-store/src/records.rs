@@ -96,8 +96,10 @@ pub struct LoginEventRecord {
     pub asn: Option<i64>,
     pub device_id: Option<DeviceId>,
     pub user_agent: String,
-    /// Risk signal codes, JSON array text (filled by the risk-signal work).
-    pub signals: Vec<String>,
+    /// Risk signals with their evidence, stored as a JSON array of `{code, detail}`.
+    pub signals: Vec<custos_core::risk::Signal>,
+    /// The session a successful sign-in opened.
+    pub session_id: Option<SessionId>,
 }
 
 #[derive(Debug, Clone)]

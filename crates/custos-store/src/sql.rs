@@ -179,6 +179,7 @@ macro_rules! impl_sql_store {
             let account: Option<uuid::Uuid> = r.try_get("account_id")?;
             let device: Option<uuid::Uuid> = r.try_get("device_id")?;
             let signals: String = r.try_get("signals")?;
+            let session: Option<uuid::Uuid> = r.try_get("session_id")?;
             Ok(LoginEventRecord {
                 id: LoginEventId::from_uuid(r.try_get("id")?),
                 account_id: account.map(AccountId::from_uuid),
@@ -190,6 +191,7 @@ macro_rules! impl_sql_store {
                 device_id: device.map(DeviceId::from_uuid),
                 user_agent: r.try_get("user_agent")?,
                 signals: serde_json::from_str(&signals).map_err(|_| corrupt("signals"))?,
+                session_id: session.map(SessionId::from_uuid),
             })
         }
 
@@ -737,7 +739,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                sqlx::query(concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
                     .bind(e.id.as_uuid())
                     .bind(e.account_id.map(|a| a.as_uuid()))
                     .bind(micros(e.at))
@@ -748,6 +750,7 @@ macro_rules! impl_sql_store {
                     .bind(e.device_id.map(|d| d.as_uuid()))
                     .bind(&e.user_agent)
                     .bind(serde_json::to_string(&e.signals).unwrap_or_else(|_| "[]".into()))
+                    .bind(e.session_id.map(|s| s.as_uuid()))
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(())
@@ -992,6 +995,14 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(login_row).collect()
+            }
+
+            async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>> {
+                let row = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE session_id = $1 ORDER BY at DESC LIMIT 1"))
+                    .bind(session.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(login_row).transpose()
             }
 
             async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {

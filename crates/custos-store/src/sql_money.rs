@@ -443,10 +443,37 @@ macro_rules! impl_money_sql {
                     .await?;
                     rows.iter().map(|r| amount(r, "amount")).collect()
                 }
+
+                async fn insert_price(&mut self, asset: &str, at: Timestamp, price: Amount) -> Result<bool> {
+                    let done = sqlx::query(concat!(
+                        "INSERT INTO prices (asset, at, price) VALUES ($1, $2, $3", $n, ") ON CONFLICT (asset, at) DO NOTHING"
+                    ))
+                    .bind(asset)
+                    .bind(micros(at))
+                    .bind(price.to_storage())
+                    .execute(&mut *self.tx)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
             }
 
             #[async_trait::async_trait]
             impl MoneyReader for $backend {
+                async fn prices_between(&self, from: Timestamp, to: Timestamp, limit: u32) -> Result<Vec<PriceRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT asset, at, CAST(price AS TEXT) AS price FROM prices \
+                         WHERE at >= $1 AND at <= $2 ORDER BY at, asset LIMIT $3",
+                    )
+                    .bind(micros(from))
+                    .bind(micros(to))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| Ok(PriceRecord { asset: r.try_get("asset")?, at: ts(r.try_get("at")?), price: amount(r, "price")? }))
+                        .collect()
+                }
+
                 async fn balances(&self, account: AccountId) -> Result<Vec<(String, Balance)>> {
                     let rows = sqlx::query(
                         "SELECT asset, CAST(available AS TEXT) AS available, CAST(locked AS TEXT) AS locked \

@@ -10,6 +10,7 @@ use custos_core::crypto::BearerToken;
 use custos_core::ids::*;
 use custos_core::link_token::LinkPurpose;
 use custos_core::login::{AccountStatus, LoginOutcome};
+use custos_core::risk::{Signal, SignalCode};
 use custos_core::session::Aal;
 use custos_store::testing::{fresh_postgres, fresh_sqlite, postgres_url};
 
@@ -56,6 +57,7 @@ conformance!(
     every_outbox_topic_round_trips,
     throttles_count_failures_in_a_window,
     login_events_and_devices_are_listed_newest_first,
+    prices_are_kept_exactly_once_per_asset_and_instant,
     the_dev_mailbox_keeps_one_copy_per_message_id,
     a_totp_step_is_accepted_once_and_enrolment_needs_confirmation,
     recovery_codes_are_single_use_and_a_new_set_replaces_the_old,
@@ -398,7 +400,11 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
             asn: Some(64_500),
             device_id: Some(s1.device_id),
             user_agent: "Firefox".into(),
-            signals: vec!["new_device".into()],
+            signals: vec![Signal {
+                code: SignalCode::NewDevice,
+                detail: "First sign-in from this device.".into(),
+            }],
+            session_id: (outcome == LoginOutcome::Succeeded).then_some(s1.id),
         })
         .await
         .unwrap();
@@ -410,7 +416,15 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
         events.iter().map(|e| e.outcome).collect::<Vec<_>>(),
         [LoginOutcome::Succeeded, LoginOutcome::WrongCredentials]
     );
-    assert_eq!(events[0].signals, ["new_device"]);
+    assert_eq!(events[0].signals.iter().map(|s| s.code).collect::<Vec<_>>(), [SignalCode::NewDevice]);
+    assert_eq!(events[0].session_id, Some(s1.id));
+    assert_eq!(events[1].session_id, None);
+    let opened = store.login_event_of_session(s1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (opened.id, opened.signals[0].detail.as_str()),
+        (events[0].id, "First sign-in from this device.")
+    );
+    assert!(store.login_event_of_session(SessionId::new()).await.unwrap().is_none());
     assert_eq!((events[0].country.as_deref(), events[0].asn), (Some("DE"), Some(64_500)));
     let devices = store.devices(a.id).await.unwrap();
     assert_eq!(devices.len(), 1);
@@ -1077,4 +1091,28 @@ async fn allowlist_modes_default_to_off_and_round_trip(store: Store) {
     let mut tx = store.begin().await.unwrap();
     let bad = AllowlistModeRecord { enabled_at: None, off_at: Some(t(5)) };
     assert!(tx.set_allowlist_mode(a.id, bad, t(5)).await.is_err());
+}
+
+async fn prices_are_kept_exactly_once_per_asset_and_instant(store: Store) {
+    use custos_core::money::Amount;
+    // 39 digits: the largest quote NUMERIC(39,0) holds round-trips exactly on both backends.
+    let big = Amount::from_atomic(u128::MAX / 10);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_price("BTC", t(10), Amount::from_atomic(40_000_000_000)).await.unwrap());
+    assert!(!tx.insert_price("BTC", t(10), Amount::from_atomic(1)).await.unwrap(), "a repeat is ignored");
+    assert!(tx.insert_price("ETH", t(10), big).await.unwrap());
+    assert!(tx.insert_price("BTC", t(20), Amount::from_atomic(30_000_000_000)).await.unwrap());
+    tx.commit().await.unwrap();
+    let all = store.prices_between(t(0), t(30), 10).await.unwrap();
+    let seen: Vec<_> = all.iter().map(|p| (p.asset.as_str(), p.at, p.price)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("BTC", t(10), Amount::from_atomic(40_000_000_000)),
+            ("ETH", t(10), big),
+            ("BTC", t(20), Amount::from_atomic(30_000_000_000))
+        ]
+    );
+    assert_eq!(store.prices_between(t(11), t(30), 10).await.unwrap().len(), 1);
+    assert_eq!(store.prices_between(t(0), t(30), 1).await.unwrap().len(), 1);
 }

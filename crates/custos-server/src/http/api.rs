@@ -16,7 +16,7 @@ use super::views;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Client, SessionWithOverview, UserSession};
 use crate::state::AppState;
-use crate::usecases::{accounts, login, sessions};
+use crate::usecases::{accounts, diagnosis, login, sessions};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_all_sessions))
         .routes(routes!(list_devices))
         .routes(routes!(activity))
+        .routes(routes!(diagnosis_handler))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -258,4 +259,17 @@ async fn list_devices(
     responses((status = 200, body = Vec<views::LoginView>), (status = 401, body = Problem)))]
 async fn activity(State(state): State<AppState>, who: UserSession) -> ApiResult<Json<Vec<views::LoginView>>> {
     Ok(Json(views::activity(&state, &who).await?))
+}
+
+/// "Was I hacked?": the emergency protocol's diagnose step over the account's last 30 days —
+/// indicators of compromise with their evidence, benign explanations with theirs, a verdict
+/// (`compromised`, `suspicious` — treat as confirmed — or `no_indicators`), next steps and hints
+/// about how an attacker got in. Reads only.
+#[utoipa::path(get, path = "/api/v1/security/diagnosis", tag = "security", security(("session" = [])),
+    responses((status = 200, body = diagnosis::DiagnosisView), (status = 401, body = Problem)))]
+async fn diagnosis_handler(
+    State(state): State<AppState>,
+    who: UserSession,
+) -> ApiResult<Json<diagnosis::DiagnosisView>> {
+    Ok(Json(diagnosis::diagnose(&state, &who).await?))
 }

@@ -17,6 +17,7 @@ use crate::extract_api_key::ApiKeyCaller;
 use crate::state::AppState;
 use crate::usecases::authorize::{self, AuthorizeAnswer, AuthorizeRequest};
 use crate::usecases::ledger::{self, BalanceView, IngestReport, LedgerEvent};
+use crate::usecases::prices::{self, PriceQuote, PricesStored};
 use crate::usecases::transfers::{self, TransferCancelledBy, TransferRequest, TransferView};
 use crate::usecases::withdrawals::{self, CancelledBy, Requester, WithdrawalRequest, WithdrawalView};
 
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_withdrawal))
         .routes(routes!(confirm_withdrawal))
         .routes(routes!(ledger_events))
+        .routes(routes!(integration_prices))
         .routes(routes!(integration_authorize))
         .routes(routes!(request_transfer, list_transfers))
         .routes(routes!(cancel_transfer))
@@ -167,6 +169,29 @@ async fn ledger_events(
     let report = ledger::ingest(&state, &b.events).await?;
     tracing::info!(service = %service.name, applied = report.applied, duplicates = report.duplicates, "ledger events");
     Ok(Json(LedgerEventsApplied { report }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PriceQuotes {
+    quotes: Vec<PriceQuote>,
+}
+
+/// Integration: the price feed, up to 500 quotes at once (quote per whole unit, six decimals,
+/// USD by convention). The diagnosis uses it to tell a fall in portfolio value caused by prices
+/// from one caused by money leaving. All-or-nothing per batch; a quote for an asset and instant
+/// already recorded is counted as a duplicate and kept as first sent.
+#[utoipa::path(post, path = "/api/v1/integration/prices", tag = "integration",
+    security(("service_token" = [])), request_body = PriceQuotes,
+    responses((status = 200, body = PricesStored), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn integration_prices(
+    State(state): State<AppState>,
+    service: Service,
+    Json(b): Json<PriceQuotes>,
+) -> ApiResult<Json<PricesStored>> {
+    let report = prices::ingest(&state, &b.quotes).await?;
+    tracing::info!(service = %service.name, stored = report.stored, duplicates = report.duplicates, "prices");
+    Ok(Json(report))
 }
 
 /// Send value to another account on the platform by its UID, from a session (recent step-up

@@ -34,6 +34,7 @@ mod allowlist;
 mod anti_phishing;
 mod api_keys;
 mod confirm;
+mod diagnosis;
 mod freeze;
 mod funds;
 mod panic_code;
@@ -60,7 +61,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(api_keys::routes())
         .merge(freeze::routes())
         .merge(panic_code::routes())
-        .merge(allowlist::routes());
+        .merge(allowlist::routes())
+        .merge(diagnosis::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 
@@ -243,6 +245,10 @@ impl SecurityPage {
         }
     }
 
+    fn signal_words(&self, code: &str) -> &'static str {
+        signal_words(code)
+    }
+
     /// Whether this sign-in is the one that introduced its device (the device was first seen then).
     fn is_new_device(&self, e: &views::LoginView) -> bool {
         e.outcome == "succeeded"
@@ -250,6 +256,20 @@ impl SecurityPage {
                 .devices
                 .iter()
                 .any(|d| e.device_id.as_deref() == Some(d.id.as_str()) && d.first_seen_at == e.at)
+    }
+}
+
+/// A risk signal's code in a few words, for tags.
+fn signal_words(code: &str) -> &'static str {
+    match code {
+        "new-device" => "new device",
+        "new-ip" => "new address",
+        "new-country" => "new country",
+        "new-asn" => "new network",
+        "impossible-travel" => "impossible travel",
+        "risky-network" => "VPN, hosting or Tor",
+        "session-moved" => "session moved",
+        _ => "unusual",
     }
 }
 

@@ -141,7 +141,23 @@ pub struct LoginView {
     pub asn: Option<i64>,
     pub device_id: Option<String>,
     pub user_agent: String,
-    pub signals: Vec<String>,
+    /// Risk signals of a successful sign-in: `new-device`, `new-ip`, `new-country`, `new-asn`,
+    /// `impossible-travel`, `risky-network`, each with its evidence in words.
+    pub signals: Vec<SignalView>,
+    /// The signals put withdrawals and transfers from this sign-in's session on hold.
+    pub high_risk: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignalView {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl From<&custos_core::risk::Signal> for SignalView {
+    fn from(s: &custos_core::risk::Signal) -> Self {
+        Self { code: s.code.as_str(), detail: s.detail.clone() }
+    }
 }
 
 pub async fn activity(state: &AppState, who: &UserSession) -> Result<Vec<LoginView>, ApiError> {
@@ -158,7 +174,8 @@ pub async fn activity(state: &AppState, who: &UserSession) -> Result<Vec<LoginVi
             asn: e.asn,
             device_id: e.device_id.map(|d| d.to_string()),
             user_agent: e.user_agent,
-            signals: e.signals,
+            high_risk: custos_core::risk::is_high_risk(&e.signals.iter().map(|s| s.code).collect::<Vec<_>>()),
+            signals: e.signals.iter().map(SignalView::from).collect(),
         })
         .collect())
 }

@@ -54,17 +54,21 @@ fn body(notice: &Notice) -> Body {
             ],
             action: Some(("Sign in".into(), login_url.clone())),
         },
-        Notice::NewDeviceLogin { at, ip, user_agent } => Body {
-            subject: "New sign-in to your account".into(),
-            paragraphs: vec![
+        Notice::NewDeviceLogin { at, ip, user_agent, signals } => {
+            let mut paragraphs = vec![
                 format!("Your account was signed in to from a device it has not used before, at {at}."),
                 format!("Address: {ip}. Browser or app: {}.", if user_agent.is_empty() { "unknown" } else { user_agent }),
+            ];
+            if !signals.is_empty() {
+                paragraphs.push(format!("What was unusual about this sign-in: {}", signals.join(" ")));
+            }
+            paragraphs.push(
                 "If this was you, there is nothing to do. If it was not, disable your account at once: \
                  it stops sign-ins, trading and withdrawals until you recover it."
                     .into(),
-            ],
-            action: None,
-        },
+            );
+            Body { subject: "New sign-in to your account".into(), paragraphs, action: None }
+        }
         Notice::SecurityChange { change, at, ip, lock_until } => {
             let mut paragraphs = vec![format!("{change} This happened at {at}{}.", ip.as_ref().map(|i| format!(" from {i}")).unwrap_or_default())];
             if let Some(until) = lock_until {

@@ -99,6 +99,8 @@ pub async fn authorize(state: &AppState, req: AuthorizeRequest) -> Result<Author
                 aal: s.session.aal,
                 stepped_up_at: s.session.stepped_up_at,
                 device_first_seen_at: s.session.authenticated_at,
+                risky_login: false,
+                session_moved: false,
             };
             let uid = Some(s.uid.get());
             Ok(match egress::authorize(req.action, s.status, s.withdrawal_lock_until, via, window, now) {

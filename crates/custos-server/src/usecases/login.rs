@@ -10,6 +10,7 @@ use custos_core::ids::{ChallengeId, DeviceId, LoginEventId, SessionId};
 use custos_core::login::{AccountStatus, LoginOutcome};
 use custos_core::notice::Notice;
 use custos_core::password::Password;
+use custos_core::risk::{self, IpInfo, NewLogin, PriorLogin, Signal};
 use custos_core::session::Aal;
 use custos_core::throttle::ThrottleRule;
 use custos_core::{Reason, Timestamp};
@@ -248,10 +249,50 @@ pub(crate) async fn insert_event(
         device_id: device,
         user_agent: client.user_agent.clone(),
         signals: Vec::new(),
+        session_id: None,
     })
     .await?;
     Ok(())
 }
+
+/// The risk signals of a successful sign-in on `account` (issue 6): what the IP databases say
+/// about the address, compared with the account's earlier successful sign-ins.
+async fn assess_login(
+    state: &AppState,
+    account: &AccountRecord,
+    client: &Client,
+    new_device: bool,
+    now: Timestamp,
+) -> Result<(IpInfo, Vec<Signal>), ApiError> {
+    let risk = &state.config.risk;
+    let info = risk.ip_db.lookup(client.ip);
+    let prior: Vec<PriorLogin> = state
+        .store
+        .login_events(account.id, PRIOR_LOGINS)
+        .await?
+        .into_iter()
+        .filter(|e| e.outcome == LoginOutcome::Succeeded)
+        .map(|e| {
+            // Where the earlier address is today, else the centroid of the country stored then.
+            let location =
+                e.ip.and_then(|ip| risk.ip_db.lookup(ip).location)
+                    .or_else(|| e.country.as_deref().and_then(|c| risk.ip_db.centroid(c)));
+            PriorLogin {
+                at: e.at,
+                ip: e.ip,
+                country: e.country,
+                asn: e.asn.and_then(|a| u32::try_from(a).ok()),
+                location,
+            }
+        })
+        .collect();
+    let login = NewLogin { at: now, ip: client.ip, info: &info, new_device };
+    let signals = risk::assess(&login, &prior, &risk.risky, &risk.travel);
+    Ok((info, signals))
+}
+
+/// How many earlier sign-ins a new one is compared with.
+const PRIOR_LOGINS: u32 = 200;
 
 /// Opens a session on `account` (already locked in `tx`): finds or records the device, writes
 /// the session, the login event, the audit record and — for a device never seen on this account —
@@ -311,7 +352,21 @@ pub(crate) async fn start_session(
         revoke_reason: None,
     };
     tx.insert_session(&session).await?;
-    insert_event(tx, Some(account), LoginOutcome::Succeeded, Some(device_id), client, now).await?;
+    let (info, signals) = assess_login(state, account, client, new_device, now).await?;
+    tx.insert_login_event(&LoginEventRecord {
+        id: LoginEventId::new(),
+        account_id: Some(account.id),
+        at: now,
+        outcome: LoginOutcome::Succeeded,
+        ip: Some(client.ip),
+        country: info.country.clone(),
+        asn: info.asn.map(i64::from),
+        device_id: Some(device_id),
+        user_agent: client.user_agent.clone(),
+        signals: signals.clone(),
+        session_id: Some(session.id),
+    })
+    .await?;
     let chain = Chain::Account(account.id);
     let actor = Actor::User { account: account.id, session: Some(session.id) };
     if new_device {
@@ -328,6 +383,7 @@ pub(crate) async fn start_session(
                 at: now,
                 ip: client.ip.to_string(),
                 user_agent: client.user_agent.clone(),
+                signals: signals.iter().map(|s| s.detail.clone()).collect(),
             },
             format!("new_device_login:{}", session.id),
             now,

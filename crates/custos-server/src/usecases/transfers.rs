@@ -135,7 +135,7 @@ pub async fn request(
     if to.id == from {
         return Err(refuse("transfer-to-self", "Choose another account's UID."));
     }
-    let via = gate_via(state, who).await?;
+    let via = gate_via(state, who, ip).await?;
 
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;

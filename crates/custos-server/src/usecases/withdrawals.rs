@@ -249,8 +249,9 @@ fn idempotency_conflict() -> ApiError {
 
 /// How the gate sees the requester. A session must have stepped up with a second factor recently
 /// (asked here first, so the caller learns the methods to step up with); its device's age feeds
-/// the new-device hold.
-pub(crate) async fn gate_via(state: &AppState, who: &Requester) -> Result<Via, ApiError> {
+/// the new-device hold, the risk signals of the sign-in that opened it the risky-login hold, and
+/// the request's address against the sign-in's the session-moved hold.
+pub(crate) async fn gate_via(state: &AppState, who: &Requester, ip: Option<IpAddr>) -> Result<Via, ApiError> {
     match who {
         Requester::Session(s) => {
             step_up::require(state, s, Requirement::RecentAal2).await?;
@@ -262,7 +263,24 @@ pub(crate) async fn gate_via(state: &AppState, who: &Requester) -> Result<Via, A
                 .find(|d| d.id == s.device_id)
                 .map(|d| d.first_seen_at)
                 .ok_or(ApiError::Unauthenticated)?;
-            Ok(Via::Session { aal: s.aal, stepped_up_at: s.stepped_up_at, device_first_seen_at: first_seen })
+            let login = state.store.login_event_of_session(s.session_id).await?;
+            let codes: Vec<_> = login.iter().flat_map(|e| e.signals.iter().map(|s| s.code)).collect();
+            let risk = &state.config.risk;
+            let session_moved = match (login, ip) {
+                (Some(e), Some(ip)) => {
+                    let at_login = e.ip.map(|i| risk.ip_db.lookup(i)).unwrap_or_default();
+                    custos_core::risk::session_moved(e.ip, &at_login, ip, &risk.ip_db.lookup(ip), &risk.risky)
+                        .is_some()
+                }
+                _ => false,
+            };
+            Ok(Via::Session {
+                aal: s.aal,
+                stepped_up_at: s.stepped_up_at,
+                device_first_seen_at: first_seen,
+                risky_login: custos_core::risk::is_high_risk(&codes),
+                session_moved,
+            })
         }
         Requester::ApiKey { has_scope, ip_allowed, .. } => {
             Ok(Via::ApiKey { has_scope: *has_scope, ip_allowed: *ip_allowed })
@@ -341,7 +359,7 @@ pub async fn request(
             "An Idempotency-Key is 1–128 characters.",
         )]));
     }
-    let via = gate_via(state, who).await?;
+    let via = gate_via(state, who, ip).await?;
     let now = state.clock.now();
     let account_id = who.account_id();
     let mut tx = state.store.begin().await?;

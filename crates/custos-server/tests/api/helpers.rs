@@ -54,6 +54,16 @@ pub struct Options {
     pub wallet: Option<(String, String)>,
     /// `CUSTOS_WITHDRAWAL_HOLD` (24 h by default).
     pub withdrawal_hold: Option<Duration>,
+    /// Risk signals with the fixture IP databases (`tests/fixtures`), `CUSTOS_RISKY_ASNS` set to
+    /// the fixture's VPS network AS64511, and loopback as a trusted proxy, so requests choose their
+    /// address with `X-Forwarded-For`.
+    pub geo: bool,
+}
+
+/// `CUSTOS_IP_DB` for the fixture databases: MaxMind City + ASN, and the ip2asn TSV.
+pub fn fixture_ip_db() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    format!("{dir}/geo-fixture-city.mmdb,{dir}/geo-fixture-asn.mmdb,{dir}/ip2asn-fixture.tsv")
 }
 
 pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
@@ -65,6 +75,9 @@ pub fn test_config(dir: &std::path::Path, o: &Options) -> Config {
         wallet: o.wallet.as_ref().map(|_| "http".to_owned()),
         wallet_url: o.wallet.as_ref().map(|(url, _)| url.clone()),
         wallet_secret: o.wallet.as_ref().map(|(_, secret)| secret.clone()),
+        ip_db: o.geo.then(fixture_ip_db),
+        risky_asns: o.geo.then(|| "AS64511".to_owned()),
+        trusted_proxies: o.geo.then(|| "127.0.0.1".to_owned()),
         ..Default::default()
     };
     let mut config =
@@ -102,9 +115,13 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
 
 /// The same application on a fresh PostgreSQL schema; `None` (with a SKIPPED line) without a server.
 pub async fn spawn_app_on_postgres(test: &str) -> Option<TestApp> {
+    spawn_app_on_postgres_with(test, Options::default()).await
+}
+
+pub async fn spawn_app_on_postgres_with(test: &str, o: Options) -> Option<TestApp> {
     let url = custos_store::testing::postgres_url(test)?;
     let store = custos_store::testing::fresh_postgres(&url).await.expect("postgres store");
-    Some(spawn_app_on(store, TempDir::new(), Options::default()).await)
+    Some(spawn_app_on(store, TempDir::new(), o).await)
 }
 
 async fn spawn_app_on(store: Store, dir: TempDir, o: Options) -> TestApp {

@@ -20,7 +20,7 @@ async fn ledger_events(app: &TestApp, token: Option<&str>, events: Value) -> req
     r.send().await.unwrap()
 }
 
-async fn deposit(app: &TestApp, uid: &str, asset: &str, amount: &str) {
+pub(crate) async fn deposit(app: &TestApp, uid: &str, asset: &str, amount: &str) {
     let id = format!("dep-{}", uuid::Uuid::new_v4());
     let events = json!([{ "event_id": id, "type": "deposit", "uid": uid.parse::<u64>().unwrap(),
         "asset": asset, "amount": amount }]);
@@ -71,7 +71,7 @@ async fn sign_in_again(app: &TestApp, email: &str, uri: &str) -> String {
     json_ok(r).await["session_token"].as_str().unwrap().to_owned()
 }
 
-async fn confirm_by_mail(app: &TestApp, email: &str) -> Value {
+pub(crate) async fn confirm_by_mail(app: &TestApp, email: &str) -> Value {
     let mail = crate::credentials::wait_for_subject_prefix(app, email, "Confirm your withdrawal").await;
     assert!(mail.text_body.contains(BTC_ADDRESS), "the email shows where the money goes");
     let token = link_token(&mail.text_body, "/confirm-withdrawal/");
@@ -381,7 +381,7 @@ async fn bad_withdrawal_input_is_refused_with_a_reason_and_changes_nothing() {
     );
 }
 
-async fn transfer(app: &TestApp, token: &str, to_uid: &str, amount: &str) -> reqwest::Response {
+pub(crate) async fn transfer(app: &TestApp, token: &str, to_uid: &str, amount: &str) -> reqwest::Response {
     let body = json!({ "to_uid": to_uid.parse::<u64>().unwrap(), "asset": "BTC", "amount": amount });
     app.http.post(app.url("/api/v1/transfers")).bearer_auth(token).json(&body).send().await.unwrap()
 }
