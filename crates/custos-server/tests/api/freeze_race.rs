@@ -75,7 +75,7 @@ const RACE_RUNS: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_freeze_race_on_sqlite() {
     for _ in 0..RACE_RUNS {
-        race(&spawn_app().await).await;
+        race(&spawn_app().await, None).await;
     }
 }
 
@@ -83,15 +83,27 @@ async fn the_freeze_race_on_sqlite() {
 async fn the_freeze_race_on_postgres() {
     for _ in 0..RACE_RUNS {
         let Some(app) = spawn_app_on_postgres("freeze race").await else { return };
-        race(&app).await;
+        race(&app, None).await;
+    }
+}
+
+/// Two nodes on one PostgreSQL: half the requests, and the freeze itself, go to the second node;
+/// afterwards neither node accepts a credential from before the freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_freeze_race_across_two_nodes_on_postgres() {
+    for _ in 0..RACE_RUNS {
+        let Some(app) = spawn_app_on_postgres("freeze race, two nodes").await else { return };
+        let other = app.second_node().await;
+        race(&app, Some(&other)).await;
     }
 }
 
 /// Withdrawals, transfers, signed API-key calls and session calls fire concurrently while the
 /// account is frozen. Afterwards: in the account's audit chain nothing was requested after the
 /// freeze; no withdrawal or transfer is left anywhere but `cancelled` (or settled before it); and
-/// no credential from before the freeze is accepted.
-async fn race(app: &TestApp) {
+/// no credential from before the freeze is accepted. With `other`, odd requests and the freeze go
+/// to that second node, and every check afterwards is made on both.
+async fn race(app: &TestApp, other: Option<&TestApp>) {
     let (_, session) = funded(app, "raced@example.com").await;
     let receiver_uid = app.verified_account("receiver@example.com").await;
     let key = Key::create(app, &session, &["read", "withdraw", "transfer"]).await;
@@ -104,11 +116,12 @@ async fn race(app: &TestApp) {
     for i in 0..24 {
         let http = app.http.clone();
         let session = session.clone();
-        let base = app.base.clone();
-        let signed_w = key.request(app, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string()));
+        let node = if i % 2 == 1 { other.unwrap_or(app) } else { app };
+        let base = node.base.clone();
+        let signed_w = key.request(node, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string()));
         let transfer =
             json!({"to_uid": receiver_uid.parse::<u64>().unwrap(), "asset": "BTC", "amount": "0.01"});
-        let signed_t = key.request(app, "POST", "/api/v1/transfers", Some(&transfer.to_string()));
+        let signed_t = key.request(node, "POST", "/api/v1/transfers", Some(&transfer.to_string()));
         set.spawn(async move {
             let mut statuses = Vec::new();
             let r = match i % 4 {
@@ -154,7 +167,7 @@ async fn race(app: &TestApp) {
         });
         if i == 12 {
             let http = app.http.clone();
-            let url = app.url(&format!("/disable/{link}"));
+            let url = other.unwrap_or(app).url(&format!("/disable/{link}"));
             set.spawn(async move {
                 vec![http.post(url).header("accept", "application/json").send().await.unwrap().status()]
             });
@@ -168,13 +181,15 @@ async fn race(app: &TestApp) {
     }
     eprintln!("race on {}: statuses {seen:?}", app.store.backend_name());
 
-    // After the commit: nothing from before works.
-    assert_eq!(app.get_authed("/api/v1/me", &session).await.status(), StatusCode::UNAUTHORIZED);
-    let r = withdraw(app, &session, btc("0.01"), None).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r =
-        key.request(app, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string())).send().await.unwrap();
-    assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", r.status());
+    // After the commit: nothing from before works, on any node.
+    for node in std::iter::once(app).chain(other) {
+        assert_eq!(node.get_authed("/api/v1/me", &session).await.status(), StatusCode::UNAUTHORIZED);
+        let r = withdraw(node, &session, btc("0.01"), None).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let signed = key.request(node, "POST", "/api/v1/withdrawals", Some(&btc("0.01").to_string()));
+        let r = signed.send().await.unwrap();
+        assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", r.status());
+    }
 
     // In the account's own order of events, nothing was requested after the freeze.
     let account = app.store.account_by_email_key("raced@example.com").await.unwrap().unwrap();

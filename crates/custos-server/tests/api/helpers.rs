@@ -128,6 +128,20 @@ async fn spawn_app_on(store: Store, dir: TempDir, o: Options) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = test_config(dir.path(), &o);
     let clock = Arc::new(ManualClock::new(Timestamp::from_micros(1_800_000_000_000_000)));
+    start_node(config, clock, store, dir).await
+}
+
+impl TestApp {
+    /// A second node of the same deployment: another application, with its own workers and HTTP
+    /// listener, on the same database, root key and clock — as two `custos serve` processes
+    /// behind one load balancer would be.
+    pub async fn second_node(&self) -> TestApp {
+        let config = self.state.config.clone();
+        start_node(config, self.clock.clone(), self.store.clone(), TempDir::new()).await
+    }
+}
+
+async fn start_node(config: Config, clock: Arc<ManualClock>, store: Store, dir: TempDir) -> TestApp {
     let app = Application::build_with_store(config, clock.clone(), store.clone()).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
