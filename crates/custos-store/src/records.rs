@@ -85,6 +85,15 @@ pub struct SessionOverview {
     pub factors: SecondFactors,
 }
 
+/// A successful sign-in as risk signals see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorSignIn {
+    pub at: Timestamp,
+    pub ip: Option<IpAddr>,
+    pub country: Option<String>,
+    pub asn: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginEventRecord {
     pub id: LoginEventId,

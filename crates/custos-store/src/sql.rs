@@ -997,6 +997,27 @@ macro_rules! impl_sql_store {
                 rows.iter().map(login_row).collect()
             }
 
+            async fn prior_sign_ins(&self, account: AccountId, limit: u32) -> Result<Vec<PriorSignIn>> {
+                let rows = sqlx::query(
+                    "SELECT at, ip, country, asn FROM login_events \
+                     WHERE account_id = $1 AND outcome = 'succeeded' ORDER BY at DESC LIMIT $2",
+                )
+                .bind(account.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(PriorSignIn {
+                            at: ts(r.try_get("at")?),
+                            ip: ip(r.try_get("ip")?),
+                            country: r.try_get("country")?,
+                            asn: r.try_get("asn")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>> {
                 let row = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE session_id = $1 ORDER BY at DESC LIMIT 1"))
                     .bind(session.as_uuid())

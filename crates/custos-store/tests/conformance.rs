@@ -419,6 +419,17 @@ async fn login_events_and_devices_are_listed_newest_first(store: Store) {
     assert_eq!(events[0].signals.iter().map(|s| s.code).collect::<Vec<_>>(), [SignalCode::NewDevice]);
     assert_eq!(events[0].session_id, Some(s1.id));
     assert_eq!(events[1].session_id, None);
+    let prior = store.prior_sign_ins(a.id, 10).await.unwrap();
+    assert_eq!(
+        prior,
+        [PriorSignIn {
+            at: t(11),
+            ip: Some("198.51.100.4".parse().unwrap()),
+            country: Some("DE".into()),
+            asn: Some(64_500),
+        }],
+        "only successful sign-ins, only where and when"
+    );
     let opened = store.login_event_of_session(s1.id).await.unwrap().unwrap();
     assert_eq!(
         (opened.id, opened.signals[0].detail.as_str()),

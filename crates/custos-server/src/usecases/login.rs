@@ -268,10 +268,9 @@ async fn assess_login(
     let info = risk.ip_db.lookup(client.ip);
     let prior: Vec<PriorLogin> = state
         .store
-        .login_events(account.id, PRIOR_LOGINS)
+        .prior_sign_ins(account.id, PRIOR_LOGINS)
         .await?
         .into_iter()
-        .filter(|e| e.outcome == LoginOutcome::Succeeded)
         .map(|e| {
             // Where the earlier address is today, else the centroid of the country stored then.
             let location =
