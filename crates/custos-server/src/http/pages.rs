@@ -317,10 +317,20 @@ async fn security_center(
     (jar, SecurityPage { csrf, flash, me, sessions, devices, activity, checklist, passkeys }).into_response()
 }
 
+/// A form that carries only its CSRF token (every button that posts to a page).
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(crate) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
+}
+
+/// A form that carries its CSRF token and an emailed link's token (every "confirm" page).
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+    #[serde(default)]
+    pub(crate) token: String,
 }
 
 async fn revoke_session(

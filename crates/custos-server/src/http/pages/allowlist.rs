@@ -14,6 +14,7 @@ use custos_core::crypto::BearerToken;
 use serde::Deserialize;
 
 use super::confirm::confirm_first;
+use super::{CsrfOnly, TokenForm};
 use super::{Form, MessagePage, check_csrf, csrf_token, error_page, readable_time};
 use crate::error::ApiError;
 use crate::extract::{Client, PageUser, UserSession};
@@ -188,19 +189,13 @@ async fn add(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn remove(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     client: Client,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
     let result = async {
         check_csrf(&state, &jar, &f.csrf)?;
@@ -269,14 +264,6 @@ async fn confirm_page(State(state): State<AppState>, jar: CookieJar, Path(token)
         }
         Err(e) => error_page(&e),
     }
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
 }
 
 async fn confirm_submit(

@@ -13,6 +13,7 @@ use axum_extra::extract::CookieJar;
 use custos_core::api_key::MAX_ALLOWLIST_ENTRIES;
 use serde::Deserialize;
 
+use super::CsrfOnly;
 use super::confirm::confirm_first;
 use super::{Form, check_csrf, csrf_token, error_page, readable_time};
 use crate::error::ApiError;
@@ -265,19 +266,13 @@ async fn create(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn revoke(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     client: Client,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
     let result = async {
         check_csrf(&state, &jar, &f.csrf)?;
@@ -294,7 +289,7 @@ async fn revoke_all(
     PageUser(who): PageUser,
     client: Client,
     jar: CookieJar,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
     let result = async {
         check_csrf(&state, &jar, &f.csrf)?;

@@ -13,6 +13,7 @@ use custos_core::crypto::BearerToken;
 use serde::Deserialize;
 
 use super::confirm::confirm_first;
+use super::{CsrfOnly, TokenForm};
 use super::{Form, MessagePage, check_csrf, csrf_token, error_page, readable_time};
 use crate::error::ApiError;
 use crate::extract::{Client, PageUser, UserSession};
@@ -148,12 +149,6 @@ async fn withdraw(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn cancel(
     State(state): State<AppState>,
     PageUser(who): PageUser,
@@ -205,14 +200,6 @@ async fn confirm_page(State(state): State<AppState>, jar: CookieJar, Path(token)
         Ok(_) => error_page(&ApiError::LinkInvalid),
         Err(e) => error_page(&e),
     }
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
 }
 
 async fn confirm_submit(

@@ -16,6 +16,7 @@ use custos_core::ids::PasskeyId;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use super::CsrfOnly;
 use super::confirm::{step_up_first, with_session};
 use super::sign_in::signed_in;
 use super::{Form, check_csrf, error_page, message};
@@ -252,19 +253,13 @@ async fn rename(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn remove(
     State(state): State<AppState>,
     PageUser(who): PageUser,
     client: Client,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
     if let Err(e) = check_csrf(&state, &jar, &f.csrf) {
         return error_page(&e);

@@ -13,6 +13,7 @@ use custos_core::crypto::BearerToken;
 use custos_core::password::Password;
 use serde::Deserialize;
 
+use super::TokenForm;
 use super::{Form, MessagePage, check_csrf, cookie, csrf_token, error_page, message};
 use crate::error::ApiError;
 use crate::extract::{Client, CookieNames};
@@ -266,13 +267,6 @@ async fn verify_page(State(state): State<AppState>, jar: CookieJar, Path(token):
     }
     let (jar, csrf) = csrf_token(&state, jar);
     (jar, VerifyPage { csrf, token }).into_response()
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-    token: String,
 }
 
 async fn verify_submit(
