@@ -13,8 +13,8 @@ use crate::helpers::*;
 use crate::money::{btc, funded, withdraw};
 
 /// Signs in on `device` with the password and a TOTP code; the session is aal2 and stepped up now.
-async fn login_with_totp(app: &TestApp, email: &str, device: &str, uri: &str) -> String {
-    let r = json_ok(app.login_raw(email, PASSWORD, Some(device)).await).await;
+async fn login_with_totp(app: &TestApp, (email, password): (&str, &str), device: &str, uri: &str) -> String {
+    let r = json_ok(app.login_raw(email, password, Some(device)).await).await;
     let challenge = r["challenge"].as_str().unwrap();
     let code = pyotp_code(app, uri);
     let body = json!({"challenge": challenge, "method": "totp", "code": code});
@@ -23,6 +23,8 @@ async fn login_with_totp(app: &TestApp, email: &str, device: &str, uri: &str) ->
         .unwrap()
         .to_owned()
 }
+
+const ATTACKER: &str = "attacker@evil.example";
 
 pub(crate) async fn freeze_json(app: &TestApp, token: &str) -> reqwest::Response {
     app.http
@@ -53,7 +55,7 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
 
     // The attacker has the password and a phished code, and signs in from a new device.
     app.clock.advance(std::time::Duration::from_secs(30));
-    let attacker = login_with_totp(&app, victim, "attacker-phone", &uri).await;
+    let attacker = login_with_totp(&app, (victim, PASSWORD), "attacker-phone", &uri).await;
     let notice = wait_for_subject_prefix(&app, victim, "New sign-in to your account").await;
     let disable = link_token(&notice.text_body, "/disable/");
     assert!(notice.text_body.contains("Not you? Disable your account"), "{}", notice.text_body);
@@ -71,10 +73,43 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
         .await
         .unwrap();
     let attacker = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
+    // Then they move the account to their own address, stepping up with the phished
+    // authenticator again; the victim's old address is told, and keeps its earlier notice.
+    app.clock.advance(std::time::Duration::from_secs(30));
+    let body = json!({"method": "totp", "code": pyotp_code(&app, &uri)});
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/step-up"))
+        .bearer_auth(&attacker)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let attacker = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
+    let body = json!({"email": ATTACKER});
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/email"))
+        .bearer_auth(&attacker)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let confirm = app.wait_for_mail(ATTACKER, "Confirm your new email address").await;
+    let token = link_token(&confirm.text_body, "/confirm-email-change/");
+    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The confirmation ended every session; the attacker signs in again at the new address.
+    assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
+    app.clock.advance(std::time::Duration::from_secs(30));
+    let attacker =
+        login_with_totp(&app, (ATTACKER, "attacker owns this account now 42"), "attacker-phone", &uri).await;
     assert_eq!(
         key.request(&app, "GET", "/api/v1/api-key/whoami", None).send().await.unwrap().status(),
         StatusCode::OK
     );
+    assert!(app.mails_to(ATTACKER).await.iter().all(|m| !m.text_body.contains(&disable)));
 
     // Opening the old email's link shows a page and changes nothing (mail scanners prefetch).
     let page = app.http.get(app.url(&format!("/disable/{disable}"))).send().await.unwrap();
@@ -102,13 +137,13 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
     let stored = app.store.withdrawal(w["id"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();
     assert_eq!((stored.state.as_str(), stored.cancelled_by.as_deref()), ("cancelled", Some("freeze")));
     let (status, p) =
-        problem(app.login_raw(victim, "attacker owns this account now 42", Some("attacker-phone")).await)
+        problem(app.login_raw(ATTACKER, "attacker owns this account now 42", Some("attacker-phone")).await)
             .await;
     assert_eq!(
         (status, p["type"].as_str()),
         (StatusCode::FORBIDDEN, Some("urn:custos:problem:account-inactive"))
     );
-    let account = app.store.account_by_email_key(victim).await.unwrap().unwrap();
+    let account = app.store.account_by_email_key(ATTACKER).await.unwrap().unwrap();
     let balances = app.store.balances(account.id).await.unwrap();
     let btc_balance = balances.iter().find(|(a, _)| a == "BTC").unwrap().1;
     assert_eq!(btc_balance.locked, custos_core::money::Amount::ZERO, "the reservation came back");
@@ -116,7 +151,7 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
     // The same link again: the first receipt, nothing new.
     let again = json_ok(freeze_json(&app, &disable).await).await;
     assert_eq!((again["already_frozen"].as_bool(), &again["receipt"]), (Some(true), receipt));
-    let frozen_mail = wait_for_subject_prefix(&app, victim, "Your account is frozen").await;
+    let frozen_mail = wait_for_subject_prefix(&app, ATTACKER, "Your account is frozen").await;
     assert!(frozen_mail.text_body.contains("Cancelled: withdrawal of 0.5 BTC"), "{}", frozen_mail.text_body);
     assert!(!frozen_mail.text_body.contains("/disable/"), "the freeze notice carries no disable link");
     // Every security email the victim got before the freeze carried its own disable link.
@@ -369,20 +404,20 @@ async fn after_the_attacker_moves_the_account_to_their_address_the_old_address_s
         .http
         .post(app.url("/api/v1/security/email"))
         .bearer_auth(&attacker)
-        .json(&json!({"email": "attacker@evil.example"}))
+        .json(&json!({"email": ATTACKER}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let confirm = app.wait_for_mail("attacker@evil.example", "Confirm your new email address").await;
+    let confirm = app.wait_for_mail(ATTACKER, "Confirm your new email address").await;
     let token = link_token(&confirm.text_body, "/confirm-email-change/");
     let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let attacker = json_ok(app.login_raw("attacker@evil.example", PASSWORD, Some("attacker-laptop")).await)
-        .await["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let attacker =
+        json_ok(app.login_raw(ATTACKER, PASSWORD, Some("attacker-laptop")).await).await["session_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
     // The old address was told, with a disable link that outlives the change.
     let mut told = None;
@@ -401,11 +436,10 @@ async fn after_the_attacker_moves_the_account_to_their_address_the_old_address_s
     let answer = json_ok(freeze_json(&app, &link_token(&told.text_body, "/disable/")).await).await;
     assert_eq!(answer["already_frozen"], false);
     assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) =
-        problem(app.login_raw("attacker@evil.example", PASSWORD, Some("attacker-laptop")).await).await;
+    let (status, _) = problem(app.login_raw(ATTACKER, PASSWORD, Some("attacker-laptop")).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // And the attacker cannot mail themselves a reset link for the frozen account.
-    let r = app.post_json("/api/v1/auth/password-reset", json!({"email": "attacker@evil.example"})).await;
+    let r = app.post_json("/api/v1/auth/password-reset", json!({"email": ATTACKER})).await;
     assert!(r.status().is_success());
     // No link was made (the request is audited only when one is).
     assert!(!account_events(&app).await.iter().any(|e| matches!(e, AuditEvent::PasswordResetRequested)));
