@@ -9,7 +9,7 @@ use custos_core::Timestamp;
 use custos_core::api_key::ApiKeyId;
 use custos_core::crypto::TokenHash;
 use custos_core::freeze::{FreezeChannel, FreezeReceipt};
-use custos_core::ids::{AccountId, FreezeId, TransferId, Uid, WithdrawalId};
+use custos_core::ids::{AccountId, FreezeId, SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::login::AccountStatus;
 
 use crate::{ApiKeyRecord, Result, SessionRecord, TransferRecord, WithdrawalRecord};
@@ -44,23 +44,25 @@ pub struct FreezeRows {
     pub transfers: Vec<(TransferRecord, Uid)>,
 }
 
+/// What [`FreezeTx::apply_freeze`] touched, each list sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreezeApplied {
+    pub sessions: Vec<SessionId>,
+    pub api_keys: Vec<ApiKeyId>,
+    pub withdrawals: Vec<WithdrawalId>,
+    pub transfers: Vec<TransferId>,
+}
+
 #[async_trait::async_trait]
 pub trait FreezeTx: Send {
+    /// Everything a freeze acts on. On SQLite the four reads go to its worker thread as one batch.
     async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows>;
-    /// Cancels, in one statement, every withdrawal of the account the wallet does not have yet
-    /// (`requested`, `awaiting_confirmation`, `held`, `queued`), marked `cancelled_by = 'freeze'`.
-    /// Returns their ids, sorted.
-    async fn cancel_open_withdrawals(
-        &mut self,
-        account: AccountId,
-        at: Timestamp,
-    ) -> Result<Vec<WithdrawalId>>;
-    /// Cancels, in one statement, every transfer the account sent that has not settled. Sorted ids.
-    async fn cancel_unsettled_transfers(
-        &mut self,
-        account: AccountId,
-        at: Timestamp,
-    ) -> Result<Vec<TransferId>>;
+    /// The freeze's set-based writes, together: status `frozen` and the new stamp; every live
+    /// session and API key revoked (`account_frozen`); every withdrawal the wallet does not have yet
+    /// (`requested`, `awaiting_confirmation`, `held`, `queued`) and every unsettled transfer the
+    /// account sent cancelled, marked `cancelled_by = 'freeze'`. One batch on SQLite, one statement
+    /// (data-modifying CTEs) on PostgreSQL. Reservations are the caller's to release.
+    async fn apply_freeze(&mut self, account: AccountId, stamp: &[u8], at: Timestamp) -> Result<FreezeApplied>;
     async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
     /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
     async fn set_status_and_stamp(
@@ -88,8 +90,6 @@ pub trait FreezeTx: Send {
         at: Timestamp,
     ) -> Result<()>;
     async fn panic_code_hash(&mut self, account: AccountId) -> Result<Option<TokenHash>>;
-    /// Revokes every API key of the account in one statement (a freeze revokes, it never suspends).
-    async fn revoke_all_api_keys(&mut self, account: AccountId, at: Timestamp) -> Result<Vec<ApiKeyId>>;
 }
 
 #[async_trait::async_trait]

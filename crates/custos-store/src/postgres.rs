@@ -72,13 +72,14 @@ crate::sql_money::impl_money_sql!(
     sqlx::Postgres,
     PgBackend,
     PgTx,
+    cte,
     for_update = " FOR UPDATE",
     numeric = "::numeric"
 );
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 
-crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx);
+crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Postgres, PgBackend, PgTx);
 
 /// A fresh, empty schema on the server at `base_url`, migrated: one per test.

@@ -16,8 +16,33 @@ macro_rules! transfer_columns {
 }
 pub(crate) use transfer_columns;
 
+/// A balance write and its ledger entry, together: a batch of two statements on SQLite (one trip
+/// to its worker thread), one statement on PostgreSQL. $1 available, $2 locked, $3 time,
+/// $4 account, $5 asset, $6 kind, $7 available delta, $8 locked delta, $9 reference.
+macro_rules! balance_write_sql {
+    (@update $n:literal) => {
+        concat!(
+            "UPDATE balances SET available = $1", $n, ", locked = $2", $n, ", updated_at = $3 ",
+            "WHERE account_id = $4 AND asset = $5"
+        )
+    };
+    (@insert $n:literal) => {
+        concat!(
+            "INSERT INTO ledger_entries (account_id, asset, kind, available_delta, locked_delta, reference, created_at) ",
+            "VALUES ($4, $5, $6, $7", $n, ", $8", $n, ", $9, $3) RETURNING seq"
+        )
+    };
+    (batch, $n:literal) => {
+        concat!(balance_write_sql!(@update $n), "; ", balance_write_sql!(@insert $n))
+    };
+    (cte, $n:literal) => {
+        concat!("WITH b AS (", balance_write_sql!(@update $n), ") ", balance_write_sql!(@insert $n))
+    };
+}
+pub(crate) use balance_write_sql;
+
 macro_rules! impl_money_sql {
-    ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, numeric = $n:literal) => {
+    ($db:ty, $backend:ident, $tx:ident, $mode:ident, for_update = $fu:literal, numeric = $n:literal) => {
         mod money_sql {
             use custos_core::Timestamp;
             use custos_core::crypto::TokenHash;
@@ -30,7 +55,7 @@ macro_rules! impl_money_sql {
             use super::{$backend, $tx};
             use crate::backend::{corrupt, hash32, ip, micros, opt_ts, ts};
             use crate::money::*;
-            use crate::sql_money::{transfer_columns, withdrawal_columns};
+            use crate::sql_money::{balance_write_sql, transfer_columns, withdrawal_columns};
             use custos_core::ids::TransferId;
             use custos_core::transfer::TransferState;
             use crate::{Result, conflict_or};
@@ -137,21 +162,17 @@ macro_rules! impl_money_sql {
             #[async_trait::async_trait]
             impl MoneyTx for $tx {
                 async fn lock_balance(&mut self, account: AccountId, asset: &str, now: Timestamp) -> Result<Balance> {
-                    sqlx::query(concat!(
+                    // One statement makes the row if missing and reads it; on PostgreSQL the
+                    // conflict's no-op update takes the row lock a `FOR UPDATE` would.
+                    let r = sqlx::query(concat!(
                         "INSERT INTO balances (account_id, asset, available, locked, updated_at) \
-                         VALUES ($1, $2, '0'", $n, ", '0'", $n, ", $3) ON CONFLICT (account_id, asset) DO NOTHING"
+                         VALUES ($1, $2, '0'", $n, ", '0'", $n, ", $3) \
+                         ON CONFLICT (account_id, asset) DO UPDATE SET account_id = excluded.account_id \
+                         RETURNING CAST(available AS TEXT) AS available, CAST(locked AS TEXT) AS locked"
                     ))
                     .bind(account.as_uuid())
                     .bind(asset)
                     .bind(micros(now))
-                    .execute(&mut *self.tx)
-                    .await?;
-                    let r = sqlx::query(concat!(
-                        "SELECT CAST(available AS TEXT) AS available, CAST(locked AS TEXT) AS locked \
-                         FROM balances WHERE account_id = $1 AND asset = $2", $fu
-                    ))
-                    .bind(account.as_uuid())
-                    .bind(asset)
                     .fetch_one(&mut *self.tx)
                     .await?;
                     balance_row(&r)
@@ -166,30 +187,18 @@ macro_rules! impl_money_sql {
                     now: Timestamp,
                 ) -> Result<i64> {
                     let NewEntry { kind, delta, reference } = entry;
-                    sqlx::query(concat!(
-                        "UPDATE balances SET available = $1", $n, ", locked = $2", $n, ", updated_at = $3 \
-                         WHERE account_id = $4 AND asset = $5"
-                    ))
-                    .bind(balance.available.to_storage())
-                    .bind(balance.locked.to_storage())
-                    .bind(micros(now))
-                    .bind(account.as_uuid())
-                    .bind(asset)
-                    .execute(&mut *self.tx)
-                    .await?;
-                    let seq: i64 = sqlx::query_scalar(concat!(
-                        "INSERT INTO ledger_entries (account_id, asset, kind, available_delta, locked_delta, reference, created_at) \
-                         VALUES ($1, $2, $3, $4", $n, ", $5", $n, ", $6, $7) RETURNING seq"
-                    ))
-                    .bind(account.as_uuid())
-                    .bind(asset)
-                    .bind(kind.as_str())
-                    .bind(delta.available.to_storage())
-                    .bind(delta.locked.to_storage())
-                    .bind(reference)
-                    .bind(micros(now))
-                    .fetch_one(&mut *self.tx)
-                    .await?;
+                    let seq: i64 = sqlx::query_scalar(balance_write_sql!($mode, $n))
+                        .bind(balance.available.to_storage())
+                        .bind(balance.locked.to_storage())
+                        .bind(micros(now))
+                        .bind(account.as_uuid())
+                        .bind(asset)
+                        .bind(kind.as_str())
+                        .bind(delta.available.to_storage())
+                        .bind(delta.locked.to_storage())
+                        .bind(reference)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
                     Ok(seq)
                 }
 

@@ -62,9 +62,9 @@ impl crate::Backend for SqliteBackend {
 
 crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");
 
-crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", numeric = "");
+crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch, for_update = "", numeric = "");
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
-crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
+crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);

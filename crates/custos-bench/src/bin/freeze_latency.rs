@@ -48,6 +48,9 @@ const WITHDRAWALS: usize = 20;
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
+    if let Ok(filter) = std::env::var("CUSTOS_BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).init();
+    }
     anyhow::ensure!(args.freezes >= 10, "--freezes must be at least 10");
     let (store, dir) = match &args.postgres {
         Some(url) => (custos_store::testing::fresh_postgres(url).await?, TempDir::new()),

@@ -375,8 +375,9 @@ fn drift(what: &str) -> ApiError {
     ApiError::Internal(format!("freeze: the store touched other {what} than planned"))
 }
 
-/// Applies the plan: status, stamp, and one statement per table; the wallet is asked about each
-/// withdrawal it is processing. Returns the wallet's answers.
+/// Applies the plan: status, stamp and the set-based writes in one batch (the store's
+/// `apply_freeze`), checked against the plan; one balance write per asset released; the wallet is
+/// asked about each withdrawal it is processing. Returns the wallet's answers.
 async fn apply(
     state: &AppState,
     tx: &mut dyn Tx,
@@ -386,18 +387,17 @@ async fn apply(
     freeze_id: FreezeId,
     now: Timestamp,
 ) -> Result<Vec<Interception>, ApiError> {
-    tx.set_status_and_stamp(account.id, AccountStatus::Frozen, &new_security_stamp()).await?;
-    let sessions = tx.revoke_sessions(account.id, None, now, RevokeReason::AccountFrozen).await?;
-    if sessions as usize != plan.revoke_sessions.len() {
+    let applied = tx.apply_freeze(account.id, &new_security_stamp(), now).await?;
+    if applied.sessions != plan.revoke_sessions {
         return Err(drift("sessions"));
     }
-    if tx.revoke_all_api_keys(account.id, now).await? != plan.revoke_api_keys {
+    if applied.api_keys != plan.revoke_api_keys {
         return Err(drift("API keys"));
     }
-    if tx.cancel_open_withdrawals(account.id, now).await? != plan.cancel_withdrawals {
+    if applied.withdrawals != plan.cancel_withdrawals {
         return Err(drift("withdrawals"));
     }
-    if tx.cancel_unsettled_transfers(account.id, now).await? != plan.cancel_transfers {
+    if applied.transfers != plan.cancel_transfers {
         return Err(drift("transfers"));
     }
     // Reservations come back per asset and kind: one balance write and one ledger entry each,

@@ -82,16 +82,15 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     assert_eq!(rows.transfers.len(), 2, "requested and held, sent by this account only");
     assert!(rows.transfers.iter().all(|(_, uid)| *uid == b.uid), "with the receiver's UID");
 
-    let cancelled = tx.cancel_open_withdrawals(a.id, t(10)).await.unwrap();
+    let applied = tx.apply_freeze(a.id, &[9; 16], t(10)).await.unwrap();
     let mut want: Vec<WithdrawalId> = ws.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect();
     want.sort();
-    assert_eq!(cancelled, want, "exactly the states core calls cancellable");
-    let stopped = tx.cancel_unsettled_transfers(a.id, t(10)).await.unwrap();
-    let mut want: Vec<TransferId> = ts.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect();
-    want.sort();
-    assert_eq!(stopped, want);
-    assert_eq!(tx.revoke_all_api_keys(a.id, t(10)).await.unwrap(), vec![key.id.clone()]);
-    tx.set_status_and_stamp(a.id, AccountStatus::Frozen, &[9; 16]).await.unwrap();
+    assert_eq!(applied.withdrawals, want, "exactly the states core calls cancellable");
+    let mut want_transfers: Vec<TransferId> = ts.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect();
+    want_transfers.sort();
+    assert_eq!(applied.transfers, want_transfers);
+    assert_eq!(applied.api_keys, vec![key.id.clone()]);
+    assert_eq!(applied.sessions, vec![live.id]);
     tx.commit().await.unwrap();
 
     let w = store.withdrawal(want_first(&ws)).await.unwrap().unwrap();
