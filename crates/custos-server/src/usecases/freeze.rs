@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use custos_core::Reason;
 use custos_core::Timestamp;
 use custos_core::asset;
-use custos_core::audit::{Actor, AuditEvent, Chain, RevokeReason};
+use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::freeze::{
     self, ApiKeyFact, BEYOND_REACH_LOOKBACK, Decision, FreezeChannel, FreezePlan, FreezeReceipt,
