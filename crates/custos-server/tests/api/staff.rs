@@ -363,3 +363,17 @@ async fn on_postgres_staff_enrol_read_an_account_and_are_disabled() {
     let report = custos_server::usecases::operator::verify_audit(&app.store, |_| {}).await.unwrap();
     assert!(report.broken.is_empty(), "{report:?}");
 }
+
+#[tokio::test]
+async fn the_demo_seeds_official_channels_users_can_check() {
+    let app = spawn_app().await;
+    assert!(custos_server::demo::seed(&app.state).await.unwrap());
+    assert_eq!(
+        app.store.official_channels(None).await.unwrap().len(),
+        custos_server::demo::OFFICIAL_CHANNELS.len()
+    );
+    let v = json_ok(app.get("/api/v1/verify?channel=support%40custos.example").await).await;
+    assert_eq!(v["official"], true);
+    let v = json_ok(app.get("/api/v1/verify?channel=support%40cust0s.example").await).await;
+    assert_eq!(v["status"], "lookalike");
+}
