@@ -377,3 +377,48 @@ async fn the_demo_seeds_official_channels_users_can_check() {
     let v = json_ok(app.get("/api/v1/verify?channel=support%40cust0s.example").await).await;
     assert_eq!(v["status"], "lookalike");
 }
+
+#[tokio::test]
+async fn the_console_page_takes_the_staff_cookie_and_cross_site_posts_with_it_are_refused() {
+    let app = spawn_app().await;
+    let uid = app.verified_account("victim@example.com").await;
+    let (token, _) = signed_in_staff(&app, "agent@custos.example", "agent").await;
+    let cookie = format!("custos-staff={token}");
+
+    let page =
+        app.http.get(app.url(&format!("/support?uid={uid}"))).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("victim@example.com") && html.contains("agent person"), "{html}");
+    let account =
+        app.store.account_by_uid(custos_core::ids::Uid::parse(&uid).unwrap()).await.unwrap().unwrap();
+    let records = app.store.audit_records(&format!("account:{}", account.id), 0, 100).await.unwrap();
+    assert!(
+        records.iter().any(|r| matches!(r.event, AuditEvent::StaffReadAccount { .. })),
+        "the page's lookup is audited too"
+    );
+
+    // Without a staff session the console sends you to its sign-in; a customer cookie is not one.
+    let anon = app.http.get(app.url("/support")).send().await.unwrap();
+    assert_eq!(anon.headers()["location"], "/support/login");
+
+    let forged = app
+        .http
+        .post(app.url("/support/logout"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(forged).await;
+    assert_eq!(
+        (status, body["type"].as_str().unwrap()),
+        (StatusCode::FORBIDDEN, "urn:custos:problem:csrf-rejected")
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/support/me", &token).await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+}
