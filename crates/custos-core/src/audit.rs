@@ -260,6 +260,10 @@ pub enum AuditEvent {
         role: String,
         email_domain: String,
     },
+    /// A new setup link replaced an unused or expired one.
+    StaffSetupLinkIssued {
+        staff_id: String,
+    },
     /// The setup link was completed: a password set and an authenticator app enrolled.
     StaffEnrolled {
         staff_id: String,

@@ -140,6 +140,16 @@ macro_rules! impl_staff_sql {
                     row.as_ref().map(staff_row).transpose()
                 }
 
+                async fn set_staff_setup_token(&mut self, id: StaffId, hash: &TokenHash, expires_at: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE staff SET setup_token_hash = $1, setup_expires_at = $2 WHERE id = $3 AND status = 'pending'")
+                        .bind(hash.as_bytes())
+                        .bind(micros(expires_at))
+                        .bind(id.as_uuid())
+                        .execute(&mut *self.tx)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn set_staff_setup_credentials(&mut self, id: StaffId, password_hash: &str, seed_sealed: &[u8]) -> Result<()> {
                     sqlx::query("UPDATE staff SET password_hash = $1, totp_seed_sealed = $2 WHERE id = $3 AND status = 'pending'")
                         .bind(password_hash)

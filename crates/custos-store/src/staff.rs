@@ -67,6 +67,13 @@ pub trait StaffTx: Send {
     async fn lock_staff(&mut self, id: StaffId) -> Result<Option<StaffRecord>>;
     async fn lock_staff_by_email_key(&mut self, email_key: &str) -> Result<Option<StaffRecord>>;
     async fn lock_staff_by_setup_hash(&mut self, hash: &TokenHash) -> Result<Option<StaffRecord>>;
+    /// A new setup link for a pending staff member (the old one dies: one hash per row).
+    async fn set_staff_setup_token(
+        &mut self,
+        id: StaffId,
+        hash: &TokenHash,
+        expires_at: Timestamp,
+    ) -> Result<()>;
     /// Setup, step one: the chosen password and a new (unconfirmed) sealed seed.
     async fn set_staff_setup_credentials(
         &mut self,

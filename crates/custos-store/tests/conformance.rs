@@ -1171,8 +1171,15 @@ async fn staff_are_unique_by_email_and_staff_id_and_activate_once(store: Store) 
     assert!(matches!(tx.insert_staff(&same_code).await, Err(StoreError::Conflict("staff_code"))));
     drop(tx);
 
+    // A new link replaces the old one.
+    let old = setup.clone();
+    let setup = BearerToken::generate();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_staff_setup_token(dana.id, &setup.hash(), t(9)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.staff_by_setup_hash(&old.hash()).await.unwrap().is_none());
     let found = store.staff_by_setup_hash(&setup.hash()).await.unwrap().unwrap();
-    assert_eq!((found.id, found.status), (dana.id, StaffStatus::Pending));
+    assert_eq!((found.id, found.status, found.setup_expires_at), (dana.id, StaffStatus::Pending, Some(t(9))));
     let mut tx = store.begin().await.unwrap();
     let locked = tx.lock_staff_by_setup_hash(&setup.hash()).await.unwrap().unwrap();
     tx.set_staff_setup_credentials(locked.id, "$argon2id$fake", b"sealed-seed").await.unwrap();

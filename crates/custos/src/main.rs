@@ -145,6 +145,15 @@ enum StaffCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Print a new one-time setup link for a staff member who has not finished setting up.
+    SetupLink {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// List staff members (no secrets).
     List(ServeArgs),
     /// Disable a staff member: every session ends at once; their staff ID stops being official.
@@ -487,6 +496,19 @@ async fn staff_command(cli_config: &Option<PathBuf>, command: &StaffCommand) -> 
                     println!(
                         "one-time setup link (valid until {}; open it to set a password and an authenticator app):",
                         c.expires_at
+                    );
+                    println!("{}", c.setup_link);
+                }
+                Err(e) => exit_refused(e)?,
+            }
+        }
+        StaffCommand::SetupLink { email, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            match staff::reissue_setup_link(app.state(), email, operator).await {
+                Ok(c) => {
+                    println!(
+                        "new one-time setup link for {} ({}), valid until {}:",
+                        c.email, c.code, c.expires_at
                     );
                     println!("{}", c.setup_link);
                 }

@@ -221,6 +221,10 @@ fn an_operator_creates_lists_and_disables_staff_and_keeps_the_official_registry(
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("staff-role-invalid"), "{}", text(&bad.stderr));
 
+    let relink = custos(&["staff", "setup-link", "--email", "dana@custos.example"], &dir, None, &[]);
+    assert!(relink.status.success(), "{}", text(&relink.stderr));
+    assert!(text(&relink.stdout).contains("/support/setup/"), "{}", text(&relink.stdout));
+
     let list = custos(&["staff", "list"], &dir, None, &[]);
     let listed = text(&list.stdout);
     assert!(listed.contains("analyst\tpending\tdana@custos.example\tDana Reyes"), "{listed}");

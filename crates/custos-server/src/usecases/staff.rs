@@ -135,6 +135,38 @@ pub async fn create(state: &AppState, new: NewStaff, operator: &str) -> Result<C
     Err(ApiError::Internal("could not allocate a unique staff ID".into()))
 }
 
+/// `custos staff setup-link`: a new one-time setup link for a staff member who has not finished
+/// setting up (the old link dies). An enrolled or disabled member gets none: `Conflict`.
+pub async fn reissue_setup_link(
+    state: &AppState,
+    email: &str,
+    operator: &str,
+) -> Result<CreatedStaff, ApiError> {
+    let email = Email::parse(email).map_err(|_| ApiError::NotFound)?;
+    let now = state.clock.now();
+    let token = BearerToken::generate();
+    let expires_at = now.plus(SETUP_TTL);
+    let mut tx = state.store.begin().await?;
+    let staff = tx.lock_staff_by_email_key(&email.key()).await?.ok_or(ApiError::NotFound)?;
+    if staff.status != StaffStatus::Pending {
+        return Err(ApiError::Conflict(Reason::new(
+            "staff-not-pending",
+            "Only a staff member who has not finished setting up gets a new setup link.",
+        )));
+    }
+    tx.set_staff_setup_token(staff.id, &token.hash(), expires_at).await?;
+    let event = AuditEvent::StaffSetupLinkIssued { staff_id: staff.code.as_str().to_owned() };
+    audit(&mut *tx, Chain::System, now, Actor::Operator { name: operator.to_owned() }, event).await?;
+    tx.commit().await?;
+    Ok(CreatedStaff {
+        code: staff.code,
+        email: staff.email,
+        role: staff.role,
+        setup_link: state.config.link(&format!("/support/setup/{}", token.expose())),
+        expires_at,
+    })
+}
+
 /// `custos staff list`.
 pub async fn list(state: &AppState) -> Result<Vec<StaffRecord>, ApiError> {
     Ok(state.store.staff_list().await?)
