@@ -71,6 +71,7 @@ async function waitForHealth(base, child, log) {
  * Starts custos and Chromium. `stop()` ends both, writes the server's log to SHOTS/`logName`, and
  * removes the data directory. Console errors of every context made with `newContext` (CSP
  * violations among them) collect in `consoleErrors`. `env` adds CUSTOS_* settings for this server.
+ * `dataDir` is the server's data directory, for CLI commands run beside it (`custos staff create`).
  * `host` is the name the browser uses for it; any other than 127.0.0.1 (e.g. `localhost`, which
  * WebAuthn needs) also becomes the server's public URL, so its links use it.
  */
@@ -145,7 +146,7 @@ export async function start(logName, env = {}, { host = '127.0.0.1' } = {}) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { base, newContext, consoleErrors, stop };
+  return { base, dataDir, newContext, consoleErrors, stop };
 }
 
 /** Full-page screenshots at desktop and phone size, for people to look at (not asserted on). */

@@ -27,6 +27,8 @@ pub enum Actor {
     Operator { name: String },
     /// custos itself: workers, expiry, automatic policies.
     System,
+    /// A support staff member, by public staff ID (`CS-123456`) and display name.
+    Staff { staff_id: String, name: String },
 }
 
 /// Which chain a record belongs to.
@@ -251,6 +253,46 @@ pub enum AuditEvent {
     },
     StaffViewedAccount {
         staff: String,
+    },
+    // Staff (issue 6): on the system chain, except reads of an account, which go to its chain.
+    StaffCreated {
+        staff_id: String,
+        role: String,
+        email_domain: String,
+    },
+    /// A new setup link replaced an unused or expired one.
+    StaffSetupLinkIssued {
+        staff_id: String,
+    },
+    /// The setup link was completed: a password set and an authenticator app enrolled.
+    StaffEnrolled {
+        staff_id: String,
+    },
+    StaffSignedIn {
+        staff_id: String,
+        ip: Option<IpAddr>,
+    },
+    StaffSignInFailed {
+        ip: Option<IpAddr>,
+    },
+    StaffSignedOut {
+        staff_id: String,
+    },
+    StaffDisabled {
+        staff_id: String,
+        sessions_revoked: u32,
+    },
+    /// A staff member read an account's data; `what` names the view (e.g. `account_summary`).
+    StaffReadAccount {
+        what: String,
+    },
+    OfficialChannelAdded {
+        kind: String,
+        value: String,
+    },
+    OfficialChannelRemoved {
+        kind: String,
+        value: String,
     },
 }
 

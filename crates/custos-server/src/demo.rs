@@ -93,7 +93,25 @@ pub async fn seed(state: &AppState) -> Result<bool, ApiError> {
     // This morning, the laptop again.
     clock.advance(Duration::from_secs(8 * 3_600));
     login_as(laptop, VICTIM_PASSWORD).await?;
+    seed_official_channels(&past).await?;
     Ok(true)
+}
+
+/// The channels a user of the demo can check at `/verify` (try `cust0s.example` for a lookalike).
+pub const OFFICIAL_CHANNELS: [(&str, &str, &str); 5] = [
+    ("domain", "custos.example", "our website and app"),
+    ("email", "support@custos.example", "support replies come only from this address"),
+    ("email", "security@custos.example", "security notices"),
+    ("phone", "+44 20 7946 0000", "support hotline (we never call first to ask for codes)"),
+    ("social", "x:@custoshelp", "support on X"),
+];
+
+async fn seed_official_channels(state: &AppState) -> Result<(), ApiError> {
+    use crate::usecases::official_channels::{Registrar, add};
+    for (kind, value, note) in OFFICIAL_CHANNELS {
+        add(state, Registrar::Operator("demo"), kind, value, Some(note)).await?;
+    }
+    Ok(())
 }
 
 /// The demo's price feed: a quote per asset every six hours over `span`, from the past clock's

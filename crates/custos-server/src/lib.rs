@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod extract_api_key;
+pub mod extract_staff;
 pub mod geoip;
 pub mod hashing;
 pub mod http;

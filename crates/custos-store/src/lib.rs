@@ -15,6 +15,7 @@ pub mod money;
 mod postgres;
 mod records;
 mod sqlite;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use backend::{Reader, Tx};
 pub use freeze::*;
 pub use money::*;
 pub use records::*;
+pub use staff::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,6 +122,7 @@ mod sql_allowlist;
 mod sql_api_keys;
 mod sql_freeze;
 mod sql_money;
+mod sql_staff;
 
 /// Fresh, migrated databases for tests: one per test, never shared.
 pub mod testing {

@@ -94,6 +94,16 @@ enum Command {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Support staff accounts (separate from customer accounts; password and TOTP required).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// The registry of official channels users can check at /verify.
+    Official {
+        #[command(subcommand)]
+        command: OfficialCommand,
+    },
     /// Print a new random root key for CUSTOS_MASTER_KEY.
     Keygen,
     /// Print a new webhook signing secret (whsec_…) for CUSTOS_WEBHOOK_SECRET.
@@ -114,6 +124,79 @@ enum UserCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff member and print a one-time setup link (valid one hour), where they choose a
+    /// password and enrol an authenticator app. No password is accepted here.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Display name, shown to users beside the staff ID.
+        #[arg(long)]
+        name: String,
+        /// agent | analyst | admin
+        #[arg(long)]
+        role: String,
+        /// Your name, recorded in the audit trail.
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Print a new one-time setup link for a staff member who has not finished setting up.
+    SetupLink {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// List staff members (no secrets).
+    List(ServeArgs),
+    /// Disable a staff member: every session ends at once; their staff ID stops being official.
+    Disable {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfficialCommand {
+    /// Register an official channel.
+    Add {
+        /// domain | email | phone | social
+        #[arg(long)]
+        kind: String,
+        /// e.g. custos.example, support@custos.example, +44 20 7946 0000, x:@custoshelp
+        #[arg(long)]
+        value: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Remove an official channel.
+    Remove {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        value: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// List the registry.
+    List(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -244,7 +327,7 @@ fn exit_refused(e: custos_server::error::ApiError) -> anyhow::Result<()> {
             std::process::exit(2);
         }
         ApiError::NotFound => {
-            eprintln!("refused: no account with this UID");
+            eprintln!("refused: not found");
             std::process::exit(2);
         }
         e => bail!("{e}"),
@@ -381,6 +464,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Staff { command } => staff_command(&cli.config, command).await,
+        Command::Official { command } => official_command(&cli.config, command).await,
         Command::Keygen => {
             println!("{}", custos_core::crypto::RootKey::generate().to_hex());
             Ok(())
@@ -390,4 +475,92 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A built application for a one-shot command (no listener in use).
+async fn one_shot(cli_config: &Option<PathBuf>, serve: &ServeArgs) -> anyhow::Result<Application> {
+    let mut config = load(cli_config, serve)?;
+    config.listen = "127.0.0.1:0".parse()?;
+    Ok(Application::build(config).await?)
+}
+
+async fn staff_command(cli_config: &Option<PathBuf>, command: &StaffCommand) -> anyhow::Result<()> {
+    use custos_server::usecases::staff;
+    match command {
+        StaffCommand::Create { email, name, role, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            let new = staff::NewStaff { email: email.clone(), name: name.clone(), role: role.clone() };
+            match staff::create(app.state(), new, operator).await {
+                Ok(c) => {
+                    println!("created staff {} ({}) with staff ID {}", c.email, c.role.as_str(), c.code);
+                    println!(
+                        "one-time setup link (valid until {}; open it to set a password and an authenticator app):",
+                        c.expires_at
+                    );
+                    println!("{}", c.setup_link);
+                }
+                Err(e) => exit_refused(e)?,
+            }
+        }
+        StaffCommand::SetupLink { email, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            match staff::reissue_setup_link(app.state(), email, operator).await {
+                Ok(c) => {
+                    println!(
+                        "new one-time setup link for {} ({}), valid until {}:",
+                        c.email, c.code, c.expires_at
+                    );
+                    println!("{}", c.setup_link);
+                }
+                Err(e) => exit_refused(e)?,
+            }
+        }
+        StaffCommand::List(serve) => {
+            let app = one_shot(cli_config, serve).await?;
+            let all = staff::list(app.state()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if all.is_empty() {
+                println!("no staff yet: custos staff create --email … --name … --role agent|analyst|admin");
+            }
+            for s in all {
+                println!("{}\t{}\t{}\t{}\t{}", s.code, s.role.as_str(), s.status.as_str(), s.email, s.name);
+            }
+        }
+        StaffCommand::Disable { email, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            match staff::disable(app.state(), email, operator).await {
+                Ok(n) => println!("disabled {email}; {n} sessions ended"),
+                Err(e) => exit_refused(e)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn official_command(cli_config: &Option<PathBuf>, command: &OfficialCommand) -> anyhow::Result<()> {
+    use custos_server::usecases::official_channels::{self as official, Registrar};
+    match command {
+        OfficialCommand::Add { kind, value, note, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            match official::add(app.state(), Registrar::Operator(operator), kind, value, note.as_deref())
+                .await
+            {
+                Ok(c) => println!("official {}: {}", c.kind.as_str(), c.value),
+                Err(e) => exit_refused(e)?,
+            }
+        }
+        OfficialCommand::Remove { kind, value, operator, serve } => {
+            let app = one_shot(cli_config, serve).await?;
+            match official::remove(app.state(), Registrar::Operator(operator), kind, value).await {
+                Ok(()) => println!("removed {kind} {value}"),
+                Err(e) => exit_refused(e)?,
+            }
+        }
+        OfficialCommand::List(serve) => {
+            let app = one_shot(cli_config, serve).await?;
+            for c in official::list(app.state()).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!("{}\t{}\t{}", c.kind.as_str(), c.value, c.note.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
 }

@@ -197,3 +197,74 @@ fn support_freezes_from_the_command_line_and_only_two_operators_unfreeze() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn an_operator_creates_lists_and_disables_staff_and_keeps_the_official_registry() {
+    let dir = temp_dir();
+    let out = custos(
+        &["staff", "create", "--email", "dana@custos.example", "--name", "Dana Reyes", "--role", "analyst"],
+        &dir,
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("with staff ID CS-"), "{stdout}");
+    assert!(stdout.contains("/support/setup/"), "a one-time setup link is printed: {stdout}");
+
+    let bad = custos(
+        &["staff", "create", "--email", "x@custos.example", "--name", "X", "--role", "root"],
+        &dir,
+        None,
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("staff-role-invalid"), "{}", text(&bad.stderr));
+
+    let relink = custos(&["staff", "setup-link", "--email", "dana@custos.example"], &dir, None, &[]);
+    assert!(relink.status.success(), "{}", text(&relink.stderr));
+    assert!(text(&relink.stdout).contains("/support/setup/"), "{}", text(&relink.stdout));
+
+    let list = custos(&["staff", "list"], &dir, None, &[]);
+    let listed = text(&list.stdout);
+    assert!(listed.contains("analyst\tpending\tdana@custos.example\tDana Reyes"), "{listed}");
+    assert!(!listed.contains("argon2"), "no secrets in the list");
+
+    let off = custos(&["staff", "disable", "--email", "dana@custos.example"], &dir, None, &[]);
+    assert!(off.status.success(), "{}", text(&off.stderr));
+    assert!(text(&custos(&["staff", "list"], &dir, None, &[]).stdout).contains("disabled"));
+    let unknown = custos(&["staff", "disable", "--email", "nobody@custos.example"], &dir, None, &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let add = custos(
+        &[
+            "official",
+            "add",
+            "--kind",
+            "domain",
+            "--value",
+            "https://www.Custos.Example/",
+            "--note",
+            "main site",
+        ],
+        &dir,
+        None,
+        &[],
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    assert!(text(&add.stdout).contains("official domain: custos.example"), "{}", text(&add.stdout));
+    let garbage =
+        custos(&["official", "add", "--kind", "domain", "--value", "not a domain"], &dir, None, &[]);
+    assert_eq!(garbage.status.code(), Some(2));
+    assert!(text(&garbage.stderr).contains("channel-invalid"));
+    let listed = text(&custos(&["official", "list"], &dir, None, &[]).stdout);
+    assert!(listed.contains("domain\tcustos.example\tmain site"), "{listed}");
+    let rm =
+        custos(&["official", "remove", "--kind", "domain", "--value", "custos.example"], &dir, None, &[]);
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    assert!(!text(&custos(&["official", "list"], &dir, None, &[]).stdout).contains("custos.example"));
+
+    let verify = custos(&["audit", "verify"], &dir, None, &[]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

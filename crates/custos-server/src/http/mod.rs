@@ -10,6 +10,7 @@ pub mod pages;
 pub mod passkeys_api;
 pub mod qr;
 pub mod security_api;
+pub mod support_api;
 pub mod views;
 pub mod wallet_api;
 
@@ -39,7 +40,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         Errors are RFC 9457 problem+json with `type` = `urn:custos:problem:<code>` and a `reasons` list."),
     modifiers(&SessionAuth),
     tags((name = "auth"), (name = "account"), (name = "sessions"), (name = "security"), (name = "money"),
-        (name = "integration"), (name = "api-keys"), (name = "allowlist"))
+        (name = "integration"), (name = "api-keys"), (name = "allowlist"), (name = "support"), (name = "verify"))
 )]
 struct ApiDoc;
 
@@ -50,6 +51,10 @@ impl utoipa::Modify for SessionAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "staff_session",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
         components.add_security_scheme(
@@ -79,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(freeze_api::router())
         .merge(wallet_api::router())
         .merge(allowlist_api::router())
+        .merge(support_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");
@@ -165,9 +171,10 @@ async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     let names = CookieNames::for_state(&state);
-    let has_cookie = axum_extra::extract::CookieJar::from_headers(req.headers())
-        .iter()
-        .any(|c| [names.session, names.device, names.csrf].contains(&c.name()));
+    let has_cookie = axum_extra::extract::CookieJar::from_headers(req.headers()).iter().any(|c| {
+        [names.session, names.device, names.csrf, crate::extract_staff::staff_cookie_name(&state)]
+            .contains(&c.name())
+    });
     if has_cookie && !same_origin(req.headers(), &state.config.public_origin()) {
         return ApiError::CsrfRejected.into_response();
     }

@@ -41,7 +41,9 @@ mod panic_code;
 mod passkeys;
 mod passwords;
 mod posture;
+mod support;
 mod two_factor;
+mod verify_channel;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let r = Router::new()
@@ -62,7 +64,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(freeze::routes())
         .merge(panic_code::routes())
         .merge(allowlist::routes())
-        .merge(diagnosis::routes());
+        .merge(diagnosis::routes())
+        .merge(support::routes())
+        .merge(verify_channel::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

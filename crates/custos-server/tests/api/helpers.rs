@@ -166,6 +166,10 @@ impl TestApp {
         self.http.post(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
     pub async fn get_authed(&self, path: &str, token: &str) -> Response {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }

@@ -20,6 +20,7 @@ mod postgres;
 mod risk;
 mod sessions;
 mod sms;
+mod staff;
 mod surface;
 mod wallet;
 mod webhooks;
