@@ -25,6 +25,7 @@ pub trait Tx:
     + crate::api_keys::ApiKeyTx
     + crate::allowlist::AllowlistTx
     + crate::freeze::FreezeTx
+    + crate::incidents::IncidentTx
     + Send
 {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
@@ -208,6 +209,7 @@ pub trait Reader:
     + crate::api_keys::ApiKeyReader
     + crate::allowlist::AllowlistReader
     + crate::freeze::FreezeReader
+    + crate::incidents::IncidentReader
     + Send
     + Sync
 {

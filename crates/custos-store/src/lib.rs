@@ -11,6 +11,7 @@ pub mod allowlist;
 pub mod api_keys;
 mod backend;
 pub mod freeze;
+pub mod incidents;
 pub mod money;
 mod postgres;
 mod records;
@@ -22,6 +23,7 @@ pub use allowlist::*;
 pub use api_keys::*;
 pub use backend::{Reader, Tx};
 pub use freeze::*;
+pub use incidents::*;
 pub use money::*;
 pub use records::*;
 
@@ -119,6 +121,7 @@ mod sql;
 mod sql_allowlist;
 mod sql_api_keys;
 mod sql_freeze;
+mod sql_incidents;
 mod sql_money;
 
 /// Fresh, migrated databases for tests: one per test, never shared.

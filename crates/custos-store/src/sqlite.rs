@@ -68,3 +68,4 @@ crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
 crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
+crate::sql_incidents::impl_incidents_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
