@@ -154,6 +154,29 @@ pub fn parse_fact_lines(field: &'static str, lines: &[String]) -> Result<Vec<Str
     Ok(out)
 }
 
+/// What the diagnosis says for the facts: the time of the first indicator's earliest evidence
+/// (the detection time), and each indicator's evidence as one line (the unauthorised actions).
+pub fn facts_from_diagnosis(d: &crate::diagnosis::Diagnosis) -> (Option<Timestamp>, Vec<String>) {
+    let detected = d.indicators.iter().flat_map(|i| i.finding.evidence.iter().map(|e| e.at)).min();
+    let mut lines: Vec<(Timestamp, String)> = d
+        .indicators
+        .iter()
+        .flat_map(|i| {
+            i.finding.evidence.iter().map(move |e| (e.at, format!("{}: {}", i.finding.title, e.detail)))
+        })
+        .collect();
+    lines.sort();
+    let lines = lines
+        .into_iter()
+        .map(|(at, l)| {
+            let l = format!("{} — {l}", at.rfc3339());
+            l.chars().filter(|c| !c.is_control()).take(MAX_FACT_LEN).collect()
+        })
+        .take(MAX_FACT_ITEMS)
+        .collect();
+    (detected, lines)
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -387,6 +410,33 @@ mod tests {
         assert!(parse_fact_lines("f", &["x".repeat(MAX_FACT_LEN + 1)]).is_err());
         assert!(parse_fact_lines("f", &vec!["x".to_owned(); MAX_FACT_ITEMS + 1]).is_err());
         assert!(parse_fact_lines("f", &["a\u{7}".into()]).is_err());
+    }
+
+    #[test]
+    fn the_diagnosis_gives_the_first_indicator_as_detection_time_and_its_evidence_as_actions() {
+        use crate::diagnosis::{Diagnosis, Evidence, Finding, Indicator, Strength, Verdict};
+        let ind = |code, at: Vec<i64>| Indicator {
+            finding: Finding {
+                code,
+                title: code,
+                evidence: at.into_iter().map(|m| Evidence { at: t(m), detail: format!("at {m}") }).collect(),
+            },
+            strength: Strength::Definitive,
+        };
+        let d = Diagnosis {
+            verdict: Verdict::Compromised,
+            indicators: vec![ind("withdrawal", vec![30]), ind("sign-in", vec![10, 20])],
+            benign: vec![],
+            vector_hints: vec![],
+            next_steps: vec![],
+        };
+        let (detected, lines) = facts_from_diagnosis(&d);
+        assert_eq!(detected, Some(t(10)));
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].ends_with("sign-in: at 10"), "{lines:?}");
+        assert!(lines[2].ends_with("withdrawal: at 30"), "{lines:?}");
+        let empty = Diagnosis { indicators: vec![], ..d };
+        assert_eq!(facts_from_diagnosis(&empty), (None, vec![]));
     }
 
     #[test]

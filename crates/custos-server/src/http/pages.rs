@@ -37,6 +37,7 @@ mod confirm;
 mod diagnosis;
 mod freeze;
 mod funds;
+mod incidents;
 mod panic_code;
 mod passkeys;
 mod passwords;
@@ -62,7 +63,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(freeze::routes())
         .merge(panic_code::routes())
         .merge(allowlist::routes())
-        .merge(diagnosis::routes());
+        .merge(diagnosis::routes())
+        .merge(incidents::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 
