@@ -131,6 +131,7 @@ async fn open_case(
     state: &AppState,
     account: &AccountRecord,
     origin: IncidentOrigin,
+    measures_taken: Vec<String>,
     actor: Actor,
     now: Timestamp,
 ) -> Result<IncidentRecord, ApiError> {
@@ -144,7 +145,7 @@ async fn open_case(
             email: account.email.clone(),
             detected_at: None,
             unauthorised_actions: Vec::new(),
-            measures_taken: Vec::new(),
+            measures_taken,
         },
         facts_filled_at: None,
         opened_at: now,
@@ -211,25 +212,26 @@ pub(crate) async fn open_for_freeze(
     let mut measures =
         vec![format!("Account frozen {} at {}.", freeze::channel_words(channel), now.rfc3339())];
     measures.extend(freeze::receipt_lines(receipt));
-    let chain = Chain::Account(account.id);
-    let mut case = match tx.open_incident_of(account.id).await? {
-        Some(c) => c,
-        None => open_case(tx, state, account, IncidentOrigin::Freeze { channel }, Actor::System, now).await?,
+    measures.truncate(incident::MAX_FACT_ITEMS);
+    // Kept short: the freeze holds the account lock. A new case is written once; an open one gets
+    // the receipt added. The thread's system message comes with the facts, after the commit.
+    let case = match tx.open_incident_of(account.id).await? {
+        None => {
+            let origin = IncidentOrigin::Freeze { channel };
+            open_case(tx, state, account, origin, measures, Actor::System, now).await?
+        }
+        Some(mut case) => {
+            if let Some(to) = case.state.after_new_report() {
+                let event = move_to(&mut case, to, now)?;
+                audit(tx, Chain::Account(account.id), now, Actor::System, event).await?;
+            }
+            case.facts.measures_taken.extend(measures);
+            case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
+            case.updated_at = now;
+            tx.update_incident(&case).await?;
+            case
+        }
     };
-    if let Some(to) = case.state.after_new_report() {
-        let event = move_to(&mut case, to, now)?;
-        audit(tx, chain, now, Actor::System, event).await?;
-    }
-    case.facts.measures_taken.extend(measures);
-    case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
-    case.updated_at = now;
-    tx.update_incident(&case).await?;
-    let text = format!(
-        "The account was frozen {}. The measures taken are listed in the case; custos fills in when the trouble \
-         started and what was done without you from its diagnosis.",
-        freeze::channel_words(channel)
-    );
-    add_message(tx, &case, MessageAuthor::System, &MessageBody::system(&text), Actor::System, now).await?;
     let url = mint_case_link(tx, state, &case, now).await?;
     let emailed_to = match trusted_email(tx, account, now).await? {
         Some(to) => {
@@ -304,7 +306,8 @@ pub async fn fill_facts(state: &AppState, account: AccountId) -> Result<(), ApiE
     case.updated_at = now;
     tx.update_incident(&case).await?;
     let text = format!(
-        "custos filled in the facts from its diagnosis of the last 30 days (verdict: {}). You can correct them.",
+        "custos filled in the facts from its diagnosis of the last 30 days (verdict: {}); the measures taken \
+         include what any freeze did. Add what you know in a message.",
         d.verdict.as_str().replace('_', " ")
     );
     add_message(&mut *tx, &case, MessageAuthor::System, &MessageBody::system(&text), Actor::System, now)
@@ -511,7 +514,10 @@ pub async fn report(state: &AppState, who: &UserSession, r: &Report) -> Result<I
     let chain = Chain::Account(account.id);
     let mut case = match tx.open_incident_of(account.id).await? {
         Some(c) => c,
-        None => open_case(&mut *tx, state, &account, IncidentOrigin::UserReport, actor.clone(), now).await?,
+        None => {
+            open_case(&mut *tx, state, &account, IncidentOrigin::UserReport, vec![], actor.clone(), now)
+                .await?
+        }
     };
     if let Some(to) = case.state.after_new_report() {
         let event = move_to(&mut case, to, now)?;
