@@ -684,6 +684,9 @@ pub async fn staff_reply(
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
     let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
+    if case.state == IncidentState::Closed {
+        return Err(ApiError::Conflict(Reason::new("incident-closed", "This case is closed.")));
+    }
     if let Some(to) = new_state {
         let event = move_to(&mut case, to, now)?;
         audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;

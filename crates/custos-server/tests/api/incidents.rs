@@ -444,6 +444,14 @@ async fn a_staff_reply_reaches_the_thread_moves_the_case_and_tells_the_holder(ap
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(reason_codes(&p), ["incident-closed"]);
+    assert!(
+        incidents::staff_reply(&app.state, id, "S-17", "Ana", "late", None).await.is_err(),
+        "closed is final"
+    );
+    // A new report opens a new case.
+    let next =
+        json_ok(report(&app, &session, json!({"noticed_at": noticed, "description": "Again"})).await).await;
+    assert_ne!(next["id"].as_str().unwrap(), id.to_string());
     // The audit chain records every step.
     let chain = format!("account:{}", app.store.incident(id).await.unwrap().unwrap().account_id);
     let kinds: Vec<String> = app
