@@ -11,10 +11,13 @@ use super::json::Json;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::UserSession;
 use crate::state::AppState;
-use crate::usecases::incidents::{self, CaseView, IncidentView, MessageView, Report};
+use crate::usecases::incidents::{self, CaseView, FactsEdit, IncidentView, MessageView, Report};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(report, list)).routes(routes!(thread, post_message))
+    OpenApiRouter::new()
+        .routes(routes!(report, list))
+        .routes(routes!(thread, post_message))
+        .routes(routes!(edit_facts))
 }
 
 /// A report of a problem with the account. Attachments are not supported.
@@ -108,4 +111,36 @@ async fn post_message(
 ) -> ApiResult<Json<MessageView>> {
     refuse_attachments(&b.attachments)?;
     Ok(Json(incidents::post_message(&state, &who, &id, &b.body).await?))
+}
+
+/// Corrections to a case's facts; a field left out stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactsBody {
+    /// When the trouble started (RFC 3339, not in the future).
+    pub detected_at: Option<String>,
+    /// Replaces the list (one item per line, at most 50 lines of 500 characters).
+    pub unauthorised_actions: Option<Vec<String>>,
+    /// Replaces the list.
+    pub measures_taken: Option<Vec<String>>,
+}
+
+/// Correct the facts custos filled in on one of your open cases.
+#[utoipa::path(put, path = "/api/v1/incidents/{id}/facts", tag = "incidents", security(("session" = [])),
+    params(("id" = String, Path, description = "The case id")), request_body = FactsBody,
+    responses((status = 200, body = IncidentView), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem)))]
+async fn edit_facts(
+    State(state): State<AppState>,
+    who: UserSession,
+    Path(id): Path<String>,
+    Json(b): Json<FactsBody>,
+) -> ApiResult<Json<IncidentView>> {
+    let edit = FactsEdit {
+        detected_at: b.detected_at,
+        unauthorised_actions: b.unauthorised_actions,
+        measures_taken: b.measures_taken,
+    };
+    Ok(Json(incidents::edit_facts(&state, &who, &id, &edit).await?))
 }

@@ -630,6 +630,73 @@ pub async fn post_message(
     .await
 }
 
+/// The holder's corrections to the facts; `None` leaves a fact as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FactsEdit {
+    pub detected_at: Option<String>,
+    pub unauthorised_actions: Option<Vec<String>>,
+    pub measures_taken: Option<Vec<String>>,
+}
+
+/// The holder corrects the facts of their open case (detection time, unauthorised actions,
+/// measures taken); UID and email are the account's. Every reason is given at once.
+pub async fn edit_facts(
+    state: &AppState,
+    who: &UserSession,
+    id: &str,
+    edit: &FactsEdit,
+) -> Result<IncidentView, ApiError> {
+    let case = own_case(state, who, id).await?;
+    let case = ensure_filled(state, case).await?;
+    let now = state.clock.now();
+    let mut reasons = Vec::new();
+    let detected = match edit.detected_at.as_deref().map(parse_time) {
+        None => None,
+        Some(Some(t)) if t <= now => Some(t),
+        Some(_) => {
+            reasons.push(Reason::new("detected-at-invalid", "Give the time as RFC 3339, not in the future."));
+            None
+        }
+    };
+    let lists = |field, v: &Option<Vec<String>>, reasons: &mut Vec<Reason>| match v {
+        None => None,
+        Some(lines) => incident::parse_fact_lines(field, lines).map_err(|r| reasons.push(r)).ok(),
+    };
+    let actions = lists("unauthorised-actions-invalid", &edit.unauthorised_actions, &mut reasons);
+    let measures = lists("measures-taken-invalid", &edit.measures_taken, &mut reasons);
+    if !reasons.is_empty() {
+        return Err(ApiError::Validation(reasons));
+    }
+    let actor = Actor::User { account: who.account_id, session: Some(who.session_id) };
+    let mut tx = state.store.begin().await?;
+    tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let mut case = tx.incident_in_tx(case.id).await?.ok_or(ApiError::NotFound)?;
+    if case.state == IncidentState::Closed {
+        return Err(ApiError::Conflict(Reason::new("incident-closed", "This case is closed.")));
+    }
+    let mut fields = Vec::new();
+    if let Some(t) = detected {
+        case.facts.detected_at = Some(t);
+        fields.push("detected_at".to_owned());
+    }
+    if let Some(a) = actions {
+        case.facts.unauthorised_actions = a;
+        fields.push("unauthorised_actions".to_owned());
+    }
+    if let Some(m) = measures {
+        case.facts.measures_taken = m;
+        fields.push("measures_taken".to_owned());
+    }
+    if !fields.is_empty() {
+        case.updated_at = now;
+        tx.update_incident(&case).await?;
+        let event = AuditEvent::IncidentFactsEdited { incident: case.id, fields };
+        audit(&mut *tx, Chain::Account(case.account_id), now, actor, event).await?;
+    }
+    tx.commit().await?;
+    Ok(IncidentView::new(&case, state))
+}
+
 // ---- The case link ----
 
 /// The case a case link opens. Forged, malformed, expired links — and links whose case is gone —

@@ -220,6 +220,36 @@ async fn another_accounts_case_is_not_found_and_bad_reports_and_messages_are_ref
         "{bodies:?}"
     );
 
+    // Alice corrects the facts; every bad value is refused at once, and Bob cannot touch them.
+    let put = |who: &str, body: Value| {
+        app.http
+            .put(app.url(&format!("/api/v1/incidents/{id}/facts")))
+            .bearer_auth(who.to_owned())
+            .json(&body)
+            .send()
+    };
+    let edited = json_ok(
+        put(&alice, json!({"detected_at": "2026-01-02T03:04:05Z", "unauthorised_actions": ["Login from 203.0.113.9"]}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(edited["facts"]["detected_at"], "2026-01-02T03:04:05Z");
+    assert_eq!(edited["facts"]["unauthorised_actions"], json!(["Login from 203.0.113.9"]));
+    assert_eq!(edited["facts"]["measures_taken"], json!(["Changed my email password"]), "left as it was");
+    let (status, p) = problem(
+        put(&alice, json!({"detected_at": "2999-01-01T00:00:00Z", "measures_taken": ["\u{1}"]}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reason_codes(&p), ["detected-at-invalid", "measures-taken-invalid"]);
+    assert_eq!(
+        put(&bob, json!({"detected_at": "2026-01-01T00:00:00Z"})).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
     // Bob sees nothing of it: the same 404 as for a case that does not exist.
     assert!(json_ok(app.get_authed("/api/v1/incidents", &bob).await).await.as_array().unwrap().is_empty());
     for path in [id.clone(), uuid::Uuid::now_v7().to_string(), "nonsense".into()] {
