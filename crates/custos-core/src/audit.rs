@@ -244,6 +244,28 @@ pub enum AuditEvent {
     },
     /// The holder of a recovering account set a new password and enrolled a new second factor.
     RecoveryCompleted,
+    // Incidents (the case id; message bodies and facts stay in the case, not in the chain)
+    IncidentOpened {
+        incident: crate::ids::IncidentId,
+        origin: String,
+    },
+    /// `author` is `user`, `staff` or `system`; `staff_id` names the member of staff.
+    IncidentMessageAdded {
+        incident: crate::ids::IncidentId,
+        author: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staff_id: Option<String>,
+    },
+    IncidentStateChanged {
+        incident: crate::ids::IncidentId,
+        from: String,
+        to: String,
+    },
+    /// `fields` names what changed (`detected_at`, `unauthorised_actions`, `measures_taken`).
+    IncidentFactsEdited {
+        incident: crate::ids::IncidentId,
+        fields: Vec<String>,
+    },
     // Operations
     OperatorCreatedAccount {
         uid: u64,

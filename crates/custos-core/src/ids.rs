@@ -69,6 +69,11 @@ uuid_id!(ServiceTokenId);
 uuid_id!(TransferId);
 uuid_id!(FreezeId);
 uuid_id!(
+    /// An incident case (opened by a freeze or a user's report).
+    IncidentId
+);
+uuid_id!(IncidentMessageId);
+uuid_id!(
     /// An in-flight WebAuthn ceremony (registration or authentication state between two requests).
     CeremonyId
 );

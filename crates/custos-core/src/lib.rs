@@ -18,6 +18,7 @@ pub mod egress;
 pub mod email;
 pub mod freeze;
 pub mod ids;
+pub mod incident;
 pub mod ipdb;
 pub mod ledger;
 pub mod link_token;

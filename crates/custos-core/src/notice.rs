@@ -75,6 +75,12 @@ pub enum Notice {
     /// The withdrawal allowlist changed: `change` is a sentence that says what and, for anything
     /// that loosens it, from when ("usable from …", "turns off at …") and how to undo it.
     AllowlistChanged { change: String, at: Timestamp, ip: Option<String> },
+    /// A case was opened about the account (a freeze, a report): the private link that reads and
+    /// adds to it. Sent only to a contact that predates the last binding change. Holds a bearer link.
+    CaseLink { uid: u64, opened_at: Timestamp, case_url: String },
+    /// Support wrote on the holder's case. Carries no link (the address may be the attacker's):
+    /// the holder reads the reply in the security center or through the case link they hold.
+    CaseReply { uid: u64, staff_name: String, at: Timestamp },
 }
 
 /// What an allowlist email shows about an entry.
@@ -105,7 +111,14 @@ impl Notice {
     /// Security notices carry the disable-account link (filled by the kill switch). The notice of
     /// a freeze and the start of a recovery do not: the account is frozen or recovering already.
     pub fn is_security(&self) -> bool {
-        !matches!(self, Self::VerifyEmail { .. } | Self::AccountFrozen { .. } | Self::RecoveryStarted { .. })
+        !matches!(
+            self,
+            Self::VerifyEmail { .. }
+                | Self::AccountFrozen { .. }
+                | Self::RecoveryStarted { .. }
+                | Self::CaseLink { .. }
+                | Self::CaseReply { .. }
+        )
     }
 
     /// Whether a stranger can cause this message to be sent (by registering or asking for a link).
@@ -126,6 +139,7 @@ impl Notice {
                 | Self::ConfirmWithdrawal { .. }
                 | Self::RecoveryStarted { .. }
                 | Self::ConfirmAllowlistEntry { .. }
+                | Self::CaseLink { .. }
         )
     }
 
@@ -147,6 +161,8 @@ impl Notice {
             Self::RecoveryStarted { .. } => "recovery_started",
             Self::ConfirmAllowlistEntry { .. } => "confirm_allowlist_entry",
             Self::AllowlistChanged { .. } => "allowlist_changed",
+            Self::CaseLink { .. } => "case_link",
+            Self::CaseReply { .. } => "case_reply",
         }
     }
 }

@@ -98,10 +98,12 @@ pub enum WebhookEvent {
     /// An allowlist entry was added, confirmed or removed, or the allowlist turned on, scheduled
     /// to turn off, or had its turn-off cancelled (`data.change` says which).
     AllowlistChanged,
+    /// An incident case was opened for the account (by a freeze or the holder's report).
+    IncidentOpened,
 }
 
 impl WebhookEvent {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::WithdrawalCreated,
         Self::WithdrawalHeld,
         Self::WithdrawalCancelled,
@@ -113,6 +115,7 @@ impl WebhookEvent {
         Self::ApiKeyRevoked,
         Self::AccountFrozen,
         Self::AllowlistChanged,
+        Self::IncidentOpened,
     ];
 
     /// The stable, documented name receivers switch on.
@@ -129,6 +132,7 @@ impl WebhookEvent {
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::AccountFrozen => "account.frozen",
             Self::AllowlistChanged => "allowlist.changed",
+            Self::IncidentOpened => "incident.opened",
         }
     }
 
@@ -223,6 +227,7 @@ mod tests {
                 "api_key.revoked",
                 "account.frozen",
                 "allowlist.changed",
+                "incident.opened",
             ]
         );
         for e in WebhookEvent::ALL {

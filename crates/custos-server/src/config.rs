@@ -65,6 +65,9 @@ pub struct Config {
     /// How long a "Not you? Disable account" link works (`CUSTOS_DISABLE_LINK_TTL`, default 30 days).
     pub disable_link_ttl: Duration,
     pub risk: RiskConfig,
+    /// Incident cases: first response due (`CUSTOS_SLA_FIRST_RESPONSE`, default 15 min) and
+    /// resolution due (`CUSTOS_SLA_RESOLUTION`, default 72 h) after a case opens.
+    pub sla: custos_core::incident::SlaPolicy,
 }
 
 /// Risk signals at sign-in: where addresses are (`CUSTOS_IP_DB`) and which networks hide their
@@ -141,6 +144,24 @@ fn disable_link_ttl(v: Option<&str>) -> Result<Duration, ConfigError> {
     Ok(ttl)
 }
 
+/// The SLA clock of incident cases. Both must be positive, and the first response due before
+/// the resolution.
+fn sla(
+    first: Option<&str>,
+    resolution: Option<&str>,
+) -> Result<custos_core::incident::SlaPolicy, ConfigError> {
+    let d = custos_core::incident::SlaPolicy::default();
+    let first_response = duration("CUSTOS_SLA_FIRST_RESPONSE", first, d.first_response)?;
+    let resolution = duration("CUSTOS_SLA_RESOLUTION", resolution, d.resolution)?;
+    if first_response.is_zero() {
+        return Err(invalid("CUSTOS_SLA_FIRST_RESPONSE", "must be more than 0"));
+    }
+    if resolution < first_response {
+        return Err(invalid("CUSTOS_SLA_RESOLUTION", "must be at least CUSTOS_SLA_FIRST_RESPONSE"));
+    }
+    Ok(custos_core::incident::SlaPolicy { first_response, resolution })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -200,6 +221,8 @@ pub struct RawConfig {
     pub api_key_ttl_without_ips: Option<String>,
     pub api_key_signature_window: Option<String>,
     pub disable_link_ttl: Option<String>,
+    pub sla_first_response: Option<String>,
+    pub sla_resolution: Option<String>,
     pub allowlist_cooling: Option<String>,
     pub allowlist_disable_delay: Option<String>,
     /// Comma-separated `.mmdb` and ip2asn TSV files.
@@ -368,6 +391,7 @@ impl Config {
                 raw.risky_asns.as_deref(),
                 raw.risky_cidrs.as_deref(),
             )?,
+            sla: sla(raw.sla_first_response.as_deref(), raw.sla_resolution.as_deref())?,
         })
     }
 
@@ -508,6 +532,30 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(Config::from_raw(r, o), Err(ConfigError::MissingMasterKey)));
+    }
+
+    #[test]
+    fn the_sla_clock_defaults_to_15_minutes_and_72_hours_and_is_configurable() {
+        let d = Config::from_raw(raw(), Overrides::default()).unwrap();
+        assert_eq!(d.sla.first_response, Duration::from_secs(15 * 60));
+        assert_eq!(d.sla.resolution, Duration::from_secs(72 * 3600));
+        let r =
+            RawConfig { sla_first_response: Some("5m".into()), sla_resolution: Some("24h".into()), ..raw() };
+        let c = Config::from_raw(r, Overrides::default()).unwrap();
+        assert_eq!((c.sla.first_response.as_secs(), c.sla.resolution.as_secs()), (300, 86_400));
+        for (first, resolution, setting) in [
+            ("soon", "24h", "CUSTOS_SLA_FIRST_RESPONSE"),
+            ("0s", "24h", "CUSTOS_SLA_FIRST_RESPONSE"),
+            ("2h", "1h", "CUSTOS_SLA_RESOLUTION"),
+        ] {
+            let r = RawConfig {
+                sla_first_response: Some(first.into()),
+                sla_resolution: Some(resolution.into()),
+                ..raw()
+            };
+            let err = Config::from_raw(r, Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(setting), "{first}/{resolution}: {err}");
+        }
     }
 
     #[test]

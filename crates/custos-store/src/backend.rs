@@ -26,6 +26,7 @@ pub trait Tx:
     + crate::allowlist::AllowlistTx
     + crate::freeze::FreezeTx
     + crate::staff::StaffTx
+    + crate::incidents::IncidentTx
     + Send
 {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
@@ -210,6 +211,7 @@ pub trait Reader:
     + crate::allowlist::AllowlistReader
     + crate::freeze::FreezeReader
     + crate::staff::StaffReader
+    + crate::incidents::IncidentReader
     + Send
     + Sync
 {

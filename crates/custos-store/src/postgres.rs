@@ -82,6 +82,7 @@ crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Postgres, PgBackend, PgTx);
 crate::sql_staff::impl_staff_sql!(sqlx::Postgres, PgBackend, PgTx, for_update = " FOR UPDATE");
+crate::sql_incidents::impl_incidents_sql!(sqlx::Postgres, PgBackend, PgTx);
 
 /// A fresh, empty schema on the server at `base_url`, migrated: one per test.
 pub(crate) async fn fresh_schema(base_url: &str) -> crate::Result<PgBackend> {

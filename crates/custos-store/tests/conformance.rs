@@ -83,6 +83,8 @@ conformance!(
 
 #[path = "conformance/freeze.rs"]
 mod freeze;
+#[path = "conformance/incidents.rs"]
+mod incidents;
 
 fn t(s: i64) -> Timestamp {
     Timestamp::from_micros(1_800_000_000_000_000 + s * 1_000_000)

@@ -438,6 +438,17 @@ async fn main() -> anyhow::Result<()> {
                         eprintln!("UID {uid} is frozen. Receipt:");
                     }
                     println!("{}", serde_json::to_string_pretty(&f.receipt)?);
+                    if let Some(case) = &f.case {
+                        eprintln!("Private case link (give it only to the verified holder): {}", case.url);
+                        match &case.emailed_to {
+                            Some(to) => {
+                                eprintln!("The case link was emailed to {to} (predates any recent change).")
+                            }
+                            None => eprintln!(
+                                "The case link was emailed nowhere: no address predates the last binding change."
+                            ),
+                        }
+                    }
                 }
                 Err(e) => exit_refused(e)?,
             }

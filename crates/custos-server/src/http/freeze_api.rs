@@ -32,11 +32,21 @@ pub struct FreezeAnswer {
     /// stopped or beyond reach (with TxIDs), transfers cancelled.
     #[schema(value_type = Object)]
     pub receipt: FreezeReceipt,
+    /// The private link to the account's incident case: it shows the case and lets its holder
+    /// write to support, with no session, for 90 days. Keep it to yourself.
+    pub case_link: Option<String>,
+    /// The masked address the case link was also emailed to — only an address that predates the
+    /// last email change; `null` when there is none (it was sent nowhere).
+    pub case_link_emailed_to: Option<String>,
 }
 
 impl From<freeze::Frozen> for FreezeAnswer {
     fn from(f: freeze::Frozen) -> Self {
-        Self { already_frozen: f.already_frozen, receipt: f.receipt }
+        let (case_link, case_link_emailed_to) = match f.case {
+            Some(c) => (Some(c.url), c.emailed_to),
+            None => (None, None),
+        };
+        Self { already_frozen: f.already_frozen, receipt: f.receipt, case_link, case_link_emailed_to }
     }
 }
 

@@ -4,6 +4,7 @@ pub mod allowlist_api;
 pub mod api;
 pub mod api_keys_api;
 pub mod freeze_api;
+pub mod incidents_api;
 pub mod json;
 pub mod money_api;
 pub mod pages;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(wallet_api::router())
         .merge(allowlist_api::router())
         .merge(support_api::router())
+        .merge(incidents_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

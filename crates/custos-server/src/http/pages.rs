@@ -37,6 +37,7 @@ mod confirm;
 mod diagnosis;
 mod freeze;
 mod funds;
+mod incidents;
 mod panic_code;
 mod passkeys;
 mod passwords;
@@ -66,7 +67,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(allowlist::routes())
         .merge(diagnosis::routes())
         .merge(support::routes())
-        .merge(verify_channel::routes());
+        .merge(verify_channel::routes())
+        .merge(incidents::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }
 }
 

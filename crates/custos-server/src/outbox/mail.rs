@@ -190,6 +190,31 @@ fn body(notice: &Notice) -> Body {
             );
             Body { subject: "Your account is frozen".into(), paragraphs, action: None }
         }
+        Notice::CaseLink { uid, opened_at, case_url } => Body {
+            subject: format!("Your case about account {uid}"),
+            paragraphs: vec![
+                format!(
+                    "A case was opened at {opened_at} about your account (UID {uid}). Support sees what custos \
+                     already knows: when the first sign of trouble appeared, what was done without you, and what \
+                     the freeze stopped."
+                ),
+                "This private link shows the case and lets you write to support, even with no way to sign in. \
+                 Keep it to yourself: it reads and adds to this one case, nothing else, for 90 days."
+                    .into(),
+                "Nobody from custos will ever ask for your password, codes or recovery phrase.".into(),
+            ],
+            action: Some(("Open my case".into(), case_url.clone())),
+        },
+        Notice::CaseReply { uid, staff_name, at } => Body {
+            subject: format!("Support replied on your case (account {uid})"),
+            paragraphs: vec![
+                format!("{staff_name} from support wrote on your case at {at}."),
+                "Read the reply in the security center under \"My cases\", or with the private case link you \
+                 were given when the case opened. This message carries no link on purpose."
+                    .into(),
+            ],
+            action: None,
+        },
         Notice::RecoveryStarted { reset_url, lock_until } => Body {
             subject: "Recover your account: choose a new password".into(),
             paragraphs: vec![

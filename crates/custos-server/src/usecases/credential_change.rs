@@ -11,7 +11,7 @@ use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::ids::SessionId;
 use custos_core::notice::{Notice, SmsText};
 use custos_core::session::Aal;
-use custos_store::{AccountRecord, Reissue, Tx};
+use custos_store::{AccountRecord, ContactKind, Reissue, Tx};
 
 use super::audit;
 use super::notify::{self, Recipient};
@@ -82,6 +82,16 @@ pub async fn apply(
 ) -> Result<Applied, ApiError> {
     let e = effects(event);
     let chain = Chain::Account(account.id);
+    // Kept so a case link goes only to a contact that predates the change (`incidents`).
+    match previous {
+        Some(Previous::Email(p)) => {
+            super::incidents::record_previous_contact(tx, account.id, ContactKind::Email, p, now).await?
+        }
+        Some(Previous::Phone(p)) => {
+            super::incidents::record_previous_contact(tx, account.id, ContactKind::Phone, p, now).await?
+        }
+        None => {}
+    }
     let actor = Actor::User { account: account.id, session: acting.map(|a| a.session) };
     let mut applied = Applied::default();
 

@@ -107,6 +107,8 @@ pub fn channel_words(c: FreezeChannel) -> &'static str {
 pub struct Frozen {
     pub receipt: FreezeReceipt,
     pub already_frozen: bool,
+    /// The private link to the account's incident case (see `usecases::incidents`).
+    pub case: Option<super::incidents::CaseLink>,
 }
 
 const MAX_REASON: usize = 500;
@@ -262,7 +264,10 @@ pub(crate) async fn freeze_locked(
     let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK)).await?;
     let snapshot = snapshot(state, &rows);
     let plan = match freeze::plan(account.status, existing, &snapshot) {
-        Decision::AlreadyFrozen(receipt) => return Ok(Frozen { receipt: *receipt, already_frozen: true }),
+        Decision::AlreadyFrozen(receipt) => {
+            let case = super::incidents::link_for_frozen(state, tx, account, now).await?;
+            return Ok(Frozen { receipt: *receipt, already_frozen: true, case });
+        }
         Decision::Freeze(plan) => plan,
     };
     let freeze_id = FreezeId::new();
@@ -300,7 +305,8 @@ pub(crate) async fn freeze_locked(
     )
     .await?;
     tell(state, tx, account, &receipt, now).await?;
-    Ok(Frozen { receipt, already_frozen: false })
+    let case = super::incidents::open_for_freeze(state, tx, account, &receipt, now).await?;
+    Ok(Frozen { receipt, already_frozen: false, case: Some(case) })
 }
 
 /// The rows as core sees them: amounts formatted, transfer counterparties by UID.

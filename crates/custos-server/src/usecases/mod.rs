@@ -11,6 +11,7 @@ pub mod credential_change;
 pub mod diagnosis;
 pub mod factors;
 pub mod freeze;
+pub mod incidents;
 pub mod ledger;
 pub mod login;
 pub mod notify;

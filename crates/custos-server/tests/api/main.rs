@@ -12,6 +12,7 @@ mod diagnosis;
 mod freeze;
 mod freeze_pages;
 mod freeze_race;
+mod incidents;
 mod login;
 mod mail;
 mod money;

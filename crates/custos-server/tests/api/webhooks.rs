@@ -237,3 +237,24 @@ async fn allowlist_changes_are_announced_with_what_changed() {
     let off = got.iter().find(|g| g["payload"]["data"]["change"] == "turn_off_scheduled").unwrap();
     assert!(off["payload"]["data"]["turns_off_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_freeze_announces_the_incident_it_opened() {
+    let secret = WebhookSecret::generate();
+    let receiver = Receiver::start(&secret, 0).await;
+    let app = app_for(&receiver, &secret).await;
+    let uid = app.verified_account("case-hook@example.com").await;
+    let token = app.login("case-hook@example.com", "laptop").await;
+    let r = app.post_authed("/api/v1/security/freeze", &token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let got = receiver.requests(2).await;
+    let mut types: Vec<&str> = got.iter().map(|g| g["payload"]["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["account.frozen", "incident.opened"]);
+    let opened = got.iter().find(|g| g["payload"]["type"] == "incident.opened").unwrap();
+    assert_eq!(opened["verified"], true, "{opened}");
+    assert_eq!(opened["payload"]["data"]["uid"].to_string(), uid);
+    assert_eq!(opened["payload"]["data"]["origin"], "freeze:security_center");
+    assert!(opened["payload"]["data"]["incident"].as_str().is_some());
+}

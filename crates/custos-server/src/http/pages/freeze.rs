@@ -38,10 +38,18 @@ struct ReceiptPage {
     channel: &'static str,
     frozen_at: String,
     r: FreezeReceipt,
+    case_link: Option<String>,
+    case_emailed_to: Option<String>,
 }
 
 fn receipt_page(f: Frozen) -> Response {
+    let (case_link, case_emailed_to) = match f.case {
+        Some(c) => (Some(c.url), c.emailed_to),
+        None => (None, None),
+    };
     let page = ReceiptPage {
+        case_link,
+        case_emailed_to,
         already_frozen: f.already_frozen,
         channel: freeze::channel_words(f.receipt.channel),
         frozen_at: readable_time(&f.receipt.frozen_at.rfc3339()),

@@ -1,0 +1,819 @@
+//! Incident cases (issue 6, "report"): opened by every freeze in the freeze's own transaction and
+//! by the holder's report; a thread between the holder and support; the private case link.
+//!
+//! A freeze must stay fast, and the diagnosis reads an account's last month, so a freeze opens
+//! the case with what it knows (UID, email, the receipt as the measures taken) and the diagnosis
+//! fills in the detection time and the unauthorised actions in a second step after the freeze
+//! commits ([`fill_facts`], spawned by the freeze and run again by any reader that finds the facts
+//! still pending — so a crash between the two steps loses nothing).
+//!
+//! The case link (`LinkPurpose::CaseAccess`) reads and adds to one case, survives the security
+//! stamp, and is emailed only to an address that predates the last email change (see
+//! [`trusted_email`]), never to one an attacker may have set.
+
+use std::time::Duration;
+
+use custos_core::Timestamp;
+use custos_core::audit::{Actor, AuditEvent, Chain};
+use custos_core::crypto::BearerToken;
+use custos_core::email::Email;
+use custos_core::freeze::FreezeReceipt;
+use custos_core::ids::{AccountId, IncidentId, IncidentMessageId, LinkTokenId};
+use custos_core::incident::{
+    self, IncidentFacts, IncidentOrigin, IncidentState, MessageAuthor, MessageBody, SlaTarget,
+};
+use custos_core::link_token::LinkPurpose;
+use custos_core::notice::Notice;
+use custos_core::webhook::WebhookEvent;
+use custos_core::{Reason, diagnosis as core_diagnosis};
+use custos_store::{AccountRecord, ContactKind, IncidentMessageRecord, IncidentRecord, LinkTokenRecord, Tx};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::notify::{self, Recipient};
+use super::{audit, diagnosis, freeze};
+use crate::error::ApiError;
+use crate::extract::UserSession;
+use crate::state::AppState;
+
+/// How far back a binding change makes the current address untrusted for the case link.
+pub const TRUSTED_CONTACT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The private case link a receipt shows, and where (if anywhere) it was emailed.
+#[derive(Debug, Clone)]
+pub struct CaseLink {
+    pub url: String,
+    /// The masked address it went to; `None`: no address predating the last change exists.
+    pub emailed_to: Option<String>,
+}
+
+/// The address the case link (and notices about the case) may go to: the one bound before the
+/// first email change of the last 30 days, or the current one if it did not change since — and
+/// only if it was ever verified. An attacker who changed the email never receives the link.
+pub(crate) async fn trusted_email(
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    now: Timestamp,
+) -> Result<Option<String>, ApiError> {
+    let changes = tx.contact_changes_since(account.id, now.minus(TRUSTED_CONTACT_WINDOW)).await?;
+    Ok(match changes.into_iter().find(|c| c.kind == ContactKind::Email) {
+        Some(first) => Some(first.previous),
+        None => account.email_verified_at.map(|_| account.email.clone()),
+    })
+}
+
+/// Records the contact a binding change replaced (called by the credential-change matrix).
+pub(crate) async fn record_previous_contact(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    kind: ContactKind,
+    previous: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    tx.record_contact_change(account, kind, previous, now).await?;
+    Ok(())
+}
+
+fn mask(email: &str) -> String {
+    Email::parse(email).map(|e| e.masked()).unwrap_or_else(|_| "•••".into())
+}
+
+async fn add_message(
+    tx: &mut dyn Tx,
+    case: &IncidentRecord,
+    author: MessageAuthor,
+    body: &MessageBody,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    tx.insert_incident_message(&IncidentMessageRecord {
+        id: IncidentMessageId::new(),
+        incident_id: case.id,
+        author: author.clone(),
+        body: body.as_str().to_owned(),
+        created_at: now,
+    })
+    .await?;
+    let staff_id = match &author {
+        MessageAuthor::Staff { staff_id, .. } => Some(staff_id.clone()),
+        _ => None,
+    };
+    let event =
+        AuditEvent::IncidentMessageAdded { incident: case.id, author: author.kind().into(), staff_id };
+    audit(tx, Chain::Account(case.account_id), now, actor, event).await
+}
+
+/// Moves `case` to `to` (checked against the core's table) and audits it; the caller writes the row.
+fn move_to(case: &mut IncidentRecord, to: IncidentState, now: Timestamp) -> Result<AuditEvent, ApiError> {
+    if !case.state.may_become(to) {
+        return Err(ApiError::Conflict(Reason::new(
+            "incident-transition-refused",
+            format!("A case that is {} cannot become {}.", case.state.as_str(), to.as_str()),
+        )));
+    }
+    let from = case.state;
+    case.state = to;
+    case.updated_at = now;
+    if to == IncidentState::Resolved {
+        case.resolved_at = Some(now);
+    } else if from == IncidentState::Resolved {
+        case.resolved_at = None;
+    }
+    Ok(AuditEvent::IncidentStateChanged {
+        incident: case.id,
+        from: from.as_str().into(),
+        to: to.as_str().into(),
+    })
+}
+
+async fn open_case(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    account: &AccountRecord,
+    origin: IncidentOrigin,
+    measures_taken: Vec<String>,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<IncidentRecord, ApiError> {
+    let case = IncidentRecord {
+        id: IncidentId::new(),
+        account_id: account.id,
+        state: IncidentState::New,
+        origin,
+        facts: IncidentFacts {
+            uid: account.uid.get(),
+            email: account.email.clone(),
+            detected_at: None,
+            unauthorised_actions: Vec::new(),
+            measures_taken,
+        },
+        facts_filled_at: None,
+        opened_at: now,
+        updated_at: now,
+        first_response_at: None,
+        resolved_at: None,
+    };
+    tx.insert_incident(&case).await?;
+    let chain = Chain::Account(account.id);
+    let event = AuditEvent::IncidentOpened { incident: case.id, origin: origin.as_string() };
+    audit(tx, chain, now, actor, event).await?;
+    let data = serde_json::json!({
+        "uid": account.uid.get(),
+        "incident": case.id,
+        "origin": origin.as_string(),
+        "opened_at": now.rfc3339(),
+    });
+    notify::webhook(
+        tx,
+        state,
+        Some(account.id),
+        WebhookEvent::IncidentOpened,
+        data,
+        format!("incident_opened:{}", case.id),
+        now,
+    )
+    .await?;
+    Ok(case)
+}
+
+async fn mint_case_link(
+    tx: &mut dyn Tx,
+    state: &AppState,
+    case: &IncidentRecord,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let token = BearerToken::generate();
+    tx.insert_link_token(&LinkTokenRecord {
+        id: LinkTokenId::new(),
+        token_hash: token.hash(),
+        purpose: LinkPurpose::CaseAccess,
+        account_id: case.account_id,
+        subject: Some(case.id.to_string()),
+        // The stamp does not kill case links (they only read and add to one case).
+        stamp_at_issue: Vec::new(),
+        created_at: now,
+        expires_at: now.plus(LinkPurpose::CaseAccess.default_ttl()),
+        used_at: None,
+    })
+    .await?;
+    Ok(state.config.link(&format!("/case/{}", token.expose())))
+}
+
+/// Inside the freeze's transaction (account locked): opens the account's case, or attaches the
+/// freeze to its open one; mints the private case link; emails it to the trusted address only.
+pub(crate) async fn open_for_freeze(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    receipt: &FreezeReceipt,
+    now: Timestamp,
+) -> Result<CaseLink, ApiError> {
+    let channel = receipt.channel;
+    let mut measures =
+        vec![format!("Account frozen {} at {}.", freeze::channel_words(channel), now.rfc3339())];
+    measures.extend(freeze::receipt_lines(receipt));
+    measures.truncate(incident::MAX_FACT_ITEMS);
+    // Kept short: the freeze holds the account lock. A new case is written once; an open one gets
+    // the receipt added. The thread's system message comes with the facts, after the commit.
+    let case = match tx.open_incident_of(account.id).await? {
+        None => {
+            let origin = IncidentOrigin::Freeze { channel };
+            open_case(tx, state, account, origin, measures, Actor::System, now).await?
+        }
+        Some(mut case) => {
+            if let Some(to) = case.state.after_new_report() {
+                let event = move_to(&mut case, to, now)?;
+                audit(tx, Chain::Account(account.id), now, Actor::System, event).await?;
+            }
+            case.facts.measures_taken.extend(measures);
+            case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
+            case.updated_at = now;
+            tx.update_incident(&case).await?;
+            case
+        }
+    };
+    let url = mint_case_link(tx, state, &case, now).await?;
+    let emailed_to = match trusted_email(tx, account, now).await? {
+        Some(to) => {
+            let recipient = Recipient {
+                account: Some(account.id),
+                email: &to,
+                anti_phishing_code: account.anti_phishing_code.as_deref(),
+            };
+            let notice =
+                Notice::CaseLink { uid: account.uid.get(), opened_at: case.opened_at, case_url: url.clone() };
+            let key = format!("case_link:{}:{}", case.id, now.as_micros());
+            notify::email(tx, state, recipient, notice, key, now).await?;
+            Some(mask(&to))
+        }
+        None => None,
+    };
+    // The diagnosis runs after the freeze commits; it waits for the account lock the freeze holds.
+    let (state2, account_id) = (state.clone(), account.id);
+    tokio::spawn(async move {
+        if let Err(e) = fill_facts(&state2, account_id).await {
+            tracing::warn!(error = %e, "filling an incident's facts failed; the next read retries");
+        }
+    });
+    Ok(CaseLink { url, emailed_to })
+}
+
+/// On a receipt of an account found frozen already: a fresh link to its open case, if it has one
+/// (the holder of a disable link may freeze, so may reach the case the freeze opened). Not emailed.
+pub(crate) async fn link_for_frozen(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    now: Timestamp,
+) -> Result<Option<CaseLink>, ApiError> {
+    match tx.open_incident_of(account.id).await? {
+        Some(case) => {
+            Ok(Some(CaseLink { url: mint_case_link(tx, state, &case, now).await?, emailed_to: None }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The second step of a freeze (and the first of a report): the diagnosis fills in the detection
+/// time and the unauthorised actions of the account's open case, once. Facts the holder edited
+/// are kept.
+pub async fn fill_facts(state: &AppState, account: AccountId) -> Result<(), ApiError> {
+    let t = diagnosis::timeline(state, account).await?;
+    let d = core_diagnosis::diagnose(&t);
+    let (detected, actions) = incident::facts_from_diagnosis(&d);
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    if tx.lock_account(account).await?.is_none() {
+        return Ok(());
+    }
+    let Some(mut case) = tx.open_incident_of(account).await? else { return Ok(()) };
+    if case.facts_filled_at.is_some() {
+        return Ok(());
+    }
+    case.facts.detected_at = Some(match (case.facts.detected_at, detected) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(case.opened_at),
+    });
+    let mut merged = actions;
+    for a in std::mem::take(&mut case.facts.unauthorised_actions) {
+        if !merged.contains(&a) {
+            merged.push(a);
+        }
+    }
+    merged.truncate(incident::MAX_FACT_ITEMS);
+    case.facts.unauthorised_actions = merged;
+    case.facts_filled_at = Some(now);
+    case.updated_at = now;
+    tx.update_incident(&case).await?;
+    let text = format!(
+        "custos filled in the facts from its diagnosis of the last 30 days (verdict: {}); the measures taken \
+         include what any freeze did. Add what you know in a message.",
+        d.verdict.as_str().replace('_', " ")
+    );
+    add_message(&mut *tx, &case, MessageAuthor::System, &MessageBody::system(&text), Actor::System, now)
+        .await?;
+    let fields = vec!["detected_at".into(), "unauthorised_actions".into()];
+    audit(
+        &mut *tx,
+        Chain::Account(account),
+        now,
+        Actor::System,
+        AuditEvent::IncidentFactsEdited { incident: case.id, fields },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn ensure_filled(state: &AppState, case: IncidentRecord) -> Result<IncidentRecord, ApiError> {
+    if case.facts_filled_at.is_some() || !case.state.is_open() {
+        return Ok(case);
+    }
+    fill_facts(state, case.account_id).await?;
+    Ok(state.store.incident(case.id).await?.unwrap_or(case))
+}
+
+// ---- Views ----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactsView {
+    pub uid: u64,
+    pub email: String,
+    /// RFC 3339; the first indicator of the diagnosis, or what the holder said.
+    pub detected_at: Option<String>,
+    pub unauthorised_actions: Vec<String>,
+    pub measures_taken: Vec<String>,
+    /// True until the diagnosis has filled in the detection time and the unauthorised actions.
+    pub pending: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaTargetView {
+    /// `due`, `breached` or `met`.
+    pub status: &'static str,
+    pub due: String,
+    /// "due in 12 min", "breached 3 h ago", "met".
+    pub words: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaView {
+    pub first_response: SlaTargetView,
+    pub resolution: SlaTargetView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentView {
+    pub id: String,
+    /// `new`, `triage`, `investigating`, `waiting_on_user`, `resolved`, `closed`.
+    pub state: &'static str,
+    pub state_words: &'static str,
+    /// `freeze:<channel>` or `user_report`.
+    pub origin: String,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub facts: FactsView,
+    pub sla: SlaView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    /// `user`, `staff` or `system`.
+    pub author: &'static str,
+    /// Staff messages: the member of staff as the holder sees them, and their staff id.
+    pub staff_name: Option<String>,
+    pub staff_id: Option<String>,
+    pub body: String,
+    pub at: String,
+}
+
+fn target(t: SlaTarget, now: Timestamp) -> SlaTargetView {
+    let (status, due) = match t {
+        SlaTarget::Met { due, .. } => ("met", due),
+        SlaTarget::Due { due } => ("due", due),
+        SlaTarget::Breached { due } => ("breached", due),
+    };
+    SlaTargetView { status, due: due.rfc3339(), words: t.words(now) }
+}
+
+impl IncidentView {
+    pub fn new(c: &IncidentRecord, state: &AppState) -> Self {
+        let now = state.clock.now();
+        let sla = state.config.sla.clock(c.opened_at, c.first_response_at, c.resolved_at, now);
+        Self {
+            id: c.id.to_string(),
+            state: c.state.as_str(),
+            state_words: c.state.words(),
+            origin: c.origin.as_string(),
+            opened_at: c.opened_at.rfc3339(),
+            updated_at: c.updated_at.rfc3339(),
+            facts: FactsView {
+                uid: c.facts.uid,
+                email: c.facts.email.clone(),
+                detected_at: c.facts.detected_at.map(|t| t.rfc3339()),
+                unauthorised_actions: c.facts.unauthorised_actions.clone(),
+                measures_taken: c.facts.measures_taken.clone(),
+                pending: c.facts_filled_at.is_none(),
+            },
+            sla: SlaView {
+                first_response: target(sla.first_response, now),
+                resolution: target(sla.resolution, now),
+            },
+        }
+    }
+}
+
+impl MessageView {
+    pub fn new(m: &IncidentMessageRecord) -> Self {
+        let (staff_name, staff_id) = match &m.author {
+            MessageAuthor::Staff { staff_id, display_name } => {
+                (Some(display_name.clone()), Some(staff_id.clone()))
+            }
+            _ => (None, None),
+        };
+        Self {
+            id: m.id.to_string(),
+            author: m.author.kind(),
+            staff_name,
+            staff_id,
+            body: m.body.clone(),
+            at: m.created_at.rfc3339(),
+        }
+    }
+}
+
+/// A case and its thread, as the holder sees them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub incident: IncidentView,
+    pub messages: Vec<MessageView>,
+}
+
+async fn case_view(state: &AppState, case: IncidentRecord) -> Result<CaseView, ApiError> {
+    let case = ensure_filled(state, case).await?;
+    let messages = state.store.incident_messages(case.id).await?;
+    Ok(CaseView {
+        incident: IncidentView::new(&case, state),
+        messages: messages.iter().map(MessageView::new).collect(),
+    })
+}
+
+// ---- The holder, signed in ----
+
+/// What a report says.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub noticed_at: String,
+    pub description: String,
+    pub unauthorised_actions: Vec<String>,
+    pub measures_taken: Vec<String>,
+}
+
+fn parse_time(s: &str) -> Option<Timestamp> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(Timestamp::from_offset_datetime)
+}
+
+/// Opens the holder's case, or adds the report to their open one: the description becomes their
+/// message, the lists are added to the facts, and the detection time is the earlier of what they
+/// noticed and the diagnosis' first indicator.
+pub async fn report(state: &AppState, who: &UserSession, r: &Report) -> Result<IncidentView, ApiError> {
+    let now = state.clock.now();
+    let mut reasons = Vec::new();
+    let noticed = match parse_time(&r.noticed_at) {
+        Some(t)
+            if t <= now.plus(Duration::from_secs(300))
+                && t >= now.minus(Duration::from_secs(366 * 86_400)) =>
+        {
+            Some(t.min(now))
+        }
+        _ => {
+            reasons.push(Reason::new(
+                "noticed-at-invalid",
+                "Say when you noticed the problem as an RFC 3339 time within the last year, not in the future.",
+            ));
+            None
+        }
+    };
+    let body = MessageBody::parse(&r.description).map_err(|e| reasons.push(e)).ok();
+    let actions = incident::parse_fact_lines("unauthorised-actions-invalid", &r.unauthorised_actions)
+        .map_err(|e| reasons.push(e))
+        .ok();
+    let measures = incident::parse_fact_lines("measures-taken-invalid", &r.measures_taken)
+        .map_err(|e| reasons.push(e))
+        .ok();
+    let (Some(noticed), Some(body), Some(actions), Some(measures)) = (noticed, body, actions, measures)
+    else {
+        return Err(ApiError::Validation(reasons));
+    };
+    let actor = Actor::User { account: who.account_id, session: Some(who.session_id) };
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let chain = Chain::Account(account.id);
+    let mut case = match tx.open_incident_of(account.id).await? {
+        Some(c) => c,
+        None => {
+            open_case(&mut *tx, state, &account, IncidentOrigin::UserReport, vec![], actor.clone(), now)
+                .await?
+        }
+    };
+    if let Some(to) = case.state.after_new_report() {
+        let event = move_to(&mut case, to, now)?;
+        audit(&mut *tx, chain, now, actor.clone(), event).await?;
+    }
+    case.facts.detected_at = Some(case.facts.detected_at.map_or(noticed, |d| d.min(noticed)));
+    for a in actions {
+        if !case.facts.unauthorised_actions.contains(&a) {
+            case.facts.unauthorised_actions.push(a);
+        }
+    }
+    case.facts.measures_taken.extend(measures);
+    case.facts.unauthorised_actions.truncate(incident::MAX_FACT_ITEMS);
+    case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
+    case.updated_at = now;
+    tx.update_incident(&case).await?;
+    let fields = vec!["detected_at".into(), "unauthorised_actions".into(), "measures_taken".into()];
+    audit(&mut *tx, chain, now, actor.clone(), AuditEvent::IncidentFactsEdited { incident: case.id, fields })
+        .await?;
+    add_message(&mut *tx, &case, MessageAuthor::User, &body, actor, now).await?;
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    let case = ensure_filled(state, case).await?;
+    Ok(IncidentView::new(&case, state))
+}
+
+/// The holder's cases, newest first.
+pub async fn list(state: &AppState, who: &UserSession) -> Result<Vec<IncidentView>, ApiError> {
+    let mut out = Vec::new();
+    for c in state.store.incidents_of(who.account_id).await? {
+        let c = ensure_filled(state, c).await?;
+        out.push(IncidentView::new(&c, state));
+    }
+    Ok(out)
+}
+
+/// The holder's own case; another account's (or none) is `NotFound`, with no hint which.
+async fn own_case(state: &AppState, who: &UserSession, id: &str) -> Result<IncidentRecord, ApiError> {
+    let id: IncidentId = id.parse().map_err(|_| ApiError::NotFound)?;
+    match state.store.incident(id).await? {
+        Some(c) if c.account_id == who.account_id => Ok(c),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+pub async fn thread(state: &AppState, who: &UserSession, id: &str) -> Result<CaseView, ApiError> {
+    let case = own_case(state, who, id).await?;
+    case_view(state, case).await
+}
+
+async fn post_user_message(
+    state: &AppState,
+    id: IncidentId,
+    body: &str,
+    actor: Actor,
+) -> Result<MessageView, ApiError> {
+    let body = MessageBody::parse(body).map_err(|r| ApiError::Validation(vec![r]))?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let account =
+        tx.lock_account(actor_account(&actor, id, state).await?).await?.ok_or(ApiError::NotFound)?;
+    let mut case =
+        tx.incident_in_tx(id).await?.filter(|c| c.account_id == account.id).ok_or(ApiError::NotFound)?;
+    if case.state == IncidentState::Closed {
+        return Err(ApiError::Conflict(Reason::new(
+            "incident-closed",
+            "This case is closed. Report the problem again to open a new one.",
+        )));
+    }
+    if let Some(to) = case.state.after_user_message() {
+        let event = move_to(&mut case, to, now)?;
+        audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;
+    }
+    case.updated_at = now;
+    tx.update_incident(&case).await?;
+    let record = IncidentMessageRecord {
+        id: IncidentMessageId::new(),
+        incident_id: case.id,
+        author: MessageAuthor::User,
+        body: body.as_str().to_owned(),
+        created_at: now,
+    };
+    tx.insert_incident_message(&record).await?;
+    let event = AuditEvent::IncidentMessageAdded { incident: case.id, author: "user".into(), staff_id: None };
+    audit(&mut *tx, Chain::Account(account.id), now, actor, event).await?;
+    tx.commit().await?;
+    Ok(MessageView::new(&record))
+}
+
+async fn actor_account(actor: &Actor, id: IncidentId, state: &AppState) -> Result<AccountId, ApiError> {
+    match actor {
+        Actor::User { account, .. } => Ok(*account),
+        _ => Ok(state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id),
+    }
+}
+
+pub async fn post_message(
+    state: &AppState,
+    who: &UserSession,
+    id: &str,
+    body: &str,
+) -> Result<MessageView, ApiError> {
+    let case = own_case(state, who, id).await?;
+    post_user_message(
+        state,
+        case.id,
+        body,
+        Actor::User { account: who.account_id, session: Some(who.session_id) },
+    )
+    .await
+}
+
+/// The holder's corrections to the facts; `None` leaves a fact as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FactsEdit {
+    pub detected_at: Option<String>,
+    pub unauthorised_actions: Option<Vec<String>>,
+    pub measures_taken: Option<Vec<String>>,
+}
+
+/// The holder corrects the facts of their open case (detection time, unauthorised actions,
+/// measures taken); UID and email are the account's. Every reason is given at once.
+pub async fn edit_facts(
+    state: &AppState,
+    who: &UserSession,
+    id: &str,
+    edit: &FactsEdit,
+) -> Result<IncidentView, ApiError> {
+    let case = own_case(state, who, id).await?;
+    let case = ensure_filled(state, case).await?;
+    let now = state.clock.now();
+    let mut reasons = Vec::new();
+    let detected = match edit.detected_at.as_deref().map(parse_time) {
+        None => None,
+        Some(Some(t)) if t <= now => Some(t),
+        Some(_) => {
+            reasons.push(Reason::new("detected-at-invalid", "Give the time as RFC 3339, not in the future."));
+            None
+        }
+    };
+    let lists = |field, v: &Option<Vec<String>>, reasons: &mut Vec<Reason>| match v {
+        None => None,
+        Some(lines) => incident::parse_fact_lines(field, lines).map_err(|r| reasons.push(r)).ok(),
+    };
+    let actions = lists("unauthorised-actions-invalid", &edit.unauthorised_actions, &mut reasons);
+    let measures = lists("measures-taken-invalid", &edit.measures_taken, &mut reasons);
+    if !reasons.is_empty() {
+        return Err(ApiError::Validation(reasons));
+    }
+    let actor = Actor::User { account: who.account_id, session: Some(who.session_id) };
+    let mut tx = state.store.begin().await?;
+    tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let mut case = tx.incident_in_tx(case.id).await?.ok_or(ApiError::NotFound)?;
+    if case.state == IncidentState::Closed {
+        return Err(ApiError::Conflict(Reason::new("incident-closed", "This case is closed.")));
+    }
+    let mut fields = Vec::new();
+    if let Some(t) = detected {
+        case.facts.detected_at = Some(t);
+        fields.push("detected_at".to_owned());
+    }
+    if let Some(a) = actions {
+        case.facts.unauthorised_actions = a;
+        fields.push("unauthorised_actions".to_owned());
+    }
+    if let Some(m) = measures {
+        case.facts.measures_taken = m;
+        fields.push("measures_taken".to_owned());
+    }
+    if !fields.is_empty() {
+        case.updated_at = now;
+        tx.update_incident(&case).await?;
+        let event = AuditEvent::IncidentFactsEdited { incident: case.id, fields };
+        audit(&mut *tx, Chain::Account(case.account_id), now, actor, event).await?;
+    }
+    tx.commit().await?;
+    Ok(IncidentView::new(&case, state))
+}
+
+// ---- The case link ----
+
+/// The case a case link opens. Forged, malformed, expired links — and links whose case is gone —
+/// are `LinkInvalid` (the page answers 404).
+async fn case_of_link(state: &AppState, token: &str) -> Result<IncidentRecord, ApiError> {
+    let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::CaseAccess, now).await?;
+    tx.rollback().await?;
+    let id: IncidentId = link.subject.as_deref().and_then(|s| s.parse().ok()).ok_or(ApiError::LinkInvalid)?;
+    match state.store.incident(id).await? {
+        Some(c) if c.account_id == account.id => Ok(c),
+        _ => Err(ApiError::LinkInvalid),
+    }
+}
+
+/// What the case link shows: the one case, its facts, SLA and thread. Nothing about the account.
+pub async fn case_by_link(state: &AppState, token: &str) -> Result<CaseView, ApiError> {
+    let case = case_of_link(state, token).await?;
+    case_view(state, case).await
+}
+
+/// A message from whoever holds the case link (no session: the account may be frozen).
+pub async fn post_by_link(
+    state: &AppState,
+    token: &str,
+    body: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<MessageView, ApiError> {
+    let case = case_of_link(state, token).await?;
+    post_user_message(state, case.id, body, Actor::Anonymous { ip }).await
+}
+
+// ---- Support (the console calls these) ----
+
+/// A message from a member of staff, optionally with a state change, in one transaction; the
+/// holder is told by email (anti-phishing code, no link) at the trusted address. The first staff
+/// message is the SLA's first response.
+pub async fn staff_reply(
+    state: &AppState,
+    id: IncidentId,
+    staff_id: &str,
+    display_name: &str,
+    body: &str,
+    new_state: Option<IncidentState>,
+) -> Result<MessageView, ApiError> {
+    let body = MessageBody::parse(body).map_err(|r| ApiError::Validation(vec![r]))?;
+    let now = state.clock.now();
+    let actor = Actor::Operator { name: format!("staff {staff_id}") };
+    let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
+    let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
+    if case.state == IncidentState::Closed {
+        return Err(ApiError::Conflict(Reason::new("incident-closed", "This case is closed.")));
+    }
+    if let Some(to) = new_state {
+        let event = move_to(&mut case, to, now)?;
+        audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;
+    }
+    case.first_response_at.get_or_insert(now);
+    case.updated_at = now;
+    tx.update_incident(&case).await?;
+    let author =
+        MessageAuthor::Staff { staff_id: staff_id.to_owned(), display_name: display_name.to_owned() };
+    let record = IncidentMessageRecord {
+        id: IncidentMessageId::new(),
+        incident_id: case.id,
+        author: author.clone(),
+        body: body.as_str().to_owned(),
+        created_at: now,
+    };
+    tx.insert_incident_message(&record).await?;
+    let event = AuditEvent::IncidentMessageAdded {
+        incident: case.id,
+        author: "staff".into(),
+        staff_id: Some(staff_id.into()),
+    };
+    audit(&mut *tx, Chain::Account(account.id), now, actor, event).await?;
+    if let Some(to) = trusted_email(&mut *tx, &account, now).await? {
+        let recipient = Recipient {
+            account: Some(account.id),
+            email: &to,
+            anti_phishing_code: account.anti_phishing_code.as_deref(),
+        };
+        let notice =
+            Notice::CaseReply { uid: account.uid.get(), staff_name: display_name.to_owned(), at: now };
+        notify::email(&mut *tx, state, recipient, notice, format!("case_reply:{}", record.id), now).await?;
+    }
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(MessageView::new(&record))
+}
+
+/// A state change by a member of staff (no message).
+pub async fn staff_set_state(
+    state: &AppState,
+    id: IncidentId,
+    staff_id: &str,
+    to: IncidentState,
+) -> Result<IncidentView, ApiError> {
+    let now = state.clock.now();
+    let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
+    let mut tx = state.store.begin().await?;
+    tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
+    let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
+    let event = move_to(&mut case, to, now)?;
+    tx.update_incident(&case).await?;
+    audit(
+        &mut *tx,
+        Chain::Account(account_id),
+        now,
+        Actor::Operator { name: format!("staff {staff_id}") },
+        event,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(IncidentView::new(&case, state))
+}
