@@ -23,7 +23,10 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        // No health check on acquire: the database is a file in this process, and sqlx's check
+        // (a ping through the connection's worker thread) would add a round trip to every read.
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options).await?;
         Ok(Self { pool })
     }
 }
