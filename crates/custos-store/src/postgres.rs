@@ -12,6 +12,8 @@ pub(crate) struct PgBackend {
 
 pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    /// Chains this transaction appended to: (seq, hash) of the record it wrote last.
+    audit_heads: std::collections::HashMap<String, (i64, [u8; 32])>,
 }
 
 impl PgBackend {
@@ -39,7 +41,7 @@ impl PgTx {
 impl crate::Backend for PgBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(PgTx { tx, audit_heads: Default::default() }))
     }
 
     async fn migrate(&self) -> crate::Result<()> {

@@ -802,14 +802,21 @@ macro_rules! impl_sql_store {
 
             async fn append_audit(&mut self, chain: Chain, at: Timestamp, actor: Actor, event: AuditEvent) -> Result<AuditRecord> {
                 let key = chain.key();
-                self.lock_chain(&key).await?;
-                let head = sqlx::query("SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
-                    .bind(&key)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                let head = match head {
-                    Some(r) => (r.try_get::<i64, _>("seq")?, hash32(r.try_get("hash")?)?.0),
-                    None => (0, GENESIS),
+                // A chain this transaction appended to already is locked by it, and its head is
+                // the record it wrote: no lock or read again.
+                let head = match self.audit_heads.get(&key) {
+                    Some(head) => *head,
+                    None => {
+                        self.lock_chain(&key).await?;
+                        let head = sqlx::query("SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+                            .bind(&key)
+                            .fetch_optional(&mut *self.tx)
+                            .await?;
+                        match head {
+                            Some(r) => (r.try_get::<i64, _>("seq")?, hash32(r.try_get("hash")?)?.0),
+                            None => (0, GENESIS),
+                        }
+                    }
                 };
                 let rec = AuditRecord::next(chain, head, at, actor, event);
                 sqlx::query(concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
@@ -824,6 +831,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut *self.tx)
                     .await
                     .map_err(|e| conflict_or(e, "audit sequence"))?;
+                self.audit_heads.insert(key, (rec.seq, rec.hash));
                 Ok(rec)
             }
 

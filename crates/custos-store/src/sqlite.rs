@@ -13,6 +13,8 @@ pub(crate) struct SqliteBackend {
 
 pub(crate) struct SqliteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    /// Chains this transaction appended to: (seq, hash) of the record it wrote last.
+    audit_heads: std::collections::HashMap<String, (i64, [u8; 32])>,
 }
 
 impl SqliteBackend {
@@ -42,7 +44,7 @@ impl SqliteTx {
 impl crate::Backend for SqliteBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx }))
+        Ok(Box::new(SqliteTx { tx, audit_heads: Default::default() }))
     }
 
     async fn migrate(&self) -> crate::Result<()> {
