@@ -102,7 +102,11 @@ mod tests {
     async fn hashes_on_its_threads_and_refuses_beyond_the_queue() {
         let pool = HashPool::new(PasswordHasher::new(HashCost::TEST).unwrap(), 1, 1);
         let phc = pool.hash(Password::new("correct horse battery staple".into())).await.unwrap();
-        assert!(pool.verify(Password::new("correct horse battery staple".into()), Some(phc.clone())).await.unwrap());
+        assert!(
+            pool.verify(Password::new("correct horse battery staple".into()), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!pool.verify(Password::new("wrong".into()), Some(phc)).await.unwrap());
 
         // One running and one queued fill it: the third is refused at once.

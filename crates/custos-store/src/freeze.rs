@@ -62,7 +62,12 @@ pub trait FreezeTx: Send {
     /// (`requested`, `awaiting_confirmation`, `held`, `queued`) and every unsettled transfer the
     /// account sent cancelled, marked `cancelled_by = 'freeze'`. One batch on SQLite, one statement
     /// (data-modifying CTEs) on PostgreSQL. Reservations are the caller's to release.
-    async fn apply_freeze(&mut self, account: AccountId, stamp: &[u8], at: Timestamp) -> Result<FreezeApplied>;
+    async fn apply_freeze(
+        &mut self,
+        account: AccountId,
+        stamp: &[u8],
+        at: Timestamp,
+    ) -> Result<FreezeApplied>;
     async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
     /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
     async fn set_status_and_stamp(

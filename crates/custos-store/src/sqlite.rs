@@ -27,8 +27,11 @@ impl SqliteBackend {
             .busy_timeout(std::time::Duration::from_secs(10));
         // No health check on acquire: the database is a file in this process, and sqlx's check
         // (a ping through the connection's worker thread) would add a round trip to every read.
-        let pool =
-            SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Ok(Self { pool })
     }
 }
@@ -67,7 +70,14 @@ impl crate::Backend for SqliteBackend {
 
 crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");
 
-crate::sql_money::impl_money_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch, for_update = "", numeric = "");
+crate::sql_money::impl_money_sql!(
+    sqlx::Sqlite,
+    SqliteBackend,
+    SqliteTx,
+    batch,
+    for_update = "",
+    numeric = ""
+);
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 

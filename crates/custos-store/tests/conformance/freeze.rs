@@ -86,7 +86,8 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     let mut want: Vec<WithdrawalId> = ws.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect();
     want.sort();
     assert_eq!(applied.withdrawals, want, "exactly the states core calls cancellable");
-    let mut want_transfers: Vec<TransferId> = ts.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect();
+    let mut want_transfers: Vec<TransferId> =
+        ts.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect();
     want_transfers.sort();
     assert_eq!(applied.transfers, want_transfers);
     assert_eq!(applied.api_keys, vec![key.id.clone()]);
