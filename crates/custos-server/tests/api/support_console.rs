@@ -241,3 +241,284 @@ async fn balance_after_freeze(app: &TestApp, w: &custos_store::WithdrawalRecord)
     let b = all.into_iter().find(|(a, _)| *a == w.asset).expect("a balance row").1;
     (b.available.atomic(), b.locked.atomic())
 }
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_app().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(app) = crate::helpers::spawn_app_on_postgres(concat!("support console: ", stringify!($name))).await else { return };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    the_queue_is_ordered_by_sla_and_a_customer_session_is_not_a_staff_one,
+    actions_need_a_reason_refused_moves_and_unknown_ids_change_nothing_and_notes_stay_internal,
+    an_agent_sees_the_recent_window_and_an_analyst_the_full_timeline,
+    an_agent_cancels_a_withdrawal_awaiting_confirmation_and_the_funds_come_back,
+);
+
+async fn report(app: &TestApp, session: &str, text: &str) -> Value {
+    let body = json!({"noticed_at": time_now(app), "description": text});
+    let r =
+        app.http.post(app.url("/api/v1/incidents")).bearer_auth(session).json(&body).send().await.unwrap();
+    json_ok(r).await
+}
+
+async fn the_queue_is_ordered_by_sla_and_a_customer_session_is_not_a_staff_one(app: TestApp) {
+    let (agent, _) = signed_in_staff(&app, "agent@custos.example", "agent").await;
+    app.verified_account("old@example.com").await;
+    let old = app.login("old@example.com", "laptop").await;
+    let older_case = report(&app, &old, "first").await["id"].as_str().unwrap().to_owned();
+    // Support answers the older case at once: its first response is met.
+    let path = format!("/api/v1/support/incidents/{older_case}/messages");
+    assert_eq!(
+        staff_post(&app, &agent, &path, json!({"body": "On it."})).await.status(),
+        StatusCode::CREATED
+    );
+    app.clock.advance(Duration::from_secs(60));
+    app.verified_account("new@example.com").await;
+    let new = app.login("new@example.com", "laptop").await;
+    let newer_case = report(&app, &new, "second").await["id"].as_str().unwrap().to_owned();
+    // Twenty minutes on, the newer case's first response (15 min) is overdue: it comes first.
+    app.clock.advance(Duration::from_secs(20 * 60));
+    let queue = json_ok(app.get_authed("/api/v1/support/queue", &agent).await).await;
+    let ids: Vec<&str> = queue.as_array().unwrap().iter().map(|q| q["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [newer_case.as_str(), older_case.as_str()]);
+    assert_eq!((queue[0]["breached"].as_bool(), queue[1]["breached"].as_bool()), (Some(true), Some(false)));
+    assert!(queue[0]["sla_words"].as_str().unwrap().contains("breached"), "{queue}");
+
+    // A customer's session is not a staff session, and no session is none.
+    let customer = app.login("old@example.com", "laptop").await;
+    for path in ["/api/v1/support/queue".to_owned(), format!("/api/v1/support/incidents/{older_case}")] {
+        assert_eq!(app.get_authed(&path, &customer).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.get(&path).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = staff_post(
+        &app,
+        &customer,
+        &format!("/api/v1/support/incidents/{older_case}/notes"),
+        json!({"body": "x"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn actions_need_a_reason_refused_moves_and_unknown_ids_change_nothing_and_notes_stay_internal(
+    app: TestApp,
+) {
+    let uid = app.verified_account("holder@example.com").await;
+    let holder = app.login("holder@example.com", "laptop").await;
+    let id = report(&app, &holder, "I did not sign in from Lagos").await["id"].as_str().unwrap().to_owned();
+    let (agent, _) = signed_in_staff(&app, "agent@custos.example", "agent").await;
+    let case_path = |what: &str| format!("/api/v1/support/incidents/{id}/{what}");
+    let account =
+        app.store.account_by_uid(custos_core::ids::Uid::parse(&uid).unwrap()).await.unwrap().unwrap();
+    let chain_len = |app: &TestApp| {
+        let key = Chain::Account(account.id).key();
+        let store = app.store.clone();
+        async move { store.audit_records(&key, 0, 10_000).await.unwrap().len() }
+    };
+    let before = chain_len(&app).await;
+
+    // No reason, a blank one, an oversized one: 422 with the reason code, nothing changed.
+    let long = "x".repeat(501);
+    for (path, body, code) in [
+        (case_path("state"), json!({"state": "triage"}), "reason-required"),
+        (case_path("state"), json!({"state": "triage", "reason": "   "}), "reason-required"),
+        (case_path("state"), json!({"state": "triage", "reason": long}), "reason-too-long"),
+        (case_path("assign"), json!({"staff_id": "me"}), "reason-required"),
+        (format!("/api/v1/support/accounts/{uid}/freeze"), json!({}), "reason-required"),
+        (format!("/api/v1/support/accounts/{uid}/freeze"), json!({"reason": "a\u{7}b"}), "reason-invalid"),
+        (case_path("assign"), json!({"staff_id": "CS-000000", "reason": "r"}), "assignee-invalid"),
+        (case_path("notes"), json!({"body": ""}), "message-empty"),
+        (case_path("messages"), json!({"body": "y".repeat(4001)}), "message-too-long"),
+    ] {
+        let (status, p) = problem(staff_post(&app, &agent, &path, body).await).await;
+        assert_eq!((status, codes(&p)), (StatusCode::UNPROCESSABLE_ENTITY, vec![code.to_owned()]), "{path}");
+    }
+    assert_eq!(chain_len(&app).await, before, "no audit record: nothing happened");
+    let case = app.store.incident(id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!((case.state.as_str(), case.assignee.as_deref()), ("new", None));
+    assert_eq!(app.store.account_by_uid(account.uid).await.unwrap().unwrap().status.as_str(), "active");
+
+    // The transition table decides: a new case cannot be closed; garbage is not a state.
+    let (status, p) = problem(
+        staff_post(&app, &agent, &case_path("state"), json!({"state": "closed", "reason": "done"})).await,
+    )
+    .await;
+    assert_eq!((status, codes(&p)), (StatusCode::CONFLICT, vec!["incident-transition-refused".to_owned()]));
+    let (status, p) =
+        problem(staff_post(&app, &agent, &case_path("state"), json!({"state": "gone", "reason": "r"})).await)
+            .await;
+    assert_eq!((status, codes(&p)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["state-invalid".to_owned()]));
+    let moved = json_ok(
+        staff_post(&app, &agent, &case_path("state"), json!({"state": "investigating", "reason": "looking"}))
+            .await,
+    )
+    .await;
+    assert_eq!(moved["state"], "investigating");
+
+    // Unknown and malformed ids: 404, the same for all.
+    let ghost = "0193a1b2-0000-7000-8000-000000000000";
+    for (path, body) in [
+        (format!("/api/v1/support/incidents/{ghost}/state"), json!({"state": "triage", "reason": "r"})),
+        (format!("/api/v1/support/incidents/{ghost}/assign"), json!({"staff_id": "me", "reason": "r"})),
+        (format!("/api/v1/support/incidents/{ghost}/messages"), json!({"body": "b"})),
+        ("/api/v1/support/incidents/not-an-id/notes".to_owned(), json!({"body": "b"})),
+        (format!("/api/v1/support/withdrawals/{ghost}/intercept"), json!({"reason": "r"})),
+        ("/api/v1/support/withdrawals/nope/cancel".to_owned(), json!({"reason": "r"})),
+        ("/api/v1/support/accounts/garbage/freeze".to_owned(), json!({"reason": "r"})),
+    ] {
+        let (status, p) = problem(staff_post(&app, &agent, &path, body).await).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {p}");
+    }
+    for path in [format!("/api/v1/support/incidents/{ghost}"), "/api/v1/support/incidents/nope".to_owned()] {
+        assert_eq!(app.get_authed(&path, &agent).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        format!("/api/v1/support/withdrawals/{ghost}/cancel"),
+        "/api/v1/support/accounts/999999999/freeze".to_owned(),
+    ] {
+        let (status, _) = problem(staff_post(&app, &agent, &path, json!({"reason": "r"})).await).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // An internal note: in the staff view, never anywhere the holder looks.
+    let note = "<b>SIM swap</b> suspected; caller could not name the last deposit";
+    let r = staff_post(&app, &agent, &case_path("notes"), json!({"body": note})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let view = json_ok(app.get_authed(&format!("/api/v1/support/incidents/{id}"), &agent).await).await;
+    assert_eq!(view["notes"][0]["body"], note);
+    assert!(view["timeline"]["items"].as_array().unwrap().iter().any(|i| i["kind"] == "note"));
+    let thread =
+        app.get_authed(&format!("/api/v1/incidents/{id}/messages"), &holder).await.text().await.unwrap();
+    assert!(!thread.contains("SIM swap"), "{thread}");
+    let cases = app.get_authed("/api/v1/incidents", &holder).await.text().await.unwrap();
+    assert!(!cases.contains("SIM swap"));
+
+    // A staff freeze (channel support): audited with the reason; the case link goes to the holder.
+    let why = "Holder called from the registered number";
+    let frozen = json_ok(
+        staff_post(&app, &agent, &format!("/api/v1/support/accounts/{uid}/freeze"), json!({"reason": why}))
+            .await,
+    )
+    .await;
+    assert_eq!(frozen["already_frozen"], false);
+    assert_eq!(frozen["receipt"]["channel"], "support", "{frozen}");
+    assert!(frozen.get("case_link").is_none(), "the case link is the holder's, not staff's");
+    let records = app.store.audit_records(&Chain::Account(account.id).key(), 0, 10_000).await.unwrap();
+    assert!(
+        records.iter().any(|r| matches!(&r.event, AuditEvent::AccountFrozen { .. })
+            && matches!(r.actor, Actor::Staff { .. }))
+    );
+    assert!(records.iter().any(|r| matches!(&r.event, AuditEvent::StaffActed { action, reason, .. } if action == "freeze_account" && reason == why)));
+    let mail = app.wait_for_mail("holder@example.com", &format!("Your case about account {uid}")).await;
+    let link = link_token(&mail.text_body, "/case/");
+    let page = app.get(&format!("/case/{link}")).await.text().await.unwrap();
+    assert!(page.contains("I did not sign in from Lagos"), "the case link opens the case");
+    assert!(!page.contains("SIM swap"), "notes never reach the case link page");
+    let again = json_ok(
+        staff_post(&app, &agent, &format!("/api/v1/support/accounts/{uid}/freeze"), json!({"reason": why}))
+            .await,
+    )
+    .await;
+    assert_eq!(again["already_frozen"], true);
+}
+
+async fn an_agent_sees_the_recent_window_and_an_analyst_the_full_timeline(app: TestApp) {
+    app.verified_account("long@example.com").await;
+    app.login("long@example.com", "old-laptop").await;
+    app.clock.advance(Duration::from_secs(40 * 24 * 3600));
+    let holder = app.login("long@example.com", "new-phone").await;
+    let id = report(&app, &holder, "Something is off").await["id"].as_str().unwrap().to_owned();
+    let (agent, _) = signed_in_staff(&app, "agent@custos.example", "agent").await;
+    let (analyst, _) = signed_in_staff(&app, "analyst@custos.example", "analyst").await;
+    let path = format!("/api/v1/support/incidents/{id}");
+    let a = json_ok(app.get_authed(&path, &agent).await).await;
+    let b = json_ok(app.get_authed(&path, &analyst).await).await;
+    let sign_ins = |v: &Value| {
+        v["timeline"]["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "sign_in").count()
+    };
+    assert_eq!((a["timeline"]["full"].as_bool(), b["timeline"]["full"].as_bool()), (Some(false), Some(true)));
+    assert!(a["timeline"]["since"].is_string());
+    assert_eq!(sign_ins(&a), 1, "the agent sees the last 30 days");
+    assert_eq!(sign_ins(&b), 2, "the analyst sees the sign-in 40 days ago too");
+    let security = |v: &Value| {
+        v["timeline"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["summary"].as_str().unwrap().contains("account registered"))
+    };
+    assert!(!security(&a) && security(&b), "registration is 40 days old");
+}
+
+async fn an_agent_cancels_a_withdrawal_awaiting_confirmation_and_the_funds_come_back(app: TestApp) {
+    let (_uri, token) = funded(&app, "saver@example.com").await;
+    let w = json_ok(crate::money::withdraw(&app, &token, crate::money::btc("0.3"), None).await).await;
+    let wid = w["id"].as_str().unwrap().to_owned();
+    assert_eq!(w["state"], "awaiting_confirmation");
+    let id =
+        report(&app, &token, "I did not ask for this withdrawal").await["id"].as_str().unwrap().to_owned();
+    let (agent, _) = signed_in_staff(&app, "agent@custos.example", "agent").await;
+    let view = json_ok(app.get_authed(&format!("/api/v1/support/incidents/{id}"), &agent).await).await;
+    let open = view["timeline"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["open_withdrawal"]["id"] == wid.as_str())
+        .cloned()
+        .expect("the withdrawal");
+    assert_eq!(open["open_withdrawal"]["action"], "cancel");
+    let (status, p) = problem(
+        staff_post(
+            &app,
+            &agent,
+            &format!("/api/v1/support/withdrawals/{wid}/intercept"),
+            json!({"reason": "r"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, codes(&p)), (StatusCode::CONFLICT, vec!["withdrawal-not-processing".to_owned()]));
+    let done = json_ok(
+        staff_post(
+            &app,
+            &agent,
+            &format!("/api/v1/support/withdrawals/{wid}/cancel"),
+            json!({"reason": "holder did not ask for it"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(done["state"], "cancelled");
+    let (available, locked) = crate::money::balance(&app, &token, "BTC").await;
+    assert_eq!((available.as_str(), locked.as_str()), ("2", "0"), "the funds are back");
+    let w = app.store.withdrawal(wid.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(w.cancelled_by.as_deref(), Some("support"));
+    let (status, p) = problem(
+        staff_post(
+            &app,
+            &agent,
+            &format!("/api/v1/support/withdrawals/{wid}/cancel"),
+            json!({"reason": "again"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, codes(&p)), (StatusCode::CONFLICT, vec!["withdrawal-final".to_owned()]));
+}
