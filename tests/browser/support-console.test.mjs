@@ -104,9 +104,9 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
     await holder.getByLabel(/When did you notice it/).fill(new Date().toISOString().slice(0, 16));
     await holder.getByLabel('What did you see?').fill('A withdrawal I did not ask for. <b>Help</b>');
     await holder.getByRole('button', { name: 'Send to support' }).click();
-    await holder.locator('#cases li').first().waitFor();
-    caseId = (await holder.locator('#cases li a').first().getAttribute('href')).split('/').pop();
-    assert.ok(caseId, 'the case is listed');
+    await holder.waitForURL(/\/security\/cases\/[0-9a-f-]+\?done=reported$/);
+    caseId = path(holder).split('/').pop();
+    assert.match(await holder.locator('#thread').innerText(), /<b>Help<\/b>/);
   });
 
   it('an agent set up with an authenticator app finds the case first in the queue', async () => {
@@ -149,7 +149,7 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
     assert.equal(await staff.locator('form[data-withdrawal]').count(), 0, 'nothing left to stop');
     assert.match(await staff.locator('#timeline').innerText(), /cancelled \(by support\)/);
 
-    await staff.getByLabel('Note').fill(NOTE);
+    await staff.getByRole('textbox', { name: 'Note' }).fill(NOTE);
     await staff.getByRole('button', { name: 'Add note' }).click();
     await staff.locator('#notes').waitFor();
     assert.match(await staff.locator('#notes').innerText(), new RegExp(NOTE));
