@@ -87,11 +87,27 @@ async fn scenario(postgres: bool) {
     let control = app.http.post(format!("{}/control-intercepts", wallet.base()));
     assert_eq!(control.json(&json!({"fail": 1})).send().await.unwrap().status(), StatusCode::NO_CONTENT);
 
-    // The holder freezes with the disable link of a security email to their address.
-    let told = wait_for_body(&app, EMAIL, "/disable/").await;
+    // The attacker, in the stepped-up session, moves the account to their own address.
+    let r = app
+        .http
+        .post(app.url("/api/v1/security/email"))
+        .bearer_auth(&token)
+        .json(&json!({"email": "attacker@evil.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let confirm = app.wait_for_mail("attacker@evil.example", "Confirm your new email address").await;
+    let change = link_token(&confirm.text_body, "/confirm-email-change/");
+    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": change})).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // The holder freezes with the disable link in the "email changed" notice to the old address.
+    let told = wait_for_body(&app, EMAIL, "The email address of your account was changed.").await;
     let answer = json_ok(freeze_json(&app, &link_token(&told.text_body, "/disable/")).await).await;
     assert_eq!(answer["already_frozen"], false);
     let case_link = answer["case_link"].as_str().expect("the receipt carries the case link").to_owned();
+    assert_eq!(answer["case_link_emailed_to"], "t***@example.com", "only the address from before the change");
     let w = app.store.withdrawal(wid.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(w.state.as_str(), "processing", "the wallet did not answer the freeze");
     assert!(w.intercept.as_deref().unwrap().contains("unreachable"), "{:?}", w.intercept);
@@ -121,7 +137,7 @@ async fn scenario(postgres: bool) {
     assert_eq!(queue.len(), 2, "{queue:?}");
     let account = app
         .store
-        .account_by_email_key(&custos_core::email::Email::parse(EMAIL).unwrap().key())
+        .account_by_email_key(&custos_core::email::Email::parse("attacker@evil.example").unwrap().key())
         .await
         .unwrap()
         .unwrap();
@@ -135,7 +151,11 @@ async fn scenario(postgres: bool) {
     // The case: the four facts, the timeline with the processing withdrawal, and the read audited.
     let case = json_ok(app.get_authed(&format!("/api/v1/support/incidents/{case_id}"), &agent).await).await;
     let facts = &case["incident"]["facts"];
-    assert_eq!((facts["uid"].as_u64(), facts["email"].as_str()), (Some(account.uid.get()), Some(EMAIL)));
+    assert_eq!(
+        (facts["uid"].as_u64(), facts["email"].as_str()),
+        (Some(account.uid.get()), Some("attacker@evil.example")),
+        "the account's address now"
+    );
     assert!(facts["detected_at"].is_string(), "{facts}");
     assert!(facts["unauthorised_actions"].is_array());
     assert!(
@@ -213,6 +233,10 @@ async fn scenario(postgres: bool) {
     let notice = app.wait_for_mail(EMAIL, &subject).await;
     assert!(notice.text_body.contains("amber-otter"), "with the anti-phishing code: {}", notice.text_body);
     assert!(!notice.text_body.contains("/case/"), "and no link");
+    assert!(
+        app.mails_to("attacker@evil.example").await.iter().all(|m| !m.subject.starts_with("Support replied")),
+        "the reply notice goes to the address from before the change only"
+    );
 
     // The holder sees the reply with the staff ID on the case link page, and how to check it.
     let page = app.get(&format!("/case/{}", link_token(&case_link, "/case/"))).await.text().await.unwrap();
@@ -466,6 +490,20 @@ async fn an_agent_sees_the_recent_window_and_an_analyst_the_full_timeline(app: T
             .any(|i| i["summary"].as_str().unwrap().contains("account registered"))
     };
     assert!(!security(&a) && security(&b), "registration is 40 days old");
+
+    // Outside the role is 403 with nothing changed: an agent may not change what is official.
+    let before = json_ok(app.get_authed("/api/v1/support/official-channels", &agent).await).await;
+    let r = staff_post(
+        &app,
+        &agent,
+        "/api/v1/support/official-channels",
+        json!({"kind": "domain", "value": "evil.example"}),
+    )
+    .await;
+    let (status, p) = problem(r).await;
+    assert_eq!((status, codes(&p)), (StatusCode::FORBIDDEN, vec!["staff-role-insufficient".to_owned()]));
+    let after = json_ok(app.get_authed("/api/v1/support/official-channels", &agent).await).await;
+    assert_eq!(before, after);
 }
 
 async fn an_agent_cancels_a_withdrawal_awaiting_confirmation_and_the_funds_come_back(app: TestApp) {
