@@ -307,7 +307,8 @@ pub struct SlaClock {
 
 impl SlaClock {
     /// The support queue's order: breached cases first, then the soonest first response due,
-    /// then the soonest resolution due. A target already met sorts after every open one.
+    /// then the soonest resolution due. A target already met sorts after every open one. The first
+    /// element is `false` for a breached case, so that it sorts first.
     pub fn queue_key(&self) -> (bool, Option<Timestamp>, Option<Timestamp>) {
         let open_due = |t: &SlaTarget| match *t {
             SlaTarget::Met { .. } => None,

@@ -85,7 +85,7 @@ pub async fn queue(state: &AppState, staff: &StaffCaller) -> Result<Vec<QueueIte
     let mut out = Vec::with_capacity(cases.len());
     for (c, clock) in cases {
         let view = IncidentView::new(&c, state);
-        let (breached, _, _) = clock.queue_key();
+        let (not_breached, _, _) = clock.queue_key();
         out.push(QueueItem {
             id: c.id.to_string(),
             uid: c.facts.uid,
@@ -93,7 +93,7 @@ pub async fn queue(state: &AppState, staff: &StaffCaller) -> Result<Vec<QueueIte
             origin: c.origin.as_string(),
             opened_at: c.opened_at.rfc3339(),
             assignee: assignee(state, c.assignee.as_deref()).await?,
-            breached: !breached,
+            breached: !not_breached,
             sla_words: format!(
                 "first response: {} · resolution: {}",
                 view.sla.first_response.words, view.sla.resolution.words
