@@ -266,6 +266,22 @@ pub enum AuditEvent {
         incident: crate::ids::IncidentId,
         fields: Vec<String>,
     },
+    /// A member of staff assigned the case (`assignee` is a staff ID, `None`: unassigned).
+    IncidentAssigned {
+        incident: crate::ids::IncidentId,
+        assignee: Option<String>,
+    },
+    /// An internal note (its body stays in the case; notes are never shown to the holder).
+    IncidentNoteAdded {
+        incident: crate::ids::IncidentId,
+    },
+    /// Why a member of staff acted: written with every console action, in its transaction.
+    /// `action` is the [`crate::staff::StaffAction`] name, `subject` what it acted on.
+    StaffActed {
+        action: String,
+        subject: String,
+        reason: String,
+    },
     // Operations
     OperatorCreatedAccount {
         uid: u64,

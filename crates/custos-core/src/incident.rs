@@ -305,6 +305,23 @@ pub struct SlaClock {
     pub resolution: SlaTarget,
 }
 
+impl SlaClock {
+    /// The support queue's order: breached cases first, then the soonest first response due,
+    /// then the soonest resolution due. A target already met sorts after every open one. The first
+    /// element is `false` for a breached case, so that it sorts first.
+    pub fn queue_key(&self) -> (bool, Option<Timestamp>, Option<Timestamp>) {
+        let open_due = |t: &SlaTarget| match *t {
+            SlaTarget::Met { .. } => None,
+            SlaTarget::Due { due } | SlaTarget::Breached { due } => Some(due),
+        };
+        let breached = matches!(self.first_response, SlaTarget::Breached { .. })
+            || matches!(self.resolution, SlaTarget::Breached { .. });
+        // `None` (met) must sort last: map it to the far future.
+        let far = |t: Option<Timestamp>| t.or(Some(Timestamp::from_micros(i64::MAX)));
+        (!breached, far(open_due(&self.first_response)), far(open_due(&self.resolution)))
+    }
+}
+
 impl SlaPolicy {
     /// `first_response_at` is support's first message; `resolved_at` when the case was resolved.
     pub fn clock(
@@ -342,6 +359,27 @@ mod tests {
 
     fn t(min: i64) -> Timestamp {
         Timestamp::from_micros(1_800_000_000_000_000 + min * 60_000_000)
+    }
+
+    #[test]
+    fn the_queue_puts_breached_cases_first_then_the_soonest_first_response_then_resolution() {
+        let p = SlaPolicy::default();
+        let now = t(100);
+        let breached = p.clock(t(0), None, None, now); // first response due at 15: breached
+        let soon = p.clock(t(95), None, None, now); // due at 110
+        let later = p.clock(t(99), None, None, now); // due at 114
+        let answered_old = p.clock(t(50), Some(t(55)), None, now); // resolution due sooner
+        let answered_new = p.clock(t(90), Some(t(91)), None, now);
+        let mut v = vec![
+            ("answered_new", answered_new.queue_key()),
+            ("later", later.queue_key()),
+            ("answered_old", answered_old.queue_key()),
+            ("breached", breached.queue_key()),
+            ("soon", soon.queue_key()),
+        ];
+        v.sort_by_key(|(_, k)| *k);
+        let order: Vec<_> = v.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(order, ["breached", "soon", "later", "answered_old", "answered_new"]);
     }
 
     #[test]

@@ -133,15 +133,17 @@ impl StaffAction {
     }
 }
 
-/// The least-privilege table: the least role that may take each action. Freezing is an agent's
-/// right because it only tightens (DESIGN principle 1); moving or stopping money and reading the
-/// full history need an analyst; changing what users are told is official needs an admin.
+/// The least-privilege table: the least role that may take each action. Freezing and stopping a
+/// withdrawal (cancelling one not yet sent, asking the wallet to intercept one it is processing)
+/// are an agent's rights because they only tighten (DESIGN: tighten freely) — the agent on a case
+/// must be able to stop the money leaving; reading the full history needs an analyst; changing
+/// what users are told is official needs an admin.
 pub fn minimum_role(action: StaffAction) -> StaffRole {
     use StaffAction::*;
     match action {
         ReadQueue | ReadCase | ReadAccountSummary | MessageUser | ChangeCaseState | AddNote
-        | FreezeAccount => StaffRole::Agent,
-        ReadFullTimeline | CancelWithdrawal | InterceptWithdrawal => StaffRole::Analyst,
+        | FreezeAccount | CancelWithdrawal | InterceptWithdrawal => StaffRole::Agent,
+        ReadFullTimeline => StaffRole::Analyst,
         ManageOfficialChannels => StaffRole::Admin,
     }
 }
@@ -219,6 +221,29 @@ impl fmt::Display for StaffCode {
     }
 }
 
+/// The most a staff action's reason may hold, in characters.
+pub const MAX_REASON: usize = 500;
+
+/// The reason every staff action must give (it goes into the audit record of the action): 1–500
+/// characters after trimming, no control characters but line breaks. Refusals:
+/// `reason-required`, `reason-too-long`, `reason-invalid`.
+pub fn parse_reason(s: Option<&str>) -> Result<String, Reason> {
+    let r = s.map(str::trim).unwrap_or("");
+    if r.is_empty() {
+        return Err(Reason::new(
+            "reason-required",
+            "Give a reason for this action; it is recorded in the audit trail.",
+        ));
+    }
+    if r.chars().count() > MAX_REASON {
+        return Err(Reason::new("reason-too-long", format!("A reason is at most {MAX_REASON} characters.")));
+    }
+    if r.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+        return Err(Reason::new("reason-invalid", "A reason holds no control characters."));
+    }
+    Ok(r.replace("\r\n", "\n"))
+}
+
 /// A display name: 1–80 printable characters, trimmed.
 pub fn parse_display_name(s: &str) -> Result<String, Reason> {
     let name = s.trim();
@@ -244,8 +269,8 @@ mod tests {
         (AddNote, true, true, true),
         (FreezeAccount, true, true, true),
         (ReadFullTimeline, false, true, true),
-        (CancelWithdrawal, false, true, true),
-        (InterceptWithdrawal, false, true, true),
+        (CancelWithdrawal, true, true, true),
+        (InterceptWithdrawal, true, true, true),
         (ManageOfficialChannels, false, false, true),
     ];
 
@@ -304,6 +329,24 @@ mod tests {
         for bad in ["CS-12345", "CS-1234567", "XX-123456", "CS-12a456", "", "C", "CS-", "ÇS-123456"] {
             assert_eq!(StaffCode::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn reasons_are_required_bounded_and_printable() {
+        assert_eq!(parse_reason(Some("  customer called  ")).unwrap(), "customer called");
+        assert_eq!(parse_reason(Some("a\r\nb")).unwrap(), "a\nb");
+        assert_eq!(parse_reason(None).unwrap_err().code.0, "reason-required");
+        assert_eq!(parse_reason(Some("   ")).unwrap_err().code.0, "reason-required");
+        assert!(parse_reason(Some(&"é".repeat(500))).is_ok(), "500 characters, not bytes");
+        assert_eq!(parse_reason(Some(&"x".repeat(501))).unwrap_err().code.0, "reason-too-long");
+        assert_eq!(parse_reason(Some("a\u{7}b")).unwrap_err().code.0, "reason-invalid");
+    }
+
+    #[test]
+    fn stopping_money_is_an_agents_right_and_the_full_timeline_is_not() {
+        assert!(authorize(Agent, CancelWithdrawal).is_ok());
+        assert!(authorize(Agent, InterceptWithdrawal).is_ok());
+        assert_eq!(authorize(Agent, ReadFullTimeline).unwrap_err().code.0, "staff-role-insufficient");
     }
 
     #[test]

@@ -23,6 +23,19 @@ pub struct IncidentRecord {
     /// Support's first message (the SLA's first response).
     pub first_response_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
+    /// The staff ID (`CS-…`) of the member of staff working the case.
+    pub assignee: Option<String>,
+}
+
+/// An internal note on a case: for staff only, never shown to the holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentNoteRecord {
+    pub id: uuid::Uuid,
+    pub incident_id: IncidentId,
+    pub staff_id: String,
+    pub staff_name: String,
+    pub body: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +81,7 @@ pub trait IncidentTx: Send {
     /// Writes state, facts and the SLA times; false if there is no such case.
     async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool>;
     async fn insert_incident_message(&mut self, m: &IncidentMessageRecord) -> Result<()>;
+    async fn insert_incident_note(&mut self, n: &IncidentNoteRecord) -> Result<()>;
     async fn record_contact_change(
         &mut self,
         account: AccountId,
@@ -92,4 +106,6 @@ pub trait IncidentReader: Send + Sync {
     async fn incident_messages(&self, id: IncidentId) -> Result<Vec<IncidentMessageRecord>>;
     /// Open cases, oldest first (the support queue orders them by SLA).
     async fn open_incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>>;
+    /// The internal notes, oldest first.
+    async fn incident_notes(&self, id: IncidentId) -> Result<Vec<IncidentNoteRecord>>;
 }

@@ -2,7 +2,7 @@
 
 macro_rules! incident_columns {
     () => {
-        "id, account_id, state, origin, facts, facts_filled_at, opened_at, updated_at, first_response_at, resolved_at"
+        "id, account_id, state, origin, facts, facts_filled_at, opened_at, updated_at, first_response_at, resolved_at, assignee"
     };
 }
 pub(crate) use incident_columns;
@@ -38,6 +38,7 @@ macro_rules! impl_incidents_sql {
                     updated_at: ts(r.try_get("updated_at")?),
                     first_response_at: opt_ts(r.try_get("first_response_at")?),
                     resolved_at: opt_ts(r.try_get("resolved_at")?),
+                    assignee: r.try_get("assignee")?,
                 })
             }
 
@@ -69,7 +70,7 @@ macro_rules! impl_incidents_sql {
             impl IncidentTx for $tx {
                 async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
                     sqlx::query(concat!(
-                        "INSERT INTO incidents (", incident_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        "INSERT INTO incidents (", incident_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     ))
                     .bind(i.id.as_uuid())
                     .bind(i.account_id.as_uuid())
@@ -81,6 +82,7 @@ macro_rules! impl_incidents_sql {
                     .bind(micros(i.updated_at))
                     .bind(i.first_response_at.map(micros))
                     .bind(i.resolved_at.map(micros))
+                    .bind(i.assignee.as_deref())
                     .execute(&mut *self.tx)
                     .await
                     .map_err(|e| conflict_or(e, "incident"))?;
@@ -108,7 +110,7 @@ macro_rules! impl_incidents_sql {
                 async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
                     let n = sqlx::query(
                         "UPDATE incidents SET state = $1, facts = $2, facts_filled_at = $3, updated_at = $4, \
-                         first_response_at = $5, resolved_at = $6 WHERE id = $7",
+                         first_response_at = $5, resolved_at = $6, assignee = $7 WHERE id = $8",
                     )
                     .bind(i.state.as_str())
                     .bind(facts_json(i)?)
@@ -116,6 +118,7 @@ macro_rules! impl_incidents_sql {
                     .bind(micros(i.updated_at))
                     .bind(i.first_response_at.map(micros))
                     .bind(i.resolved_at.map(micros))
+                    .bind(i.assignee.as_deref())
                     .bind(i.id.as_uuid())
                     .execute(&mut *self.tx)
                     .await
@@ -140,6 +143,22 @@ macro_rules! impl_incidents_sql {
                     .bind(staff_name)
                     .bind(&m.body)
                     .bind(micros(m.created_at))
+                    .execute(&mut *self.tx)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn insert_incident_note(&mut self, n: &IncidentNoteRecord) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO incident_notes (id, incident_id, staff_id, staff_name, body, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(n.id)
+                    .bind(n.incident_id.as_uuid())
+                    .bind(&n.staff_id)
+                    .bind(&n.staff_name)
+                    .bind(&n.body)
+                    .bind(micros(n.created_at))
                     .execute(&mut *self.tx)
                     .await?;
                     Ok(())
@@ -218,6 +237,28 @@ macro_rules! impl_incidents_sql {
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(incident_row).collect()
+                }
+
+                async fn incident_notes(&self, id: IncidentId) -> Result<Vec<IncidentNoteRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, incident_id, staff_id, staff_name, body, created_at FROM incident_notes \
+                         WHERE incident_id = $1 ORDER BY created_at, id",
+                    )
+                    .bind(id.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(IncidentNoteRecord {
+                                id: r.try_get("id")?,
+                                incident_id: IncidentId::from_uuid(r.try_get("incident_id")?),
+                                staff_id: r.try_get("staff_id")?,
+                                staff_name: r.try_get("staff_name")?,
+                                body: r.try_get("body")?,
+                                created_at: ts(r.try_get("created_at")?),
+                            })
+                        })
+                        .collect()
                 }
             }
         }

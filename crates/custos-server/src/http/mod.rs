@@ -3,6 +3,7 @@
 pub mod allowlist_api;
 pub mod api;
 pub mod api_keys_api;
+pub mod console_api;
 pub mod freeze_api;
 pub mod incidents_api;
 pub mod json;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(allowlist_api::router())
         .merge(support_api::router())
         .merge(incidents_api::router())
+        .merge(console_api::router())
         .split_for_parts();
 
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -43,6 +43,7 @@ mod passkeys;
 mod passwords;
 mod posture;
 mod support;
+mod support_case;
 mod two_factor;
 mod verify_channel;
 
@@ -67,6 +68,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(allowlist::routes())
         .merge(diagnosis::routes())
         .merge(support::routes())
+        .merge(support_case::routes())
         .merge(verify_channel::routes())
         .merge(incidents::routes());
     if state.config.mode == Mode::Dev { r.merge(dev_mailbox::routes()) } else { r }

@@ -51,6 +51,8 @@ pub enum FreezeBy {
     PanicCode { ip: Option<IpAddr> },
     /// An operator at the command line, by the name they gave.
     Operator { name: String },
+    /// A member of staff in the support console (channel `support`), by staff ID and name.
+    Staff { staff_id: String, name: String },
     /// An automatic policy inside custos, by its name.
     Policy { name: String },
 }
@@ -61,7 +63,7 @@ impl FreezeBy {
             Self::Session(_) => FreezeChannel::SecurityCenter,
             Self::EmailLink { .. } => FreezeChannel::EmailLink,
             Self::PanicCode { .. } => FreezeChannel::PanicCode,
-            Self::Operator { .. } => FreezeChannel::Support,
+            Self::Operator { .. } | Self::Staff { .. } => FreezeChannel::Support,
             Self::Policy { .. } => FreezeChannel::Policy,
         }
     }
@@ -71,6 +73,7 @@ impl FreezeBy {
             Self::Session(s) => Actor::User { account, session: Some(s.session_id) },
             Self::EmailLink { ip } | Self::PanicCode { ip } => Actor::Anonymous { ip: *ip },
             Self::Operator { name } => Actor::Operator { name: name.clone() },
+            Self::Staff { staff_id, name } => Actor::Staff { staff_id: staff_id.clone(), name: name.clone() },
             Self::Policy { .. } => Actor::System,
         }
     }
@@ -81,6 +84,7 @@ impl FreezeBy {
             Self::EmailLink { ip } => format!("a disable link from a security email{}", from(*ip)),
             Self::PanicCode { ip } => format!("the account's panic code{}", from(*ip)),
             Self::Operator { name } => format!("support ({name})"),
+            Self::Staff { staff_id, name } => format!("support ({name}, staff ID {staff_id})"),
             Self::Policy { name } => format!("automatic policy {name}"),
         }
     }
@@ -220,6 +224,38 @@ pub async fn by_operator(
     }
     let found = state.store.account_by_uid(uid).await?.ok_or(ApiError::NotFound)?;
     by_policy_or_operator(state, found.id, FreezeBy::Operator { name: name.to_owned() }, Some(reason)).await
+}
+
+/// Freezes from the support console: the staff member's identity is the actor, the reason (already
+/// checked by the console) is the freeze's, and why they acted is audited in the same transaction.
+pub async fn by_staff(
+    state: &AppState,
+    account: custos_core::ids::AccountId,
+    staff: &super::staff::StaffCaller,
+    reason: &str,
+) -> Result<Frozen, ApiError> {
+    let by = FreezeBy::Staff { staff_id: staff.code.as_str().to_owned(), name: staff.name.clone() };
+    let mut tx = state.store.begin().await?;
+    let account = tx.lock_account(account).await?.ok_or(ApiError::NotFound)?;
+    let frozen = freeze_locked(state, &mut *tx, &account, &by, reason).await?;
+    if !frozen.already_frozen {
+        let event = custos_core::audit::AuditEvent::StaffActed {
+            action: custos_core::staff::StaffAction::FreezeAccount.as_str().into(),
+            subject: format!("account:{}", account.uid),
+            reason: reason.to_owned(),
+        };
+        super::audit(
+            &mut *tx,
+            custos_core::audit::Chain::Account(account.id),
+            state.clock.now(),
+            staff.actor(),
+            event,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(frozen)
 }
 
 /// Freezes for an automatic policy inside custos (channel `policy`), e.g. a risk rule.

@@ -104,7 +104,11 @@ async fn add_message(
 }
 
 /// Moves `case` to `to` (checked against the core's table) and audits it; the caller writes the row.
-fn move_to(case: &mut IncidentRecord, to: IncidentState, now: Timestamp) -> Result<AuditEvent, ApiError> {
+pub(crate) fn move_to(
+    case: &mut IncidentRecord,
+    to: IncidentState,
+    now: Timestamp,
+) -> Result<AuditEvent, ApiError> {
     if !case.state.may_become(to) {
         return Err(ApiError::Conflict(Reason::new(
             "incident-transition-refused",
@@ -152,6 +156,7 @@ async fn open_case(
         updated_at: now,
         first_response_at: None,
         resolved_at: None,
+        assignee: None,
     };
     tx.insert_incident(&case).await?;
     let chain = Chain::Account(account.id);
@@ -325,7 +330,10 @@ pub async fn fill_facts(state: &AppState, account: AccountId) -> Result<(), ApiE
     Ok(())
 }
 
-async fn ensure_filled(state: &AppState, case: IncidentRecord) -> Result<IncidentRecord, ApiError> {
+pub(crate) async fn ensure_filled(
+    state: &AppState,
+    case: IncidentRecord,
+) -> Result<IncidentRecord, ApiError> {
     if case.facts_filled_at.is_some() || !case.state.is_open() {
         return Ok(case);
     }
@@ -733,6 +741,26 @@ pub async fn post_by_link(
 
 // ---- Support (the console calls these) ----
 
+/// Why a member of staff acted, in the transaction of the action (`usecases::console` checks the
+/// reason first). Nothing when no reason was given (a message needs none).
+pub(crate) async fn staff_acted(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    actor: &Actor,
+    action: custos_core::staff::StaffAction,
+    subject: String,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let Some(reason) = reason else { return Ok(()) };
+    let event = AuditEvent::StaffActed { action: action.as_str().into(), subject, reason: reason.to_owned() };
+    audit(tx, Chain::Account(account), now, actor.clone(), event).await
+}
+
+fn staff_actor(staff_id: &str, display_name: &str) -> Actor {
+    Actor::Staff { staff_id: staff_id.to_owned(), name: display_name.to_owned() }
+}
+
 /// A message from a member of staff, optionally with a state change, in one transaction; the
 /// holder is told by email (anti-phishing code, no link) at the trusted address. The first staff
 /// message is the SLA's first response.
@@ -744,9 +772,22 @@ pub async fn staff_reply(
     body: &str,
     new_state: Option<IncidentState>,
 ) -> Result<MessageView, ApiError> {
+    staff_reply_because(state, id, staff_id, display_name, body, new_state, None).await
+}
+
+/// [`staff_reply`] with the staff member's reason (audited as `staff_acted` when given).
+pub async fn staff_reply_because(
+    state: &AppState,
+    id: IncidentId,
+    staff_id: &str,
+    display_name: &str,
+    body: &str,
+    new_state: Option<IncidentState>,
+    reason: Option<&str>,
+) -> Result<MessageView, ApiError> {
     let body = MessageBody::parse(body).map_err(|r| ApiError::Validation(vec![r]))?;
     let now = state.clock.now();
-    let actor = Actor::Operator { name: format!("staff {staff_id}") };
+    let actor = staff_actor(staff_id, display_name);
     let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
@@ -776,7 +817,9 @@ pub async fn staff_reply(
         author: "staff".into(),
         staff_id: Some(staff_id.into()),
     };
-    audit(&mut *tx, Chain::Account(account.id), now, actor, event).await?;
+    audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;
+    let action = custos_core::staff::StaffAction::MessageUser;
+    staff_acted(&mut *tx, account.id, &actor, action, format!("incident:{}", case.id), reason, now).await?;
     if let Some(to) = trusted_email(&mut *tx, &account, now).await? {
         let recipient = Recipient {
             account: Some(account.id),
@@ -799,21 +842,28 @@ pub async fn staff_set_state(
     staff_id: &str,
     to: IncidentState,
 ) -> Result<IncidentView, ApiError> {
+    staff_set_state_because(state, id, (staff_id, staff_id), to, None).await
+}
+
+/// [`staff_set_state`] by `(staff ID, display name)` with the reason (audited as `staff_acted`).
+pub async fn staff_set_state_because(
+    state: &AppState,
+    id: IncidentId,
+    (staff_id, display_name): (&str, &str),
+    to: IncidentState,
+    reason: Option<&str>,
+) -> Result<IncidentView, ApiError> {
     let now = state.clock.now();
+    let actor = staff_actor(staff_id, display_name);
     let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
     let mut tx = state.store.begin().await?;
     tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
     let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
     let event = move_to(&mut case, to, now)?;
     tx.update_incident(&case).await?;
-    audit(
-        &mut *tx,
-        Chain::Account(account_id),
-        now,
-        Actor::Operator { name: format!("staff {staff_id}") },
-        event,
-    )
-    .await?;
+    audit(&mut *tx, Chain::Account(account_id), now, actor.clone(), event).await?;
+    let action = custos_core::staff::StaffAction::ChangeCaseState;
+    staff_acted(&mut *tx, account_id, &actor, action, format!("incident:{}", case.id), reason, now).await?;
     tx.commit().await?;
     Ok(IncidentView::new(&case, state))
 }

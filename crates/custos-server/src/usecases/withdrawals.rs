@@ -21,6 +21,7 @@ use custos_core::link_token::LinkPurpose;
 use custos_core::login::AccountStatus;
 use custos_core::money::Amount;
 use custos_core::notice::{Notice, WithdrawalSummary};
+use custos_core::staff::StaffAction;
 use custos_core::step_up::Requirement;
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::{Event, WithdrawalState};
@@ -652,6 +653,14 @@ pub enum CancelledBy {
     /// Its hold ended, but the withdrawal allowlist (turned on, or the entry removed, since it was
     /// requested) no longer lets it go to its address.
     Allowlist,
+    /// A member of staff in the support console: `intercept` says which button they pressed —
+    /// cancel (only before the wallet has it) or intercept (only while it is `processing`).
+    Staff {
+        staff_id: String,
+        name: String,
+        reason: String,
+        intercept: bool,
+    },
 }
 
 impl CancelledBy {
@@ -660,6 +669,7 @@ impl CancelledBy {
             Self::Owner(_) => "user",
             Self::Expiry => "expired",
             Self::Allowlist => "allowlist",
+            Self::Staff { .. } => "support",
         }
     }
 }
@@ -683,6 +693,9 @@ pub async fn cancel(
     let mut tx = state.store.begin().await?;
     let account = tx.lock_account(owner).await?.ok_or(ApiError::NotFound)?;
     let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::NotFound)?;
+    if let CancelledBy::Staff { intercept, .. } = by {
+        staff_may_stop(&w, *intercept)?;
+    }
     if w.state.cancellable() {
         w.state = transition(&w, Event::Cancel)?;
     } else if w.state.interceptable() {
@@ -699,6 +712,7 @@ pub async fn cancel(
         if !outcome.stopped() {
             w.updated_at = now;
             tx.update_withdrawal(&w).await?;
+            staff_acted(&mut *tx, by, &w, now).await?;
             tx.commit().await?;
             return Err(ApiError::Conflict(Reason::new(
                 "withdrawal-not-intercepted",
@@ -723,6 +737,7 @@ pub async fn cancel(
     release(&mut *tx, &w, now).await?;
     tx.update_withdrawal(&w).await?;
     tx.spend_links(w.account_id, LinkPurpose::ConfirmWithdrawal, now).await?;
+    staff_acted(&mut *tx, by, &w, now).await?;
     audit(
         &mut *tx,
         Chain::Account(w.account_id),
@@ -739,6 +754,7 @@ pub async fn cancel(
             summary: summary(&w, &money.assets),
             status: match by {
                 CancelledBy::Owner(_) => "cancelled; the funds are back in your balance".into(),
+                CancelledBy::Staff { .. } => "stopped by support; the funds are back in your balance".into(),
                 CancelledBy::Expiry => "cancelled because it was not confirmed in time".into(),
                 CancelledBy::Allowlist => {
                     "cancelled because your withdrawal allowlist does not allow this address \
@@ -757,9 +773,52 @@ pub async fn cancel(
     Ok(WithdrawalView::new(&w, &money.assets))
 }
 
+/// A staff member's cancel is only for a withdrawal the wallet does not have yet, their intercept
+/// only for one it is processing; anything else is `409` with the reason, and nothing changes.
+fn staff_may_stop(w: &WithdrawalRecord, intercept: bool) -> Result<(), ApiError> {
+    match (intercept, w.state.cancellable(), w.state.interceptable()) {
+        (false, true, _) | (true, _, true) => Ok(()),
+        (false, _, true) => Err(ApiError::Conflict(Reason::new(
+            "withdrawal-processing",
+            "The wallet is processing it: intercept it instead (the wallet is asked to stop it).",
+        ))),
+        (true, true, _) => Err(ApiError::Conflict(Reason::new(
+            "withdrawal-not-processing",
+            "The wallet does not have it yet: cancel it instead.",
+        ))),
+        _ => Err(ApiError::Conflict(Reason::new(
+            "withdrawal-final",
+            match &w.txid {
+                Some(txid) => format!("It was already sent (transaction {txid}): it cannot be stopped."),
+                None => format!("It is {} and can no longer be stopped.", w.state.as_str()),
+            },
+        ))),
+    }
+}
+
+/// Why a member of staff stopped a withdrawal, audited with the stop.
+async fn staff_acted(
+    tx: &mut dyn Tx,
+    by: &CancelledBy,
+    w: &WithdrawalRecord,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let CancelledBy::Staff { reason, intercept, .. } = by else { return Ok(()) };
+    let action = if *intercept { StaffAction::InterceptWithdrawal } else { StaffAction::CancelWithdrawal };
+    let event = AuditEvent::StaffActed {
+        action: action.as_str().into(),
+        subject: format!("withdrawal:{}", w.id),
+        reason: reason.clone(),
+    };
+    audit(tx, Chain::Account(w.account_id), now, actor_of(by, w.account_id), event).await
+}
+
 fn actor_of(by: &CancelledBy, account: AccountId) -> Actor {
     match by {
         CancelledBy::Owner(s) => Actor::User { account, session: Some(s.session_id) },
+        CancelledBy::Staff { staff_id, name, .. } => {
+            Actor::Staff { staff_id: staff_id.clone(), name: name.clone() }
+        }
         CancelledBy::Expiry | CancelledBy::Allowlist => Actor::System,
     }
 }

@@ -22,6 +22,7 @@ mod risk;
 mod sessions;
 mod sms;
 mod staff;
+mod support_console;
 mod surface;
 mod wallet;
 mod webhooks;

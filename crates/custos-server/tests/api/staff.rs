@@ -15,7 +15,7 @@ use crate::helpers::*;
 const STAFF_PASSWORD: &str = "plum vortex harbor quilt";
 
 /// Creates a staff member the way `custos staff create` does; returns the setup token.
-async fn create_staff(app: &TestApp, email: &str, role: &str) -> String {
+pub(crate) async fn create_staff(app: &TestApp, email: &str, role: &str) -> String {
     let new = NewStaff { email: email.into(), name: format!("{role} person"), role: role.into() };
     let created = staff::create(&app.state, new, "ops").await.expect("staff created");
     assert!(created.code.as_str().starts_with("CS-"));
@@ -23,7 +23,7 @@ async fn create_staff(app: &TestApp, email: &str, role: &str) -> String {
 }
 
 /// Setup link → password → TOTP confirmed; returns the otpauth URI (the staff member's app).
-async fn enrol(app: &TestApp, token: &str) -> String {
+pub(crate) async fn enrol(app: &TestApp, token: &str) -> String {
     let e = json_ok(
         app.post_json("/api/v1/support/setup", json!({"token": token, "password": STAFF_PASSWORD})).await,
     )
@@ -37,13 +37,13 @@ async fn enrol(app: &TestApp, token: &str) -> String {
     uri
 }
 
-async fn staff_login(app: &TestApp, email: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn staff_login(app: &TestApp, email: &str, code: &str) -> reqwest::Response {
     app.post_json("/api/v1/support/login", json!({"email": email, "password": STAFF_PASSWORD, "code": code}))
         .await
 }
 
 /// A signed-in staff member of `role`; returns (session token, otpauth URI).
-async fn signed_in_staff(app: &TestApp, email: &str, role: &str) -> (String, String) {
+pub(crate) async fn signed_in_staff(app: &TestApp, email: &str, role: &str) -> (String, String) {
     let token = create_staff(app, email, role).await;
     let uri = enrol(app, &token).await;
     app.clock.advance(Duration::from_secs(30));

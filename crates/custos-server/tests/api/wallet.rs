@@ -18,7 +18,7 @@ const EMAIL: &str = "treasurer@example.com";
 
 /// The app handing withdrawals to `wallet`, with holds that end at once (the wallet checks
 /// signatures' timestamps against its own clock, so the injected clock cannot jump a day ahead).
-async fn app_for(wallet: &PythonServer, secret: &WebhookSecret) -> TestApp {
+pub(crate) async fn app_for(wallet: &PythonServer, secret: &WebhookSecret) -> TestApp {
     let app = spawn_app_with(Options {
         wallet: Some((format!("{}/v1", wallet.base()), secret.expose())),
         withdrawal_hold: Some(Duration::ZERO),
@@ -30,7 +30,7 @@ async fn app_for(wallet: &PythonServer, secret: &WebhookSecret) -> TestApp {
 }
 
 /// Confirms the newest withdrawal by its emailed link; `used` holds the links already used.
-async fn confirm_next(app: &TestApp, used: &mut Vec<String>) {
+pub(crate) async fn confirm_next(app: &TestApp, used: &mut Vec<String>) {
     for _ in 0..250 {
         let fresh = app
             .mails_to(EMAIL)
@@ -51,7 +51,12 @@ async fn confirm_next(app: &TestApp, used: &mut Vec<String>) {
 
 /// Requests `amount` BTC, confirms it by mail, and waits until custos has claimed it for the
 /// wallet; returns its id.
-async fn to_processing(app: &TestApp, token: &str, amount: &str, used: &mut Vec<String>) -> String {
+pub(crate) async fn to_processing(
+    app: &TestApp,
+    token: &str,
+    amount: &str,
+    used: &mut Vec<String>,
+) -> String {
     let w: Value = withdraw(app, token, btc(amount), None).await.json().await.unwrap();
     let id = w["id"].as_str().unwrap().to_owned();
     confirm_next(app, used).await;
@@ -68,7 +73,7 @@ async fn report(app: &TestApp, id: &str, token: Option<&str>, body: Value) -> re
 }
 
 /// Waits (bounded) for a logged request matching `pred`.
-async fn wait_logged(wallet: &PythonServer, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_logged(wallet: &PythonServer, pred: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..250 {
         if let Some(e) = wallet.logged().into_iter().find(|e| pred(e)) {
             return e;

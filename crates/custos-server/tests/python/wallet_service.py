@@ -9,6 +9,7 @@ Usage (PORT 0: any free port, printed on the first line of standard output): wal
 - POST /withdrawals/{id}/intercept
                                {"outcome": "intercepted"} while pending, {"outcome": "too_late", "txid"} after
 - POST /control/{id}           (the test, unsigned) set what the wallet says about a withdrawal
+- POST /control-intercepts     (the test, unsigned) {"fail": N}: the next N intercept calls get 503
 """
 
 import json
@@ -24,6 +25,7 @@ webhook = Webhook(secret)
 lock = threading.Lock()
 withdrawals = {}  # id -> {"submission": {...}, "state": {...}}
 submissions_seen = 0
+failing_intercepts = 0  # the next N intercept calls answer 503 (set by /control-intercepts)
 
 
 class Wallet(BaseHTTPRequestHandler):
@@ -36,11 +38,15 @@ class Wallet(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _handle(self, method):
-        global submissions_seen
+        global submissions_seen, failing_intercepts
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         parts = [p for p in self.path.split("/") if p]
         if parts[:1] == ["v1"]:  # custos is configured with the base URL http://…/v1
             parts = parts[1:]
+        if parts == ["control-intercepts"] and method == "POST":
+            with lock:
+                failing_intercepts = json.loads(body)["fail"]
+            return self._answer(204)
         if parts[:1] == ["control"] and method == "POST":
             with lock:
                 withdrawals.setdefault(parts[1], {"submission": None, "state": {"state": "pending"}})
@@ -64,7 +70,7 @@ class Wallet(BaseHTTPRequestHandler):
         self._answer(status, answer)
 
     def _route(self, method, parts, body):
-        global submissions_seen
+        global submissions_seen, failing_intercepts
         if method == "POST" and parts == ["withdrawals"]:
             submissions_seen += 1
             if submissions_seen <= fail_submissions:
@@ -79,6 +85,9 @@ class Wallet(BaseHTTPRequestHandler):
             if method == "GET" and len(parts) == 2:
                 return 200, known["state"]
             if method == "POST" and parts[2:] == ["intercept"]:
+                if failing_intercepts > 0:
+                    failing_intercepts -= 1
+                    return 503, {"error": "busy"}
                 if known["state"]["state"] == "pending":
                     known["state"] = {"state": "failed", "reason": "intercepted at custos' request"}
                     return 200, {"outcome": "intercepted"}

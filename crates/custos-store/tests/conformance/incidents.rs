@@ -10,7 +10,42 @@ conformance!(
     an_account_has_at_most_one_open_case_and_a_closed_one_makes_room,
     a_case_round_trips_with_its_facts_and_its_thread_in_order,
     binding_changes_are_listed_since_a_time_oldest_first,
+    an_assignee_and_internal_notes_round_trip_apart_from_the_thread,
 );
+
+async fn an_assignee_and_internal_notes_round_trip_apart_from_the_thread(store: Store) {
+    let a = create_account(&store, "notes@example.com").await;
+    let mut c = case(&a, t(1));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_incident(&c).await.unwrap();
+    c.assignee = Some("CS-123456".into());
+    c.updated_at = t(2);
+    assert!(tx.update_incident(&c).await.unwrap());
+    for (i, body) in ["second", "first"].iter().enumerate() {
+        tx.insert_incident_note(&IncidentNoteRecord {
+            id: uuid::Uuid::now_v7(),
+            incident_id: c.id,
+            staff_id: "CS-123456".into(),
+            staff_name: "Dana".into(),
+            body: (*body).into(),
+            created_at: t(10 - i64::try_from(i).unwrap()),
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let back = store.incident(c.id).await.unwrap().unwrap();
+    assert_eq!(back.assignee.as_deref(), Some("CS-123456"));
+    assert_eq!(store.open_incidents(10).await.unwrap()[0].assignee.as_deref(), Some("CS-123456"));
+    let notes = store.incident_notes(c.id).await.unwrap();
+    assert_eq!(
+        notes.iter().map(|n| n.body.as_str()).collect::<Vec<_>>(),
+        ["first", "second"],
+        "oldest first"
+    );
+    assert_eq!((notes[0].staff_name.as_str(), notes[0].created_at), ("Dana", t(9)));
+    assert!(store.incident_messages(c.id).await.unwrap().is_empty(), "notes are not in the thread");
+}
 
 fn case(a: &AccountRecord, at: Timestamp) -> IncidentRecord {
     IncidentRecord {
@@ -30,6 +65,7 @@ fn case(a: &AccountRecord, at: Timestamp) -> IncidentRecord {
         updated_at: at,
         first_response_at: None,
         resolved_at: None,
+        assignee: None,
     }
 }
 

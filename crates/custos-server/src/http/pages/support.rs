@@ -1,5 +1,5 @@
 //! The support console's first pages: staff sign-in (password and TOTP in one form), the landing
-//! page with the account lookup, sign-out, and the one-time setup link (password, then an
+//! page with the queue (ordered by SLA) and the account lookup, sign-out, and the one-time setup link (password, then an
 //! authenticator app confirmed with a code).
 
 use askama::Template;
@@ -20,6 +20,7 @@ use crate::extract::Client;
 use crate::extract_staff::{StaffPage, staff_cookie_name};
 use crate::http::qr;
 use crate::state::AppState;
+use crate::usecases::console::{self, QueueItem};
 use crate::usecases::staff::{self, StaffLogin};
 use crate::usecases::support::{self, AccountSummary};
 
@@ -117,6 +118,7 @@ struct HomePage {
     uid: String,
     error: Option<String>,
     account: Option<AccountSummary>,
+    queue: Vec<QueueItem>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +145,11 @@ async fn home(
             Err(e) => return error_page(&e),
         }
     };
+    let queue = match console::queue(&state, &who).await {
+        Ok(q) => q,
+        Err(ApiError::Refused(_)) => Vec::new(),
+        Err(e) => return error_page(&e),
+    };
     let (jar, csrf) = csrf_token(&state, jar);
     let page = HomePage {
         csrf,
@@ -153,6 +160,7 @@ async fn home(
         uid,
         error,
         account,
+        queue,
     };
     (jar, page).into_response()
 }
