@@ -59,8 +59,10 @@ impl HashPool {
             self.admitted.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded)?;
         let (answer, answered) = oneshot::channel();
         let wrapped: Job = Box::new(move |h: &PasswordHasher| {
-            let _permit = permit;
-            let _ = answer.send(job(h));
+            let result = job(h);
+            // Free before answering: whoever is answered sees the place free again.
+            drop(permit);
+            let _ = answer.send(result);
         });
         self.jobs.send(wrapped).map_err(|_| ApiError::Overloaded)?;
         answered.await.map_err(|_| ApiError::Internal("a hashing job failed".into()))
