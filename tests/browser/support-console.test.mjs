@@ -3,7 +3,10 @@
 // problem; an agent created with `custos staff create` and set up with an authenticator app finds
 // the case first in the queue, opens it, cancels the withdrawal from the timeline with a reason,
 // adds an internal note and writes to the holder; the holder sees the reply with the agent's name
-// and verified staff ID (and the link to check it), never the note.
+// and verified staff ID (and the link to check it), never the note. Then the freeze story: an
+// account frozen from the old email's disable link opens a case with the four facts; the agent
+// finds it in the queue and answers; whoever froze it reads the reply through the case link on the
+// receipt, with every session gone.
 //
 // The API test (crates/custos-server/tests/api/support_console.rs) runs the full scenario with the
 // wallet service: a withdrawal the wallet is processing, a freeze whose interception fails, and the
@@ -184,5 +187,50 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
     await holder.goto(`${base}/security/funds`);
     assert.equal((await holder.locator('#balances tr[data-asset="BTC"] td').nth(1).innerText()).trim(), '1.25');
     assert.equal(await holder.locator('#withdrawals tr').nth(1).getAttribute('data-state'), 'cancelled');
+  });
+
+  it('a freeze from the old email link opens a case with its facts; the agent answers; the case link shows it', async () => {
+    const email = `frozen.${stamp}@example.com`;
+    const uid = cli(['user', 'create', '--email', email], `${PASSWORD}\n`).match(/UID (\d+)/)[1];
+    const owner = await (await env.newContext()).newPage();
+    const attacker = await (await env.newContext()).newPage();
+    for (const page of [owner, attacker]) {
+      await page.goto(`${base}/login`);
+      await page.getByLabel('Email address').fill(email);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/security$/);
+    }
+    const notice = await waitForMail(mail, base, email, 'New sign-in to your account');
+    const disable = await notice.locator('a[href*="/disable/"]').first().getAttribute('href');
+    await owner.goto(disable);
+    await owner.getByRole('button', { name: 'Disable my account now' }).click();
+    await owner.getByRole('heading', { name: 'Your account is frozen' }).waitFor();
+    const caseLink = await owner.locator('#case-link').getAttribute('href');
+    await attacker.goto(`${base}/security`);
+    assert.equal(path(attacker), '/login', 'every session ended');
+
+    // The agent finds the new case in the queue, with the four facts filled in.
+    await staff.goto(`${base}/support`);
+    const row = staff.locator('#queue tbody tr', { hasText: uid });
+    assert.equal(await row.count(), 1, 'the freeze opened one case for this account');
+    await row.getByRole('link').first().click();
+    await staff.waitForURL(/\/support\/cases\/[0-9a-f-]+$/);
+    assert.equal((await staff.locator('#fact-uid').innerText()).trim(), uid);
+    assert.match(await staff.locator('#fact-email').innerText(), /@example\.com/);
+    assert.match(await staff.locator('#fact-measures').innerText(), /Sessions ended|frozen/i);
+    assert.ok((await staff.locator('#fact-detected').innerText()).trim().length > 0, 'a detection time');
+    assert.equal(await staff.locator('#freeze').count(), 0, 'no freeze button on a frozen account');
+    await staff.getByLabel('Message to the holder').fill('Your account is frozen and safe. We will call you back.');
+    await staff.getByRole('button', { name: 'Send to the holder' }).click();
+    await staff.locator('#notice').waitFor();
+    await shot(staff, 'support-case-from-freeze');
+
+    // Whoever froze it reads the reply through the case link, with no session.
+    await owner.goto(caseLink);
+    await owner.getByRole('heading', { name: 'Your case' }).waitFor();
+    const thread = await owner.locator('#thread').innerText();
+    assert.match(thread, /Your account is frozen and safe/);
+    assert.ok(thread.includes(staffId), thread);
   });
 });
