@@ -11,8 +11,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as OTPAuth from 'otpauth';
-import { countMail, path, shot, start, waitForMail } from './harness.mjs';
+import { enrolAuthenticator, path, registerAccount, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const stamp = Date.now();
 const EMAIL = `allowlist.${stamp}@example.com`;
@@ -37,31 +36,10 @@ describe('the withdrawal allowlist in a real browser', { timeout: 120_000 }, () 
   });
 
   it('sets up an account with an authenticator app', async () => {
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Email address').fill(EMAIL);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    const verify = await (await waitForMail(mail, base, EMAIL, 'Confirm your email address'))
-      .locator('a[href*="/verify-email/"]').first().getAttribute('href');
-    await page.goto(verify);
-    await page.getByRole('button', { name: 'Confirm my address' }).click();
+    await registerAccount(page, mail, base, EMAIL, PASSWORD);
 
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email address').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('#totp-row').getByRole('link', { name: 'Add an authenticator app' }).click();
-    const seen = await countMail(mail, base, EMAIL, 'Your confirmation code');
-    await page.getByLabel('Your password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Email me a code' }).click();
-    const subject = await (await waitForMail(mail, base, EMAIL, 'Your confirmation code', seen)).locator('h2').innerText();
-    await page.getByLabel('Code from the email').fill(subject.match(/(\d{6})/)[1]);
-    await page.getByRole('button', { name: 'Confirm' }).click();
-    await page.getByRole('button', { name: 'Show the QR code' }).click();
-    const uri = await page.getByRole('link', { name: 'Open this in your authenticator app' }).getAttribute('href');
-    await page.getByLabel('Six-digit code').fill(OTPAuth.URI.parse(uri).generate());
-    await page.getByRole('button', { name: 'Turn on the authenticator app' }).click();
-    await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    await signInAccount(page, base, EMAIL, PASSWORD);
+    await enrolAuthenticator(page, mail, base, EMAIL, PASSWORD);
   });
 
   it('turns the allowlist on at once and counts it on the checklist', async () => {

@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as OTPAuth from 'otpauth';
-import { countMail, path, shot, start, waitForMail } from './harness.mjs';
+import { enrolAuthenticator, path, registerAccount, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const PASSWORD = 'copper lantern orchard whistle';
 const SERVICE_TOKEN = 'browser-test-service-token-0123456789';
@@ -31,26 +31,12 @@ describe('kill switch in a real browser', { timeout: 180_000 }, () => {
     await env?.stop();
   });
 
-  /** Registers `email` through the form and confirms it from the dev mailbox. */
   async function register(page, email) {
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
-    const mail = await waitForMail(page, base, email, 'Confirm your email address');
-    const link = await mail.locator('a[href*="/verify-email/"]').first().getAttribute('href');
-    await page.goto(link);
-    await page.getByRole('button').first().click();
-    await page.waitForLoadState('load');
+    await registerAccount(page, page, base, email, PASSWORD);
   }
 
   async function signIn(page, email) {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForLoadState('load');
+    await signInAccount(page, base, email, PASSWORD);
     assert.equal(path(page), '/security');
   }
 
@@ -121,20 +107,8 @@ describe('kill switch in a real browser', { timeout: 180_000 }, () => {
 
     // The victim protects the account with an authenticator app and holds 1.25 BTC.
     await signIn(victim, email);
-    await victim.locator('#totp-row').getByRole('link', { name: 'Add an authenticator app' }).click();
-    const seen = await countMail(inbox, base, email, 'Your confirmation code');
-    await victim.getByLabel('Your password').fill(PASSWORD);
-    await victim.getByRole('button', { name: 'Email me a code' }).click();
-    const subject = await (await waitForMail(inbox, base, email, 'Your confirmation code', seen)).locator('h2').innerText();
-    await victim.getByLabel('Code from the email').fill(subject.match(/(\d{6})/)[1]);
-    await victim.getByRole('button', { name: 'Confirm' }).click();
-    await victim.getByRole('button', { name: 'Show the QR code' }).click();
-    const uri = await victim.getByRole('link', { name: 'Open this in your authenticator app' }).getAttribute('href');
-    const totp = OTPAuth.URI.parse(uri);
-    const enrolled = Math.floor(Date.now() / 30_000);
-    await victim.getByLabel('Six-digit code').fill(totp.generate());
-    await victim.getByRole('button', { name: 'Turn on the authenticator app' }).click();
-    await victim.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    const totp = OTPAuth.URI.parse(await enrolAuthenticator(victim, inbox, base, email, PASSWORD));
+    const enrolled = Math.floor(Date.now() / 30_000); // the first code's period, or later
     const deposit = await fetch(`${base}/api/v1/integration/ledger-events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },

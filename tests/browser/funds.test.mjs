@@ -9,8 +9,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as OTPAuth from 'otpauth';
-import { countMail, path, shot, start, waitForMail } from './harness.mjs';
+import { enrolAuthenticator, path, registerAccount, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const stamp = Date.now();
 const EMAIL = `funds.${stamp}@example.com`;
@@ -39,33 +38,12 @@ describe('funds and withdrawals in a real browser', { timeout: 120_000 }, () => 
   });
 
   it('sets up an account with an authenticator app and a deposit', async () => {
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Email address').fill(EMAIL);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    const verify = await (await waitForMail(mail, base, EMAIL, 'Confirm your email address'))
-      .locator('a[href*="/verify-email/"]').first().getAttribute('href');
-    await page.goto(verify);
-    await page.getByRole('button', { name: 'Confirm my address' }).click();
+    await registerAccount(page, mail, base, EMAIL, PASSWORD);
     const uid = (await page.locator('.highlight, #uid, [data-uid]').first().innerText()).match(/\d{9}/)?.[0];
     assert.ok(uid, 'the UID is shown once the address is confirmed');
 
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email address').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('#totp-row').getByRole('link', { name: 'Add an authenticator app' }).click();
-    const seen = await countMail(mail, base, EMAIL, 'Your confirmation code');
-    await page.getByLabel('Your password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Email me a code' }).click();
-    const subject = await (await waitForMail(mail, base, EMAIL, 'Your confirmation code', seen)).locator('h2').innerText();
-    await page.getByLabel('Code from the email').fill(subject.match(/(\d{6})/)[1]);
-    await page.getByRole('button', { name: 'Confirm' }).click();
-    await page.getByRole('button', { name: 'Show the QR code' }).click();
-    const uri = await page.getByRole('link', { name: 'Open this in your authenticator app' }).getAttribute('href');
-    await page.getByLabel('Six-digit code').fill(OTPAuth.URI.parse(uri).generate());
-    await page.getByRole('button', { name: 'Turn on the authenticator app' }).click();
-    await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    await signInAccount(page, base, EMAIL, PASSWORD);
+    await enrolAuthenticator(page, mail, base, EMAIL, PASSWORD);
 
     const r = await fetch(`${base}/api/v1/integration/ledger-events`, {
       method: 'POST',

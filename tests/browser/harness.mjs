@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { URI } from 'otpauth';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -186,4 +187,51 @@ export async function countMail(page, base, email, subject) {
     .filter({ hasText: `To ${email}` })
     .filter({ has: page.locator('h2', { hasText: subject }) })
     .count();
+}
+
+/**
+ * Registers `email` through the form and confirms the address from the dev mailbox (read with
+ * `mail`, a page of its own). Leaves `page` on the confirmed page, which shows the UID.
+ */
+export async function registerAccount(page, mail, base, email, password) {
+  await page.goto(`${base}/register`);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
+  const link = await (await waitForMail(mail, base, email, 'Confirm your email address'))
+    .locator('a[href*="/verify-email/"]').first().getAttribute('href');
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Confirm my address' }).click();
+  await page.waitForLoadState('load');
+}
+
+/** Signs in with email and password on the login form; lands on the security center. */
+export async function signInAccount(page, base, email, password) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForLoadState('load');
+}
+
+/**
+ * From the security center of a signed-in `page`: confirms with the password and an emailed code,
+ * scans the QR code's `otpauth://` link, and turns the authenticator app on with its first code.
+ * Returns that link (the TOTP secret). Leaves `page` on the recovery codes.
+ */
+export async function enrolAuthenticator(page, mail, base, email, password) {
+  await page.locator('#totp-row').getByRole('link', { name: 'Add an authenticator app' }).click();
+  const seen = await countMail(mail, base, email, 'Your confirmation code');
+  await page.getByLabel('Your password').fill(password);
+  await page.getByRole('button', { name: 'Email me a code' }).click();
+  const subject = await (await waitForMail(mail, base, email, 'Your confirmation code', seen)).locator('h2').innerText();
+  await page.getByLabel('Code from the email').fill(subject.match(/(\d{6})/)[1]);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByRole('button', { name: 'Show the QR code' }).click();
+  const uri = await page.getByRole('link', { name: 'Open this in your authenticator app' }).getAttribute('href');
+  await page.getByLabel('Six-digit code').fill(URI.parse(uri).generate());
+  await page.getByRole('button', { name: 'Turn on the authenticator app' }).click();
+  await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+  return uri;
 }

@@ -6,7 +6,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { path, shot, start, waitForMail } from './harness.mjs';
+import { path, registerAccount, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const PASSWORD = 'copper lantern orchard whistle';
 
@@ -24,24 +24,11 @@ describe('incident cases in a real browser', { timeout: 90_000 }, () => {
   });
 
   async function register(page, email) {
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
-    const mail = await waitForMail(page, base, email, 'Confirm your email address');
-    const link = await mail.locator('a[href*="/verify-email/"]').first().getAttribute('href');
-    await page.goto(link);
-    await page.getByRole('button').first().click();
-    await page.waitForLoadState('load');
+    await registerAccount(page, page, base, email, PASSWORD);
   }
 
   async function signIn(page, email) {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForLoadState('load');
+    await signInAccount(page, base, email, PASSWORD);
     assert.equal(path(page), '/security');
   }
 

@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as OTPAuth from 'otpauth';
-import { BIN, countMail, path, shot, start, waitForMail } from './harness.mjs';
+import { BIN, enrolAuthenticator, path, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const stamp = Date.now();
 const HOLDER = `holder.${stamp}@example.com`;
@@ -74,22 +74,8 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
   it('a holder with funds requests a withdrawal and reports a problem', async () => {
     const user = cli(['user', 'create', '--email', HOLDER], `${PASSWORD}\n`);
     const uid = user.match(/UID (\d+)/)[1];
-    await holder.goto(`${base}/login`);
-    await holder.getByLabel('Email address').fill(HOLDER);
-    await holder.getByLabel('Password').fill(PASSWORD);
-    await holder.getByRole('button', { name: 'Sign in' }).click();
-    await holder.locator('#totp-row').getByRole('link', { name: 'Add an authenticator app' }).click();
-    const seen = await countMail(mail, base, HOLDER, 'Your confirmation code');
-    await holder.getByLabel('Your password').fill(PASSWORD);
-    await holder.getByRole('button', { name: 'Email me a code' }).click();
-    const subject = await (await waitForMail(mail, base, HOLDER, 'Your confirmation code', seen)).locator('h2').innerText();
-    await holder.getByLabel('Code from the email').fill(subject.match(/(\d{6})/)[1]);
-    await holder.getByRole('button', { name: 'Confirm' }).click();
-    await holder.getByRole('button', { name: 'Show the QR code' }).click();
-    const uri = await holder.getByRole('link', { name: 'Open this in your authenticator app' }).getAttribute('href');
-    await holder.getByLabel('Six-digit code').fill(OTPAuth.URI.parse(uri).generate());
-    await holder.getByRole('button', { name: 'Turn on the authenticator app' }).click();
-    await holder.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    await signInAccount(holder, base, HOLDER, PASSWORD);
+    await enrolAuthenticator(holder, mail, base, HOLDER, PASSWORD);
     const r = await fetch(`${base}/api/v1/integration/ledger-events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },

@@ -13,29 +13,8 @@ use crate::credentials::{json_ok, step_up_by_email};
 use crate::freeze::freeze_json;
 use crate::helpers::*;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::spawn_app().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(app) = crate::helpers::spawn_app_on_postgres(concat!("incidents: ", stringify!($name))).await else { return };
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
+    "incidents";
     a_freeze_from_the_old_email_link_opens_a_case_only_the_old_address_can_reach_after_every_session_is_gone,
     another_accounts_case_is_not_found_and_bad_reports_and_messages_are_refused_with_reasons,
     html_in_messages_is_shown_as_text_on_the_pages,

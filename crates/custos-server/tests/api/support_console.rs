@@ -266,29 +266,8 @@ async fn balance_after_freeze(app: &TestApp, w: &custos_store::WithdrawalRecord)
     (b.available.atomic(), b.locked.atomic())
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::spawn_app().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(app) = crate::helpers::spawn_app_on_postgres(concat!("support console: ", stringify!($name))).await else { return };
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
+    "support console";
     the_queue_is_ordered_by_sla_and_a_customer_session_is_not_a_staff_one,
     actions_need_a_reason_refused_moves_and_unknown_ids_change_nothing_and_notes_stay_internal,
     an_agent_sees_the_recent_window_and_an_analyst_the_full_timeline,
