@@ -5,7 +5,7 @@
 // Not a test file itself (node --test only runs *.test.mjs here).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,7 +147,10 @@ export async function start(logName, env = {}, { host = '127.0.0.1' } = {}) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { base, dataDir, newContext, consoleErrors, stop };
+  /** Runs the custos CLI against the running server's data directory; answers its stdout. */
+  const cli = (args, input) =>
+    execFileSync(BIN, [...args, '--data-dir', dataDir], { cwd: dataDir, env: serverEnv({}), input, encoding: 'utf8' });
+  return { base, dataDir, newContext, consoleErrors, stop, cli };
 }
 
 /** Full-page screenshots at desktop and phone size, for people to look at (not asserted on). */

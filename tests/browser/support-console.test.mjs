@@ -18,9 +18,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as OTPAuth from 'otpauth';
-import { BIN, enrolAuthenticator, path, shot, signInAccount, start, waitForMail } from './harness.mjs';
+import { enrolAuthenticator, path, shot, signInAccount, start, waitForMail } from './harness.mjs';
 
 const stamp = Date.now();
 const HOLDER = `holder.${stamp}@example.com`;
@@ -42,15 +41,6 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
   let staffId;
   let caseId;
 
-  function cli(args, input) {
-    const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CUSTOS_')));
-    return execFileSync(BIN, [...args, '--data-dir', env.dataDir], {
-      cwd: env.dataDir,
-      env: { ...childEnv, CUSTOS_MODE: 'dev', CUSTOS_ARGON2_MEMORY_KIB: '1024', CUSTOS_ARGON2_ITERATIONS: '1' },
-      input,
-      encoding: 'utf8',
-    });
-  }
 
   before(async () => {
     env = await start('custos-server-support-console.log', {
@@ -58,7 +48,7 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
       CUSTOS_MAIL_PER_RECIPIENT_PER_HOUR: '50',
     });
     base = env.base;
-    const created = cli(['staff', 'create', '--email', STAFF_EMAIL, '--name', 'Dana Reyes', '--role', 'agent']);
+    const created = env.cli(['staff', 'create', '--email', STAFF_EMAIL, '--name', 'Dana Reyes', '--role', 'agent']);
     setupLink = new URL(created.match(/https?:\/\/\S+\/support\/setup\/\S+/)[0]).pathname;
     staffId = created.match(/CS-\d{6}/)[0];
     holder = await (await env.newContext()).newPage();
@@ -72,7 +62,7 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
   });
 
   it('a holder with funds requests a withdrawal and reports a problem', async () => {
-    const user = cli(['user', 'create', '--email', HOLDER], `${PASSWORD}\n`);
+    const user = env.cli(['user', 'create', '--email', HOLDER], `${PASSWORD}\n`);
     const uid = user.match(/UID (\d+)/)[1];
     await signInAccount(holder, base, HOLDER, PASSWORD);
     await enrolAuthenticator(holder, mail, base, HOLDER, PASSWORD);
@@ -177,7 +167,7 @@ describe('the support console in a real browser', { timeout: 150_000 }, () => {
 
   it('a freeze from the old email link opens a case with its facts; the agent answers; the case link shows it', async () => {
     const email = `frozen.${stamp}@example.com`;
-    const uid = cli(['user', 'create', '--email', email], `${PASSWORD}\n`).match(/UID (\d+)/)[1];
+    const uid = env.cli(['user', 'create', '--email', email], `${PASSWORD}\n`).match(/UID (\d+)/)[1];
     const owner = await (await env.newContext()).newPage();
     const attacker = await (await env.newContext()).newPage();
     for (const page of [owner, attacker]) {

@@ -9,9 +9,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as OTPAuth from 'otpauth';
-import { BIN, path, shot, start } from './harness.mjs';
+import { path, shot, start } from './harness.mjs';
 
 const STAFF_EMAIL = 'dana@custos.example';
 const STAFF_PASSWORD = 'plum vortex harbor quilt';
@@ -26,26 +25,16 @@ describe('support staff sign-in and channel verification in a real browser', { t
   let uid;
   let staffId;
 
-  /** Runs the custos CLI against the running server's data directory. */
-  function cli(args, input) {
-    const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CUSTOS_')));
-    return execFileSync(BIN, [...args, '--data-dir', env.dataDir], {
-      cwd: env.dataDir,
-      env: { ...childEnv, CUSTOS_MODE: 'dev', CUSTOS_ARGON2_MEMORY_KIB: '1024', CUSTOS_ARGON2_ITERATIONS: '1' },
-      input,
-      encoding: 'utf8',
-    });
-  }
 
   before(async () => {
     env = await start('custos-server-support.log');
     base = env.base;
-    const created = cli(['staff', 'create', '--email', STAFF_EMAIL, '--name', 'Dana Reyes', '--role', 'agent']);
+    const created = env.cli(['staff', 'create', '--email', STAFF_EMAIL, '--name', 'Dana Reyes', '--role', 'agent']);
     setupLink = new URL(created.match(/https?:\/\/\S+\/support\/setup\/\S+/)[0]).pathname;
     staffId = created.match(/CS-\d{6}/)[0];
-    const user = cli(['user', 'create', '--email', CUSTOMER_EMAIL], 'copper lantern orchard whistle\n');
+    const user = env.cli(['user', 'create', '--email', CUSTOMER_EMAIL], 'copper lantern orchard whistle\n');
     uid = user.match(/UID (\d+)/)[1];
-    cli(['official', 'add', '--kind', 'domain', '--value', 'custos.example', '--note', 'our website']);
+    env.cli(['official', 'add', '--kind', 'domain', '--value', 'custos.example', '--note', 'our website']);
     ctx = await env.newContext();
     page = await ctx.newPage();
   });

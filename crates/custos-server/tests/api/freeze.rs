@@ -86,20 +86,7 @@ async fn the_disable_link_in_the_old_new_device_email_kills_the_attackers_sessio
         .await
         .unwrap();
     let attacker = json_ok(r).await["session_token"].as_str().unwrap().to_owned();
-    let body = json!({"email": ATTACKER});
-    let r = app
-        .http
-        .post(app.url("/api/v1/security/email"))
-        .bearer_auth(&attacker)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let confirm = app.wait_for_mail(ATTACKER, "Confirm your new email address").await;
-    let token = link_token(&confirm.text_body, "/confirm-email-change/");
-    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.change_email(&attacker, ATTACKER).await;
     // The confirmation ended every session; the attacker signs in again at the new address.
     assert_eq!(app.get_authed("/api/v1/me", &attacker).await.status(), StatusCode::UNAUTHORIZED);
     app.clock.advance(std::time::Duration::from_secs(30));
@@ -402,19 +389,7 @@ async fn after_the_attacker_moves_the_account_to_their_address_the_old_address_s
     app.verified_account("owner@example.com").await;
     let attacker = app.login("owner@example.com", "attacker-laptop").await;
     let attacker = crate::credentials::step_up_by_email(&app, &attacker, "owner@example.com").await;
-    let r = app
-        .http
-        .post(app.url("/api/v1/security/email"))
-        .bearer_auth(&attacker)
-        .json(&json!({"email": ATTACKER}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let confirm = app.wait_for_mail(ATTACKER, "Confirm your new email address").await;
-    let token = link_token(&confirm.text_body, "/confirm-email-change/");
-    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.change_email(&attacker, ATTACKER).await;
     let attacker =
         json_ok(app.login_raw(ATTACKER, PASSWORD, Some("attacker-laptop")).await).await["session_token"]
             .as_str()

@@ -207,6 +207,25 @@ impl TestApp {
     }
 
     /// Waits (bounded) for the outbox worker to deliver a message with this subject to the dev mailbox.
+    /// Moves the account of the stepped-up session `token` to `to`: the request, then the link
+    /// from the confirmation mail to the new address.
+    pub async fn change_email(&self, token: &str, to: &str) {
+        let body = serde_json::json!({ "email": to });
+        let r = self
+            .http
+            .post(self.url("/api/v1/security/email"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let confirm = self.wait_for_mail(to, "Confirm your new email address").await;
+        let token = link_token(&confirm.text_body, "/confirm-email-change/");
+        let r = self.post_json("/api/v1/security/email/confirm", serde_json::json!({ "token": token })).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+
     pub async fn wait_for_mail(&self, to: &str, subject: &str) -> DevMail {
         for _ in 0..250 {
             let mail = self.store.dev_mail(100).await.unwrap();

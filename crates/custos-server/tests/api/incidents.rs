@@ -55,19 +55,7 @@ async fn a_freeze_from_the_old_email_link_opens_a_case_only_the_old_address_can_
     // The attacker signs in from a new device and moves the account to their own address.
     let attacker = app.login("owner@example.com", "attacker-laptop").await;
     let attacker = step_up_by_email(&app, &attacker, "owner@example.com").await;
-    let r = app
-        .http
-        .post(app.url("/api/v1/security/email"))
-        .bearer_auth(&attacker)
-        .json(&json!({"email": "attacker@evil.example"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let confirm = app.wait_for_mail("attacker@evil.example", "Confirm your new email address").await;
-    let token = link_token(&confirm.text_body, "/confirm-email-change/");
-    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": token})).await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.change_email(&attacker, "attacker@evil.example").await;
     let attacker = app.login("attacker@evil.example", "attacker-laptop").await;
 
     // The owner freezes with the disable link in the "email changed" notice to the old address.

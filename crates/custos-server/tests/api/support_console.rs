@@ -88,19 +88,7 @@ async fn scenario(postgres: bool) {
     assert_eq!(control.json(&json!({"fail": 1})).send().await.unwrap().status(), StatusCode::NO_CONTENT);
 
     // The attacker, in the stepped-up session, moves the account to their own address.
-    let r = app
-        .http
-        .post(app.url("/api/v1/security/email"))
-        .bearer_auth(&token)
-        .json(&json!({"email": "attacker@evil.example"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let confirm = app.wait_for_mail("attacker@evil.example", "Confirm your new email address").await;
-    let change = link_token(&confirm.text_body, "/confirm-email-change/");
-    let r = app.post_json("/api/v1/security/email/confirm", json!({"token": change})).await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.change_email(&token, "attacker@evil.example").await;
 
     // The holder freezes with the disable link in the "email changed" notice to the old address.
     let told = wait_for_body(&app, EMAIL, "The email address of your account was changed.").await;
