@@ -12,7 +12,12 @@ use custos_core::freeze::{FreezeChannel, FreezeReceipt};
 use custos_core::ids::{AccountId, FreezeId, SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::login::AccountStatus;
 
-use crate::{ApiKeyRecord, Result, SessionRecord, TransferRecord, WithdrawalRecord};
+use custos_core::api_key::Scopes;
+use custos_core::money::Amount;
+use custos_core::transfer::TransferState;
+use custos_core::withdrawal::WithdrawalState;
+
+use crate::Result;
 
 #[derive(Debug, Clone)]
 pub struct FreezeRecord {
@@ -29,19 +34,69 @@ pub struct FreezeRecord {
     pub approved_by: Option<String>,
 }
 
-/// Everything a freeze acts on, read under the account's row lock.
+/// Everything a freeze acts on, read under the account's row lock: what the receipt names and the
+/// plan needs of each row, no more (read as one JSON document per table in one statement, so a
+/// freeze of an account holding a hundred rows costs one round trip and one row).
 #[derive(Debug, Clone, Default)]
 pub struct FreezeRows {
-    /// Not revoked.
-    pub sessions: Vec<SessionRecord>,
-    /// Not revoked.
-    pub api_keys: Vec<ApiKeyRecord>,
-    /// Not yet final or on chain, plus those broadcast (or confirmed) since `on_chain_since`.
-    pub withdrawals: Vec<WithdrawalRecord>,
+    /// Not revoked, oldest first.
+    pub sessions: Vec<LiveSession>,
+    /// Not revoked, oldest first.
+    pub api_keys: Vec<LiveApiKey>,
+    /// Not yet final or on chain, plus those broadcast (or confirmed) since `on_chain_since`,
+    /// oldest first.
+    pub withdrawals: Vec<OpenWithdrawal>,
     /// Sent by the account and not settled or cancelled, each with the receiving account's UID
     /// (read in the same statement: a freeze must not wait for another connection, nor lock the
-    /// receiver, while it holds the sender's row lock).
-    pub transfers: Vec<(TransferRecord, Uid)>,
+    /// receiver, while it holds the sender's row lock), oldest first.
+    pub transfers: Vec<OpenTransfer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub id: SessionId,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveApiKey {
+    pub id: ApiKeyId,
+    pub label: String,
+    pub scopes: Scopes,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenWithdrawal {
+    pub id: WithdrawalId,
+    pub state: WithdrawalState,
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    pub amount: Amount,
+    pub fee: Amount,
+    pub txid: Option<String>,
+    pub broadcast_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl OpenWithdrawal {
+    /// Amount plus fee: what its reservation holds.
+    pub fn total(&self) -> Option<Amount> {
+        self.amount.checked_add(self.fee)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTransfer {
+    pub id: TransferId,
+    pub state: TransferState,
+    pub asset: String,
+    pub amount: Amount,
+    pub to_uid: Uid,
+    pub created_at: Timestamp,
 }
 
 /// What [`FreezeTx::apply_freeze`] touched, each list sorted.
@@ -55,13 +110,14 @@ pub struct FreezeApplied {
 
 #[async_trait::async_trait]
 pub trait FreezeTx: Send {
-    /// Everything a freeze acts on. On SQLite the four reads go to its worker thread as one batch.
+    /// Everything a freeze acts on, in one statement.
     async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows>;
     /// The freeze's set-based writes, together: status `frozen` and the new stamp; every live
     /// session and API key revoked (`account_frozen`); every withdrawal the wallet does not have yet
     /// (`requested`, `awaiting_confirmation`, `held`, `queued`) and every unsettled transfer the
-    /// account sent cancelled, marked `cancelled_by = 'freeze'`. One batch on SQLite, one statement
-    /// (data-modifying CTEs) on PostgreSQL. Reservations are the caller's to release.
+    /// account sent cancelled, marked `cancelled_by = 'freeze'`. One batch on SQLite (the writes,
+    /// then one row naming what now carries this freeze's marks), one statement (data-modifying
+    /// CTEs) on PostgreSQL. Reservations are the caller's to release.
     async fn apply_freeze(
         &mut self,
         account: AccountId,

@@ -11,6 +11,7 @@ pub mod allowlist;
 pub mod api_keys;
 mod backend;
 pub mod freeze;
+mod freeze_json;
 pub mod incidents;
 pub mod money;
 mod postgres;

@@ -10,40 +10,50 @@ macro_rules! freeze_columns {
 }
 pub(crate) use freeze_columns;
 
-/// The freeze's reads, each row tagged with its `part` so one batch can carry all four.
+/// The freeze's read: one statement, one row, one JSON array per table (a row per session,
+/// key, withdrawal and transfer would cost a hand-off per row between SQLite's worker thread and
+/// the caller). `$1` account, `$2` the on-chain lookback start. The dialects differ only in their
+/// JSON functions and how a UUID prints; rows are sorted by the caller.
 macro_rules! freeze_read_sql {
-    (sessions) => {
+    (@withdrawals_where) => {
+        "WHERE account_id = $1 AND (state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing') OR \
+         (state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $2)))"
+    };
+    (batch) => {
         concat!(
-            "SELECT 's' AS part, ", session_columns!(),
-            " FROM sessions WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id"
+            "SELECT (SELECT json_group_array(json_object('id', lower(hex(id)), 'ip', ip, 'user_agent', user_agent, ",
+            "'created_at', created_at)) FROM sessions WHERE account_id = $1 AND revoked_at IS NULL) AS sessions, ",
+            "(SELECT json_group_array(json_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)) ",
+            "FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL) AS api_keys, ",
+            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'state', state, 'asset', asset, 'network', network, ",
+            "'address', address, 'amount', CAST(amount AS TEXT), 'fee', CAST(fee AS TEXT), 'txid', txid, ",
+            "'broadcast_at', broadcast_at, 'created_at', created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
+            ") AS withdrawals, ",
+            "(SELECT json_group_array(json_object('id', lower(hex(t.id)), 'state', t.state, 'asset', t.asset, ",
+            "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers"
         )
     };
-    (api_keys) => {
+    (cte) => {
         concat!(
-            "SELECT 'k' AS part, ", api_key_columns!(),
-            " FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id"
-        )
-    };
-    (withdrawals) => {
-        concat!(
-            "SELECT 'w' AS part, ", withdrawal_columns!(), " FROM withdrawals WHERE account_id = $1 AND (",
-            "state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing') OR ",
-            "(state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $2))",
-            ") ORDER BY created_at, id"
-        )
-    };
-    (transfers) => {
-        concat!(
-            "SELECT 't' AS part, ", transfer_columns!(),
-            ", (SELECT accounts.uid FROM accounts WHERE accounts.id = transfers.to_account) AS to_uid",
-            " FROM transfers WHERE from_account = $1 AND state IN ('requested', 'held') ORDER BY created_at, id"
+            "SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'ip', ip, 'user_agent', user_agent, ",
+            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $1 AND revoked_at IS NULL) AS sessions, ",
+            "(SELECT coalesce(json_agg(json_build_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)), '[]')::text ",
+            "FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL) AS api_keys, ",
+            "(SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'asset', asset, 'network', network, ",
+            "'address', address, 'amount', amount::text, 'fee', fee::text, 'txid', txid, ",
+            "'broadcast_at', broadcast_at, 'created_at', created_at)), '[]')::text FROM withdrawals ",
+            freeze_read_sql!(@withdrawals_where), ") AS withdrawals, ",
+            "(SELECT coalesce(json_agg(json_build_object('id', t.id, 'state', t.state, 'asset', t.asset, ",
+            "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers"
         )
     };
 }
 pub(crate) use freeze_read_sql;
 
-/// The freeze's writes. $1 status, $2 stamp, $3 account, $4 time, $5 revoke reason. Each returns
-/// the ids it touched as (`part`, `uuid`, `text_id`).
+/// The freeze's writes. $1 status, $2 stamp, $3 account, $4 time, $5 revoke reason. Each backend
+/// answers one row: the ids touched, as a JSON array per table.
 macro_rules! freeze_write_sql {
     (account) => { "UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3" };
     (sessions) => {
@@ -60,15 +70,24 @@ macro_rules! freeze_write_sql {
         "UPDATE transfers SET state = 'cancelled', cancelled_at = $4, cancelled_by = 'freeze', updated_at = $4 \
          WHERE from_account = $3 AND state IN ('requested', 'held')"
     };
-    // SQLite: one batch of five statements (one trip to its worker thread; `$N` binds by number
-    // in every statement of the batch).
+    // SQLite: one batch (one trip to its worker thread; `$N` binds by number in every statement of
+    // the batch). Its RETURNING cannot feed an aggregate, so the last statement reads back what
+    // carries this freeze's marks — the same rows: BEGIN IMMEDIATE keeps every other writer out,
+    // and `$4` is this freeze's own instant.
     (batch) => {
         concat!(
             freeze_write_sql!(account), "; ",
-            freeze_write_sql!(sessions), " RETURNING 's' AS part, id AS uuid, NULL AS text_id; ",
-            freeze_write_sql!(api_keys), " RETURNING 'k' AS part, NULL AS uuid, id AS text_id; ",
-            freeze_write_sql!(withdrawals), " RETURNING 'w' AS part, id AS uuid, NULL AS text_id; ",
-            freeze_write_sql!(transfers), " RETURNING 't' AS part, id AS uuid, NULL AS text_id"
+            freeze_write_sql!(sessions), "; ",
+            freeze_write_sql!(api_keys), "; ",
+            freeze_write_sql!(withdrawals), "; ",
+            freeze_write_sql!(transfers), "; ",
+            "SELECT (SELECT json_group_array(lower(hex(id))) FROM sessions ",
+            "WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS sessions, ",
+            "(SELECT json_group_array(id) FROM api_keys WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS api_keys, ",
+            "(SELECT json_group_array(lower(hex(id))) FROM withdrawals ",
+            "WHERE account_id = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS withdrawals, ",
+            "(SELECT json_group_array(lower(hex(id))) FROM transfers ",
+            "WHERE from_account = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS transfers"
         )
     };
     // PostgreSQL: one statement; data-modifying CTEs all run, referenced or not.
@@ -79,57 +98,31 @@ macro_rules! freeze_write_sql {
             "k AS (", freeze_write_sql!(api_keys), " RETURNING id), ",
             "w AS (", freeze_write_sql!(withdrawals), " RETURNING id), ",
             "t AS (", freeze_write_sql!(transfers), " RETURNING id) ",
-            "SELECT 's'::text AS part, id AS uuid, NULL::text AS text_id FROM s ",
-            "UNION ALL SELECT 'k', NULL, id FROM k ",
-            "UNION ALL SELECT 'w', id, NULL FROM w ",
-            "UNION ALL SELECT 't', id, NULL FROM t"
+            "SELECT (SELECT coalesce(json_agg(id), '[]')::text FROM s) AS sessions, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM k) AS api_keys, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM w) AS withdrawals, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM t) AS transfers"
         )
     };
 }
 pub(crate) use freeze_write_sql;
 
 macro_rules! impl_freeze_sql {
-    // The four reads: one batch on SQLite…
-    (@reads batch, $tx_:expr, $a:expr, $since:expr) => {
-        sqlx::query(concat!(
-            freeze_read_sql!(sessions), "; ", freeze_read_sql!(api_keys), "; ",
-            freeze_read_sql!(withdrawals), "; ", freeze_read_sql!(transfers)
-        ))
-        .bind($a)
-        .bind(micros($since))
-        .fetch_all($tx_)
-        .await?
-    };
-    // …one statement per round trip on PostgreSQL (its extended protocol takes no batches).
-    (@reads cte, $tx_:expr, $a:expr, $since:expr) => {{
-        let mut rows = sqlx::query(freeze_read_sql!(sessions)).bind($a).fetch_all(&mut *$tx_).await?;
-        rows.extend(sqlx::query(freeze_read_sql!(api_keys)).bind($a).fetch_all(&mut *$tx_).await?);
-        rows.extend(
-            sqlx::query(freeze_read_sql!(withdrawals)).bind($a).bind(micros($since)).fetch_all(&mut *$tx_).await?,
-        );
-        rows.extend(sqlx::query(freeze_read_sql!(transfers)).bind($a).fetch_all(&mut *$tx_).await?);
-        rows
-    }};
     ($db:ty, $backend:ident, $tx:ident, $mode:ident) => {
         mod freeze_sql {
             use custos_core::Timestamp;
-            use custos_core::api_key::ApiKeyId;
             use custos_core::audit::RevokeReason;
             use custos_core::crypto::TokenHash;
             use custos_core::freeze::FreezeChannel;
-            use custos_core::ids::{AccountId, FreezeId, SessionId, TransferId, Uid, WithdrawalId};
+            use custos_core::ids::{AccountId, FreezeId};
             use custos_core::login::AccountStatus;
             use sqlx::Row;
 
-            use super::api_keys_sql::api_key_row;
-            use super::money_sql::{transfer_row, withdrawal_row};
-            use super::{$backend, $tx, session_row};
+            use super::{$backend, $tx};
             use crate::Result;
-            use crate::backend::{corrupt, hash32, micros, opt_ts, session_columns, ts};
+            use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_api_keys::api_key_columns;
-            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_write_sql, impl_freeze_sql};
-            use crate::sql_money::{transfer_columns, withdrawal_columns};
+            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_write_sql};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -153,22 +146,18 @@ macro_rules! impl_freeze_sql {
             #[async_trait::async_trait]
             impl FreezeTx for $tx {
                 async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows> {
-                    let a = account.as_uuid();
-                    let rows: Vec<DbRow> = impl_freeze_sql!(@reads $mode, &mut *self.tx, a, on_chain_since);
-                    let mut out = FreezeRows::default();
-                    for r in &rows {
-                        match r.try_get::<String, _>("part")?.as_str() {
-                            "s" => out.sessions.push(session_row(r)?),
-                            "k" => out.api_keys.push(api_key_row(r)?),
-                            "w" => out.withdrawals.push(withdrawal_row(r)?),
-                            "t" => {
-                                let uid = u64::try_from(r.try_get::<i64, _>("to_uid")?).map_err(|_| corrupt("uid"))?;
-                                out.transfers.push((transfer_row(r)?, Uid::from_u64_unchecked(uid)));
-                            }
-                            _ => return Err(corrupt("freeze read part")),
-                        }
-                    }
-                    Ok(out)
+                    let r = sqlx::query(freeze_read_sql!($mode))
+                        .bind(account.as_uuid())
+                        .bind(micros(on_chain_since))
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                    let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
+                    crate::freeze_json::rows(
+                        &part("sessions")?,
+                        &part("api_keys")?,
+                        &part("withdrawals")?,
+                        &part("transfers")?,
+                    )
                 }
 
                 async fn apply_freeze(&mut self, account: AccountId, stamp: &[u8], at: Timestamp) -> Result<FreezeApplied> {
@@ -180,24 +169,14 @@ macro_rules! impl_freeze_sql {
                         .bind(RevokeReason::AccountFrozen.as_str())
                         .fetch_all(&mut *self.tx)
                         .await?;
-                    let mut out = FreezeApplied::default();
-                    for r in &rows {
-                        let uuid = || -> Result<uuid::Uuid> { Ok(r.try_get::<uuid::Uuid, _>("uuid")?) };
-                        match r.try_get::<String, _>("part")?.as_str() {
-                            "s" => out.sessions.push(SessionId::from_uuid(uuid()?)),
-                            "k" => out.api_keys.push(
-                                ApiKeyId::parse(&r.try_get::<String, _>("text_id")?).ok_or_else(|| corrupt("api key id"))?,
-                            ),
-                            "w" => out.withdrawals.push(WithdrawalId::from_uuid(uuid()?)),
-                            "t" => out.transfers.push(TransferId::from_uuid(uuid()?)),
-                            _ => return Err(corrupt("freeze write part")),
-                        }
-                    }
-                    out.sessions.sort();
-                    out.api_keys.sort();
-                    out.withdrawals.sort();
-                    out.transfers.sort();
-                    Ok(out)
+                    let [r] = rows.as_slice() else { return Err(corrupt("freeze write answer")) };
+                    let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
+                    crate::freeze_json::applied(
+                        &part("sessions")?,
+                        &part("api_keys")?,
+                        &part("withdrawals")?,
+                        &part("transfers")?,
+                    )
                 }
 
                 async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()> {

@@ -24,7 +24,8 @@ impl SqliteBackend {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .row_buffer_size(1024);
         // No health check on acquire: the database is a file in this process, and sqlx's check
         // (a ping through the connection's worker thread) would add a round trip to every read.
         let pool = SqlitePoolOptions::new()

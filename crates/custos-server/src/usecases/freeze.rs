@@ -355,12 +355,12 @@ fn snapshot(state: &AppState, rows: &FreezeRows) -> Snapshot {
     let transfers = rows
         .transfers
         .iter()
-        .map(|(t, to_uid)| TransferFact {
+        .map(|t| TransferFact {
             id: t.id,
             state: t.state,
             asset: t.asset.clone(),
             amount: t.amount.format(decimals(&t.asset)),
-            to_uid: to_uid.get(),
+            to_uid: t.to_uid.get(),
         })
         .collect();
     Snapshot {
@@ -452,7 +452,7 @@ async fn apply(
         let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
         add(&mut released, (&w.asset, true), total)?;
     }
-    for (t, _) in rows.transfers.iter().filter(|(t, _)| plan.cancel_transfers.contains(&t.id)) {
+    for t in rows.transfers.iter().filter(|t| plan.cancel_transfers.contains(&t.id)) {
         add(&mut released, (&t.asset, false), t.amount)?;
     }
     let reference = format!("freeze:{freeze_id}");

@@ -80,7 +80,7 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     expected.sort_by_key(|s| s.as_str());
     assert_eq!(read, expected, "open ones and what went on chain since the lookback start");
     assert_eq!(rows.transfers.len(), 2, "requested and held, sent by this account only");
-    assert!(rows.transfers.iter().all(|(_, uid)| *uid == b.uid), "with the receiver's UID");
+    assert!(rows.transfers.iter().all(|t| t.to_uid == b.uid), "with the receiver's UID");
 
     let applied = tx.apply_freeze(a.id, &[9; 16], t(10)).await.unwrap();
     let mut want: Vec<WithdrawalId> = ws.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect();

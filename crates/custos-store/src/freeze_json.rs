@@ -1,0 +1,190 @@
+//! Decoding the freeze's one-row answers (see [`crate::sql_freeze`]): a JSON array per table,
+//! written by SQLite's and PostgreSQL's JSON functions alike. Anything that does not decode is
+//! `Corrupt`: the freeze refuses and rolls back rather than act on rows it cannot read.
+
+use custos_core::Timestamp;
+use custos_core::api_key::{ApiKeyId, Scopes};
+use custos_core::ids::{SessionId, TransferId, Uid, WithdrawalId};
+use custos_core::money::Amount;
+use custos_core::transfer::TransferState;
+use custos_core::withdrawal::WithdrawalState;
+use serde::Deserialize;
+
+use crate::backend::corrupt;
+use crate::{FreezeApplied, FreezeRows, LiveApiKey, LiveSession, OpenTransfer, OpenWithdrawal, Result};
+
+#[derive(Deserialize)]
+struct SessionJson {
+    id: String,
+    ip: Option<String>,
+    user_agent: String,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct ApiKeyJson {
+    id: String,
+    label: String,
+    scopes: String,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct WithdrawalJson {
+    id: String,
+    state: String,
+    asset: String,
+    network: String,
+    address: String,
+    amount: String,
+    fee: String,
+    txid: Option<String>,
+    broadcast_at: Option<i64>,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct TransferJson {
+    id: String,
+    state: String,
+    asset: String,
+    amount: String,
+    to_uid: i64,
+    created_at: i64,
+}
+
+fn parse<'a, T: Deserialize<'a>>(json: &'a str, what: &str) -> Result<Vec<T>> {
+    serde_json::from_str(json).map_err(|_| corrupt(what))
+}
+
+/// A UUID as either backend prints it: hyphenated (PostgreSQL) or 32 hex digits (SQLite's `hex`).
+fn uuid(s: &str, what: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|_| corrupt(what))
+}
+
+fn amount(s: &str, what: &str) -> Result<Amount> {
+    Amount::from_storage(s).ok_or_else(|| corrupt(what))
+}
+
+pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers: &str) -> Result<FreezeRows> {
+    let mut out = FreezeRows {
+        sessions: parse::<SessionJson>(sessions, "freeze sessions")?
+            .into_iter()
+            .map(|s| {
+                Ok(LiveSession {
+                    id: SessionId::from_uuid(uuid(&s.id, "session id")?),
+                    ip: s.ip.and_then(|i| i.parse().ok()),
+                    user_agent: s.user_agent,
+                    created_at: Timestamp::from_micros(s.created_at),
+                })
+            })
+            .collect::<Result<_>>()?,
+        api_keys: parse::<ApiKeyJson>(api_keys, "freeze api keys")?
+            .into_iter()
+            .map(|k| {
+                let names: Vec<&str> = k.scopes.split(',').filter(|s| !s.is_empty()).collect();
+                Ok(LiveApiKey {
+                    id: ApiKeyId::parse(&k.id).ok_or_else(|| corrupt("api key id"))?,
+                    label: k.label,
+                    scopes: Scopes::parse(&names).map_err(|_| corrupt("api key scopes"))?,
+                    created_at: Timestamp::from_micros(k.created_at),
+                })
+            })
+            .collect::<Result<_>>()?,
+        withdrawals: parse::<WithdrawalJson>(withdrawals, "freeze withdrawals")?
+            .into_iter()
+            .map(|w| {
+                Ok(OpenWithdrawal {
+                    id: WithdrawalId::from_uuid(uuid(&w.id, "withdrawal id")?),
+                    state: WithdrawalState::parse(&w.state).ok_or_else(|| corrupt("withdrawal state"))?,
+                    amount: amount(&w.amount, "withdrawal amount")?,
+                    fee: amount(&w.fee, "withdrawal fee")?,
+                    asset: w.asset,
+                    network: w.network,
+                    address: w.address,
+                    txid: w.txid,
+                    broadcast_at: w.broadcast_at.map(Timestamp::from_micros),
+                    created_at: Timestamp::from_micros(w.created_at),
+                })
+            })
+            .collect::<Result<_>>()?,
+        transfers: parse::<TransferJson>(transfers, "freeze transfers")?
+            .into_iter()
+            .map(|t| {
+                Ok(OpenTransfer {
+                    id: TransferId::from_uuid(uuid(&t.id, "transfer id")?),
+                    state: TransferState::parse(&t.state).ok_or_else(|| corrupt("transfer state"))?,
+                    amount: amount(&t.amount, "transfer amount")?,
+                    asset: t.asset,
+                    to_uid: Uid::from_u64_unchecked(u64::try_from(t.to_uid).map_err(|_| corrupt("uid"))?),
+                    created_at: Timestamp::from_micros(t.created_at),
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    // The order the receipt lists them in: oldest first, ties by id.
+    out.sessions.sort_by_key(|s| (s.created_at, s.id));
+    out.api_keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    out.withdrawals.sort_by_key(|w| (w.created_at, w.id));
+    out.transfers.sort_by_key(|t| (t.created_at, t.id));
+    Ok(out)
+}
+
+pub(crate) fn applied(
+    sessions: &str,
+    api_keys: &str,
+    withdrawals: &str,
+    transfers: &str,
+) -> Result<FreezeApplied> {
+    let ids = |json: &str, what: &str| -> Result<Vec<uuid::Uuid>> {
+        parse::<String>(json, what)?.iter().map(|s| uuid(s, what)).collect()
+    };
+    let mut out = FreezeApplied {
+        sessions: ids(sessions, "revoked session ids")?.into_iter().map(SessionId::from_uuid).collect(),
+        api_keys: parse::<String>(api_keys, "revoked api key ids")?
+            .iter()
+            .map(|k| ApiKeyId::parse(k).ok_or_else(|| corrupt("api key id")))
+            .collect::<Result<_>>()?,
+        withdrawals: ids(withdrawals, "cancelled withdrawal ids")?
+            .into_iter()
+            .map(WithdrawalId::from_uuid)
+            .collect(),
+        transfers: ids(transfers, "cancelled transfer ids")?.into_iter().map(TransferId::from_uuid).collect(),
+    };
+    out.sessions.sort();
+    out.api_keys.sort();
+    out.withdrawals.sort();
+    out.transfers.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_uuid_spellings_decode_alike() {
+        let hyphenated = r#"["0190f1c2-7a3b-7c4d-8e5f-a0b1c2d3e4f5"]"#;
+        let hex = r#"["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5"]"#;
+        let a = applied(hyphenated, "[]", "[]", "[]").unwrap();
+        let b = applied(hex, "[]", "[]", "[]").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.sessions.len(), 1);
+    }
+
+    #[test]
+    fn anything_undecodable_is_corrupt_not_a_panic() {
+        assert!(applied("not json", "[]", "[]", "[]").is_err());
+        assert!(applied(r#"["not-a-uuid"]"#, "[]", "[]", "[]").is_err());
+        let bad_amount = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
+            "address":"x","amount":"-1","fee":"0","txid":null,"broadcast_at":null,"created_at":1}]"#;
+        assert!(rows("[]", "[]", bad_amount, "[]").is_err());
+        let bad_state = bad_amount.replace("queued", "vanished").replace("-1", "1");
+        assert!(rows("[]", "[]", &bad_state, "[]").is_err());
+        let fine = bad_amount.replace("-1", "1");
+        assert_eq!(
+            rows("[]", "[]", &fine, "[]").unwrap().withdrawals[0].total(),
+            Some(Amount::from_atomic(1))
+        );
+    }
+}
