@@ -19,6 +19,12 @@ use crate::Result;
 use crate::records::*;
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
+///
+/// Inserts nobody reads back at once — audit records, outbox messages, link tokens, sessions,
+/// login events, device touches, throttle clears, the freeze row, incidents, their messages and
+/// contact changes — are queued on SQLite and sent as one batch before the next statement that
+/// could see them, and before `COMMIT` (see `deferred`). All-or-nothing is unchanged; what moves
+/// is when such an insert's error surfaces: at the next statement or at commit, not at the call.
 #[async_trait::async_trait]
 pub trait Tx:
     crate::money::MoneyTx

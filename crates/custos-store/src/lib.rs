@@ -10,6 +10,7 @@
 pub mod allowlist;
 pub mod api_keys;
 mod backend;
+mod deferred;
 pub mod freeze;
 mod freeze_json;
 pub mod incidents;

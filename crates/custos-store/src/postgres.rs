@@ -14,7 +14,11 @@ pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     /// Chains this transaction appended to: (seq, hash) of the record it wrote last.
     audit_heads: std::collections::HashMap<String, (i64, [u8; 32])>,
+    /// Always empty between calls: PostgreSQL runs each write at once (see `deferred`).
+    deferred: crate::deferred::Deferred<sqlx::Postgres>,
 }
+
+crate::deferred::impl_write_queue!(PgTx, sqlx::Postgres, sqlx::PgConnection, immediate = true);
 
 impl PgBackend {
     pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
@@ -41,7 +45,7 @@ impl PgTx {
 impl crate::Backend for PgBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(PgTx { tx, audit_heads: Default::default() }))
+        Ok(Box::new(PgTx { tx, audit_heads: Default::default(), deferred: Default::default() }))
     }
 
     async fn migrate(&self) -> crate::Result<()> {

@@ -240,7 +240,7 @@ macro_rules! impl_sql_store {
                     .bind(&a.withdrawal_lock_reason)
                     .bind(a.phone_verified_at.map(micros))
                     .bind(a.sms_enabled_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| {
                         let uid_clash = e.as_database_error().and_then(|d| d.message().contains("uid").then_some(()));
@@ -252,7 +252,7 @@ macro_rules! impl_sql_store {
             async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>> {
                 let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1", $fu))
                     .bind(id.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(account_row).transpose()
             }
@@ -260,7 +260,7 @@ macro_rules! impl_sql_store {
             async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>> {
                 let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE email_key = $1", $fu))
                     .bind(email_key)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(account_row).transpose()
             }
@@ -269,7 +269,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -278,7 +278,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET security_stamp = $1 WHERE id = $2")
                     .bind(stamp)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -287,7 +287,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
                     .bind(phc)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -297,7 +297,7 @@ macro_rules! impl_sql_store {
                     .bind(until.map(micros))
                     .bind(reason)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -306,7 +306,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET anti_phishing_code = $1 WHERE id = $2")
                     .bind(code)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -317,7 +317,7 @@ macro_rules! impl_sql_store {
                     .bind(email_key)
                     .bind(micros(verified_at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "email"))?;
                 Ok(())
@@ -327,7 +327,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
                     .bind(phone)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -337,7 +337,7 @@ macro_rules! impl_sql_store {
                     .bind(phone)
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -346,7 +346,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE accounts SET sms_enabled_at = $1 WHERE id = $2")
                     .bind(since.map(micros))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -356,7 +356,7 @@ macro_rules! impl_sql_store {
                     .bind(code_hash.as_bytes())
                     .bind(micros(sent_at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -364,7 +364,7 @@ macro_rules! impl_sql_store {
             async fn totp_factor(&mut self, account: AccountId) -> Result<Option<TotpRecord>> {
                 let row = sqlx::query("SELECT account_id, seed_sealed, created_at, confirmed_at, last_step FROM totp_factors WHERE account_id = $1")
                     .bind(account.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.map(|r| {
                     Ok(TotpRecord {
@@ -383,20 +383,20 @@ macro_rules! impl_sql_store {
                 // PostgreSQL transaction, and the caller may want to carry on and report.
                 let confirmed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL")
                     .bind(account.as_uuid())
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await?;
                 if confirmed > 0 {
                     return Err(crate::StoreError::Conflict("totp"));
                 }
                 sqlx::query("DELETE FROM totp_factors WHERE account_id = $1 AND confirmed_at IS NULL")
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 sqlx::query("INSERT INTO totp_factors (account_id, seed_sealed, created_at) VALUES ($1, $2, $3)")
                     .bind(account.as_uuid())
                     .bind(seed_sealed)
                     .bind(micros(at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "totp"))?;
                 Ok(())
@@ -407,7 +407,7 @@ macro_rules! impl_sql_store {
                     .bind(micros(at))
                     .bind(step)
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -416,7 +416,7 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("UPDATE totp_factors SET last_step = $1 WHERE account_id = $2 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $1)")
                     .bind(step)
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -424,7 +424,7 @@ macro_rules! impl_sql_store {
             async fn delete_totp(&mut self, account: AccountId) -> Result<bool> {
                 let done = sqlx::query("DELETE FROM totp_factors WHERE account_id = $1")
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -432,7 +432,7 @@ macro_rules! impl_sql_store {
             async fn replace_recovery_codes(&mut self, account: AccountId, hashes: &[TokenHash], at: Timestamp) -> Result<()> {
                 sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 for h in hashes {
                     sqlx::query("INSERT INTO recovery_codes (id, account_id, code_hash, created_at) VALUES ($1, $2, $3, $4)")
@@ -440,7 +440,7 @@ macro_rules! impl_sql_store {
                         .bind(account.as_uuid())
                         .bind(h.as_bytes())
                         .bind(micros(at))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                 }
                 Ok(())
@@ -451,7 +451,7 @@ macro_rules! impl_sql_store {
                     .bind(micros(at))
                     .bind(account.as_uuid())
                     .bind(hash.as_bytes())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -459,7 +459,7 @@ macro_rules! impl_sql_store {
             async fn unused_recovery_codes(&mut self, account: AccountId) -> Result<u32> {
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
                     .bind(account.as_uuid())
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await?;
                 Ok(u32::try_from(n).unwrap_or(0))
             }
@@ -469,7 +469,7 @@ macro_rules! impl_sql_store {
                 // PostgreSQL transaction.
                 let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE credential_id = $1")
                     .bind(&p.credential_id)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await?;
                 if taken > 0 {
                     return Err(crate::StoreError::Conflict("passkey"));
@@ -482,7 +482,7 @@ macro_rules! impl_sql_store {
                     .bind(&p.name)
                     .bind(micros(p.created_at))
                     .bind(p.last_used_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "passkey"))?;
                 Ok(())
@@ -491,7 +491,7 @@ macro_rules! impl_sql_store {
             async fn passkeys_of(&mut self, account: AccountId) -> Result<Vec<PasskeyRecord>> {
                 let rows = sqlx::query(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE account_id = $1 ORDER BY created_at, id"))
                     .bind(account.as_uuid())
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn().await?)
                     .await?;
                 rows.iter().map(passkey_row).collect()
             }
@@ -499,7 +499,7 @@ macro_rules! impl_sql_store {
             async fn passkey_by_credential_id(&mut self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>> {
                 let row = sqlx::query(concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE credential_id = $1"))
                     .bind(credential_id)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(passkey_row).transpose()
             }
@@ -509,7 +509,7 @@ macro_rules! impl_sql_store {
                     .bind(passkey)
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -519,7 +519,7 @@ macro_rules! impl_sql_store {
                     .bind(name)
                     .bind(id.as_uuid())
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -528,7 +528,7 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND account_id = $2")
                     .bind(id.as_uuid())
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -545,7 +545,7 @@ macro_rules! impl_sql_store {
                     .bind(micros(c.created_at))
                     .bind(micros(c.expires_at))
                     .bind(c.used_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -553,7 +553,7 @@ macro_rules! impl_sql_store {
             async fn ceremony_by_hash(&mut self, hash: &TokenHash) -> Result<Option<CeremonyRecord>> {
                 let row = sqlx::query(concat!("SELECT ", ceremony_columns!(), " FROM passkey_ceremonies WHERE token_hash = $1"))
                     .bind(hash.as_bytes())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(ceremony_row).transpose()
             }
@@ -562,7 +562,7 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("UPDATE passkey_ceremonies SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -570,7 +570,7 @@ macro_rules! impl_sql_store {
             async fn purge_ceremonies(&mut self, before: Timestamp) -> Result<u32> {
                 let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
                     .bind(micros(before))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
             }
@@ -582,7 +582,7 @@ macro_rules! impl_sql_store {
                     .bind(&e.password_hash)
                     .bind(&e.skeleton_mac)
                     .bind(micros(e.created_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -601,7 +601,7 @@ macro_rules! impl_sql_store {
                     .bind(c.used_at.map(micros))
                     .bind(c.code_sent_at.map(micros))
                     .bind(&c.subject)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -609,7 +609,7 @@ macro_rules! impl_sql_store {
             async fn challenge_by_hash(&mut self, hash: &TokenHash) -> Result<Option<ChallengeRecord>> {
                 let row = sqlx::query(concat!("SELECT ", challenge_columns!(), " FROM auth_challenges WHERE token_hash = $1"))
                     .bind(hash.as_bytes())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(challenge_row).transpose()
             }
@@ -617,7 +617,7 @@ macro_rules! impl_sql_store {
             async fn count_challenge_attempt(&mut self, id: ChallengeId) -> Result<()> {
                 sqlx::query("UPDATE auth_challenges SET attempts = attempts + 1 WHERE id = $1")
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -626,7 +626,7 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("UPDATE auth_challenges SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -638,7 +638,7 @@ macro_rules! impl_sql_store {
                     .bind(new.stepped_up_at.map(micros))
                     .bind(&new.stamp)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(())
             }
@@ -647,7 +647,7 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(concat!("SELECT ", device_columns!(), " FROM devices WHERE account_id = $1 AND key_hash = $2"))
                     .bind(account.as_uuid())
                     .bind(key_hash.as_bytes())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(device_row).transpose()
             }
@@ -661,49 +661,54 @@ macro_rules! impl_sql_store {
                     .bind(micros(d.first_seen_at))
                     .bind(micros(d.last_seen_at))
                     .bind(ip_text(d.last_ip))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "device"))?;
                 Ok(())
             }
 
             async fn touch_device(&mut self, id: DeviceId, at: Timestamp, ip: Option<IpAddr>, user_agent: &str) -> Result<()> {
-                sqlx::query("UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4")
-                    .bind(micros(at))
-                    .bind(ip_text(ip))
-                    .bind(user_agent)
-                    .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.write("devices", "UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4", |q| {
+                    q
+                        .bind(micros(at))
+                        .bind(ip_text(ip))
+                        .bind(user_agent)
+                        .bind(id.as_uuid())
+                })
+                .await?;
                 Ok(())
             }
 
             async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
-                    .bind(s.id.as_uuid())
-                    .bind(s.account_id.as_uuid())
-                    .bind(s.token_hash.as_bytes())
-                    .bind(s.device_id.as_uuid())
-                    .bind(ip_text(s.ip))
-                    .bind(&s.user_agent)
-                    .bind(s.aal.as_str())
-                    .bind(micros(s.authenticated_at))
-                    .bind(s.stepped_up_at.map(micros))
-                    .bind(micros(s.created_at))
-                    .bind(micros(s.last_seen_at))
-                    .bind(&s.stamp_at_issue)
-                    .bind(s.revoked_at.map(micros))
-                    .bind(s.revoke_reason.map(reason_text))
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| conflict_or(e, "session"))?;
+                self.write("sessions", concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"), |q| {
+                    q
+                        .bind(s.id.as_uuid())
+                        .bind(s.account_id.as_uuid())
+                        .bind(s.token_hash.as_bytes())
+                        .bind(s.device_id.as_uuid())
+                        .bind(ip_text(s.ip))
+                        .bind(&s.user_agent)
+                        .bind(s.aal.as_str())
+                        .bind(micros(s.authenticated_at))
+                        .bind(s.stepped_up_at.map(micros))
+                        .bind(micros(s.created_at))
+                        .bind(micros(s.last_seen_at))
+                        .bind(&s.stamp_at_issue)
+                        .bind(s.revoked_at.map(micros))
+                        .bind(s.revoke_reason.map(reason_text))
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::StoreError::Conflict(_) => crate::StoreError::Conflict("session"),
+                    e => e,
+                })?;
                 Ok(())
             }
 
             async fn session_by_token_hash(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
                 let row = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
                     .bind(hash.as_bytes())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(session_row).transpose()
             }
@@ -714,7 +719,7 @@ macro_rules! impl_sql_store {
                     .bind(reason_text(why))
                     .bind(id.as_uuid())
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -726,57 +731,62 @@ macro_rules! impl_sql_store {
                         .bind(reason_text(why))
                         .bind(account.as_uuid())
                         .bind(keep.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?,
                     None => sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL")
                         .bind(micros(at))
                         .bind(reason_text(why))
                         .bind(account.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?,
                 };
                 Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
             }
 
             async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
-                    .bind(e.id.as_uuid())
-                    .bind(e.account_id.map(|a| a.as_uuid()))
-                    .bind(micros(e.at))
-                    .bind(e.outcome.as_str())
-                    .bind(ip_text(e.ip))
-                    .bind(&e.country)
-                    .bind(e.asn)
-                    .bind(e.device_id.map(|d| d.as_uuid()))
-                    .bind(&e.user_agent)
-                    .bind(serde_json::to_string(&e.signals).unwrap_or_else(|_| "[]".into()))
-                    .bind(e.session_id.map(|s| s.as_uuid()))
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.write("login_events", concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"), |q| {
+                    q
+                        .bind(e.id.as_uuid())
+                        .bind(e.account_id.map(|a| a.as_uuid()))
+                        .bind(micros(e.at))
+                        .bind(e.outcome.as_str())
+                        .bind(ip_text(e.ip))
+                        .bind(&e.country)
+                        .bind(e.asn)
+                        .bind(e.device_id.map(|d| d.as_uuid()))
+                        .bind(&e.user_agent)
+                        .bind(serde_json::to_string(&e.signals).unwrap_or_else(|_| "[]".into()))
+                        .bind(e.session_id.map(|s| s.as_uuid()))
+                })
+                .await?;
                 Ok(())
             }
 
             async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-                    .bind(t.id.as_uuid())
-                    .bind(t.token_hash.as_bytes())
-                    .bind(t.purpose.as_str())
-                    .bind(t.account_id.as_uuid())
-                    .bind(&t.subject)
-                    .bind(&t.stamp_at_issue)
-                    .bind(micros(t.created_at))
-                    .bind(micros(t.expires_at))
-                    .bind(t.used_at.map(micros))
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| conflict_or(e, "link token"))?;
+                self.write("link_tokens", concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"), |q| {
+                    q
+                        .bind(t.id.as_uuid())
+                        .bind(t.token_hash.as_bytes())
+                        .bind(t.purpose.as_str())
+                        .bind(t.account_id.as_uuid())
+                        .bind(&t.subject)
+                        .bind(&t.stamp_at_issue)
+                        .bind(micros(t.created_at))
+                        .bind(micros(t.expires_at))
+                        .bind(t.used_at.map(micros))
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::StoreError::Conflict(_) => crate::StoreError::Conflict("link token"),
+                    e => e,
+                })?;
                 Ok(())
             }
 
             async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>> {
                 let row = sqlx::query(concat!("SELECT ", link_columns!(), " FROM link_tokens WHERE token_hash = $1"))
                     .bind(hash.as_bytes())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                 row.as_ref().map(link_row).transpose()
             }
@@ -786,7 +796,7 @@ macro_rules! impl_sql_store {
                     .bind(micros(at))
                     .bind(account.as_uuid())
                     .bind(purpose.as_str())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
             }
@@ -795,7 +805,7 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -808,9 +818,11 @@ macro_rules! impl_sql_store {
                     Some(head) => *head,
                     None => {
                         self.lock_chain(&key).await?;
+                        // Queued writes never hold this chain's records: a chain written in this
+                        // transaction has its head above, so the read need not send the queue.
                         let head = sqlx::query("SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
                             .bind(&key)
-                            .fetch_optional(&mut *self.tx)
+                            .fetch_optional(self.conn_reading(&[]).await?)
                             .await?;
                         match head {
                             Some(r) => (r.try_get::<i64, _>("seq")?, hash32(r.try_get("hash")?)?.0),
@@ -819,37 +831,44 @@ macro_rules! impl_sql_store {
                     }
                 };
                 let rec = AuditRecord::next(chain, head, at, actor, event);
-                sqlx::query(concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-                    .bind(&rec.chain)
-                    .bind(rec.seq)
-                    .bind(micros(rec.at))
-                    .bind(rec.account.map(|a| a.as_uuid()))
-                    .bind(serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?)
-                    .bind(serde_json::to_string(&rec.event).map_err(|_| corrupt("audit event"))?)
-                    .bind(&rec.prev_hash[..])
-                    .bind(&rec.hash[..])
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| conflict_or(e, "audit sequence"))?;
+                let actor = serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?;
+                let event = serde_json::to_string(&rec.event).map_err(|_| corrupt("audit event"))?;
+                let sql = concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+                self.write("audit_records", sql, |q| {
+                    q.bind(&rec.chain)
+                        .bind(rec.seq)
+                        .bind(micros(rec.at))
+                        .bind(rec.account.map(|a| a.as_uuid()))
+                        .bind(actor)
+                        .bind(event)
+                        .bind(&rec.prev_hash[..])
+                        .bind(&rec.hash[..])
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::StoreError::Conflict(_) => crate::StoreError::Conflict("audit sequence"),
+                    e => e,
+                })?;
                 self.audit_heads.insert(key, (rec.seq, rec.hash));
                 Ok(rec)
             }
 
             async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"))
-                    .bind(m.id.as_uuid())
-                    .bind(m.topic.as_str())
-                    .bind(&m.idempotency_key)
-                    .bind(m.account_id.map(|a| a.as_uuid()))
-                    .bind(&m.recipient)
-                    .bind(&m.payload)
-                    .bind(micros(m.created_at))
-                    .bind(m.attempts)
-                    .bind(micros(m.next_attempt_at))
-                    .bind(m.delivered_at.map(micros))
-                    .bind(&m.last_error)
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.write("outbox", concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"), |q| {
+                    q
+                        .bind(m.id.as_uuid())
+                        .bind(m.topic.as_str())
+                        .bind(&m.idempotency_key)
+                        .bind(m.account_id.map(|a| a.as_uuid()))
+                        .bind(&m.recipient)
+                        .bind(&m.payload)
+                        .bind(micros(m.created_at))
+                        .bind(m.attempts)
+                        .bind(micros(m.next_attempt_at))
+                        .bind(m.delivered_at.map(micros))
+                        .bind(&m.last_error)
+                })
+                .await?;
                 Ok(())
             }
 
@@ -860,7 +879,7 @@ macro_rules! impl_sql_store {
                         .bind(recipient)
                         .bind(micros(since))
                         .bind(*prefix)
-                        .fetch_one(&mut *self.tx)
+                        .fetch_one(self.conn().await?)
                         .await?;
                     total += n;
                 }
@@ -879,7 +898,7 @@ macro_rules! impl_sql_store {
                 .bind(key)
                 .bind(micros(now))
                 .bind(micros(now) - duration_micros(window))
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.conn().await?)
                 .await?;
                 Ok(ThrottleState {
                     failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
@@ -889,13 +908,16 @@ macro_rules! impl_sql_store {
             }
 
             async fn clear_throttle(&mut self, key: &str) -> Result<()> {
-                sqlx::query("DELETE FROM throttles WHERE key = $1").bind(key).execute(&mut *self.tx).await?;
+                self.write("throttles", "DELETE FROM throttles WHERE key = $1", |q| {
+                    q
+                        .bind(key)
+                })
+                .await?;
                 Ok(())
             }
 
             async fn commit(self: Box<Self>) -> Result<()> {
-                self.tx.commit().await?;
-                Ok(())
+                (*self).flush_and_commit().await
             }
 
             async fn rollback(self: Box<Self>) -> Result<()> {

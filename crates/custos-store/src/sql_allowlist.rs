@@ -70,7 +70,7 @@ macro_rules! impl_allowlist_sql {
                     .bind(e.confirmed_at.map(micros))
                     .bind(e.usable_from.map(micros))
                     .bind(e.removed_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -81,7 +81,7 @@ macro_rules! impl_allowlist_sql {
                         " FROM allowlist_entries WHERE account_id = $1 AND removed_at IS NULL ORDER BY created_at, id"
                     ))
                     .bind(account.as_uuid())
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn().await?)
                     .await?;
                     rows.iter().map(entry_row).collect()
                 }
@@ -96,7 +96,7 @@ macro_rules! impl_allowlist_sql {
                     ))
                     .bind(id.as_uuid())
                     .bind(account.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                     row.as_ref().map(entry_row).transpose()
                 }
@@ -114,7 +114,7 @@ macro_rules! impl_allowlist_sql {
                     .bind(micros(at))
                     .bind(micros(usable_from))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -133,7 +133,7 @@ macro_rules! impl_allowlist_sql {
                     .bind(micros(at))
                     .bind(id.as_uuid())
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -142,7 +142,7 @@ macro_rules! impl_allowlist_sql {
                 async fn allowlist_mode_of(&mut self, account: AccountId) -> Result<AllowlistModeRecord> {
                     let row = sqlx::query("SELECT enabled_at, off_at FROM allowlist_modes WHERE account_id = $1")
                         .bind(account.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     mode_row(row.as_ref())
                 }
@@ -163,7 +163,7 @@ macro_rules! impl_allowlist_sql {
                     .bind(mode.enabled_at.map(micros))
                     .bind(mode.off_at.map(micros))
                     .bind(micros(at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }

@@ -81,7 +81,7 @@ macro_rules! impl_api_keys_sql {
                     .bind(k.last_used_ip.map(|i| i.to_string()))
                     .bind(k.created_by_session.map(|s| s.as_uuid()))
                     .bind(k.created_ip.map(|i| i.to_string()))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "api key"))?;
                     Ok(())
@@ -93,7 +93,7 @@ macro_rules! impl_api_keys_sql {
                     ))
                     .bind(id.as_str())
                     .bind(account.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                     row.as_ref().map(api_key_row).transpose()
                 }
@@ -113,7 +113,7 @@ macro_rules! impl_api_keys_sql {
                     .bind(why.as_str())
                     .bind(id.as_str())
                     .bind(account.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -132,7 +132,7 @@ macro_rules! impl_api_keys_sql {
                     .bind(micros(at))
                     .bind(why.as_str())
                     .bind(account.as_uuid())
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn().await?)
                     .await?;
                     let mut ids = ids
                         .iter()
@@ -152,7 +152,7 @@ macro_rules! impl_api_keys_sql {
                     sqlx::query("DELETE FROM api_key_nonces WHERE key_id = $1 AND expires_at <= $2")
                         .bind(key.as_str())
                         .bind(micros(now))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     // DO NOTHING rather than a unique violation: PostgreSQL would abort the
                     // transaction, and a replay is an answer, not an error.
@@ -163,7 +163,7 @@ macro_rules! impl_api_keys_sql {
                     .bind(key.as_str())
                     .bind(nonce)
                     .bind(micros(expires_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(inserted == 1)
@@ -174,7 +174,7 @@ macro_rules! impl_api_keys_sql {
                         .bind(micros(at))
                         .bind(ip.map(|i| i.to_string()))
                         .bind(id.as_str())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     Ok(())
                 }

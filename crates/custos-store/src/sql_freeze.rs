@@ -149,7 +149,7 @@ macro_rules! impl_freeze_sql {
                     let r = sqlx::query(freeze_read_sql!($mode))
                         .bind(account.as_uuid())
                         .bind(micros(on_chain_since))
-                        .fetch_one(&mut *self.tx)
+                        .fetch_one(self.conn().await?)
                         .await?;
                     let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
                     crate::freeze_json::rows(
@@ -167,7 +167,7 @@ macro_rules! impl_freeze_sql {
                         .bind(account.as_uuid())
                         .bind(micros(at))
                         .bind(RevokeReason::AccountFrozen.as_str())
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn().await?)
                         .await?;
                     let [r] = rows.as_slice() else { return Err(corrupt("freeze write answer")) };
                     let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
@@ -183,7 +183,7 @@ macro_rules! impl_freeze_sql {
                     sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
                         .bind(status.as_str())
                         .bind(account.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     Ok(())
                 }
@@ -193,27 +193,28 @@ macro_rules! impl_freeze_sql {
                         .bind(status.as_str())
                         .bind(stamp)
                         .bind(account.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     Ok(())
                 }
 
                 async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()> {
                     let receipt = serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?;
-                    sqlx::query(concat!(
+                    self.write("freezes", concat!(
                         "INSERT INTO freezes (", freeze_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                    ))
-                    .bind(f.id.as_uuid())
-                    .bind(f.account_id.as_uuid())
-                    .bind(f.channel.as_str())
-                    .bind(&f.actor)
-                    .bind(&f.reason)
-                    .bind(receipt)
-                    .bind(micros(f.frozen_at))
-                    .bind(f.unfrozen_at.map(micros))
-                    .bind(&f.unfrozen_by)
-                    .bind(&f.approved_by)
-                    .execute(&mut *self.tx)
+                    ), |q| {
+                        q
+                            .bind(f.id.as_uuid())
+                            .bind(f.account_id.as_uuid())
+                            .bind(f.channel.as_str())
+                            .bind(&f.actor)
+                            .bind(&f.reason)
+                            .bind(receipt)
+                            .bind(micros(f.frozen_at))
+                            .bind(f.unfrozen_at.map(micros))
+                            .bind(&f.unfrozen_by)
+                            .bind(&f.approved_by)
+                    })
                     .await?;
                     Ok(())
                 }
@@ -223,7 +224,7 @@ macro_rules! impl_freeze_sql {
                         "SELECT ", freeze_columns!(), " FROM freezes WHERE account_id = $1 ORDER BY frozen_at DESC, id DESC LIMIT 1"
                     ))
                     .bind(account.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                     row.as_ref().map(freeze_row).transpose()
                 }
@@ -236,7 +237,7 @@ macro_rules! impl_freeze_sql {
                     .bind(unfrozen_by)
                     .bind(approved_by)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -245,14 +246,14 @@ macro_rules! impl_freeze_sql {
                 async fn set_panic_code(&mut self, account: AccountId, hash: Option<&TokenHash>, at: Timestamp) -> Result<()> {
                     sqlx::query("DELETE FROM panic_codes WHERE account_id = $1")
                         .bind(account.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     if let Some(h) = hash {
                         sqlx::query("INSERT INTO panic_codes (account_id, code_hash, created_at) VALUES ($1, $2, $3)")
                             .bind(account.as_uuid())
                             .bind(h.as_bytes())
                             .bind(micros(at))
-                            .execute(&mut *self.tx)
+                            .execute(self.conn().await?)
                             .await?;
                     }
                     Ok(())
@@ -261,7 +262,7 @@ macro_rules! impl_freeze_sql {
                 async fn panic_code_hash(&mut self, account: AccountId) -> Result<Option<TokenHash>> {
                     let h: Option<Vec<u8>> = sqlx::query_scalar("SELECT code_hash FROM panic_codes WHERE account_id = $1")
                         .bind(account.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     h.map(hash32).transpose()
                 }

@@ -69,23 +69,28 @@ macro_rules! impl_incidents_sql {
             #[async_trait::async_trait]
             impl IncidentTx for $tx {
                 async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
-                    sqlx::query(concat!(
+                    let facts = facts_json(i)?;
+                    self.write("incidents", concat!(
                         "INSERT INTO incidents (", incident_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                    ))
-                    .bind(i.id.as_uuid())
-                    .bind(i.account_id.as_uuid())
-                    .bind(i.state.as_str())
-                    .bind(i.origin.as_string())
-                    .bind(facts_json(i)?)
-                    .bind(i.facts_filled_at.map(micros))
-                    .bind(micros(i.opened_at))
-                    .bind(micros(i.updated_at))
-                    .bind(i.first_response_at.map(micros))
-                    .bind(i.resolved_at.map(micros))
-                    .bind(i.assignee.as_deref())
-                    .execute(&mut *self.tx)
+                    ), |q| {
+                        q
+                            .bind(i.id.as_uuid())
+                            .bind(i.account_id.as_uuid())
+                            .bind(i.state.as_str())
+                            .bind(i.origin.as_string())
+                            .bind(facts)
+                            .bind(i.facts_filled_at.map(micros))
+                            .bind(micros(i.opened_at))
+                            .bind(micros(i.updated_at))
+                            .bind(i.first_response_at.map(micros))
+                            .bind(i.resolved_at.map(micros))
+                            .bind(i.assignee.as_deref())
+                    })
                     .await
-                    .map_err(|e| conflict_or(e, "incident"))?;
+                    .map_err(|e| match e {
+                        crate::StoreError::Conflict(_) => crate::StoreError::Conflict("incident"),
+                        e => e,
+                    })?;
                     Ok(())
                 }
 
@@ -94,7 +99,7 @@ macro_rules! impl_incidents_sql {
                         "SELECT ", incident_columns!(), " FROM incidents WHERE account_id = $1 AND state <> 'closed'"
                     ))
                     .bind(account.as_uuid())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn_reading(&["incidents"]).await?)
                     .await?;
                     row.as_ref().map(incident_row).transpose()
                 }
@@ -102,7 +107,7 @@ macro_rules! impl_incidents_sql {
                 async fn incident_in_tx(&mut self, id: IncidentId) -> Result<Option<IncidentRecord>> {
                     let row = sqlx::query(concat!("SELECT ", incident_columns!(), " FROM incidents WHERE id = $1"))
                         .bind(id.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(incident_row).transpose()
                 }
@@ -120,7 +125,7 @@ macro_rules! impl_incidents_sql {
                     .bind(i.resolved_at.map(micros))
                     .bind(i.assignee.as_deref())
                     .bind(i.id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "incident"))?
                     .rows_affected();
@@ -132,18 +137,17 @@ macro_rules! impl_incidents_sql {
                         MessageAuthor::Staff { staff_id, display_name } => (Some(staff_id.as_str()), Some(display_name.as_str())),
                         _ => (None, None),
                     };
-                    sqlx::query(
-                        "INSERT INTO incident_messages (id, incident_id, author, staff_id, staff_name, body, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(m.id.as_uuid())
-                    .bind(m.incident_id.as_uuid())
-                    .bind(m.author.kind())
-                    .bind(staff_id)
-                    .bind(staff_name)
-                    .bind(&m.body)
-                    .bind(micros(m.created_at))
-                    .execute(&mut *self.tx)
+                    self.write("incident_messages", "INSERT INTO incident_messages (id, incident_id, author, staff_id, staff_name, body, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)", |q| {
+                        q
+                            .bind(m.id.as_uuid())
+                            .bind(m.incident_id.as_uuid())
+                            .bind(m.author.kind())
+                            .bind(staff_id)
+                            .bind(staff_name)
+                            .bind(&m.body)
+                            .bind(micros(m.created_at))
+                    })
                     .await?;
                     Ok(())
                 }
@@ -159,20 +163,21 @@ macro_rules! impl_incidents_sql {
                     .bind(&n.staff_name)
                     .bind(&n.body)
                     .bind(micros(n.created_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
 
                 async fn record_contact_change(&mut self, account: AccountId, kind: ContactKind, previous: &str, at: Timestamp) -> Result<()> {
-                    sqlx::query("INSERT INTO contact_changes (id, account_id, kind, previous, changed_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(uuid::Uuid::now_v7())
-                        .bind(account.as_uuid())
-                        .bind(kind.as_str())
-                        .bind(previous)
-                        .bind(micros(at))
-                        .execute(&mut *self.tx)
-                        .await?;
+                    self.write("contact_changes", "INSERT INTO contact_changes (id, account_id, kind, previous, changed_at) VALUES ($1, $2, $3, $4, $5)", |q| {
+                        q
+                            .bind(uuid::Uuid::now_v7())
+                            .bind(account.as_uuid())
+                            .bind(kind.as_str())
+                            .bind(previous)
+                            .bind(micros(at))
+                    })
+                    .await?;
                     Ok(())
                 }
 
@@ -183,7 +188,7 @@ macro_rules! impl_incidents_sql {
                     )
                     .bind(account.as_uuid())
                     .bind(micros(since))
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn_reading(&["contact_changes"]).await?)
                     .await?;
                     rows.iter()
                         .map(|r| {

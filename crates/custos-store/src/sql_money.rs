@@ -173,7 +173,7 @@ macro_rules! impl_money_sql {
                     .bind(account.as_uuid())
                     .bind(asset)
                     .bind(micros(now))
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await?;
                     balance_row(&r)
                 }
@@ -197,7 +197,7 @@ macro_rules! impl_money_sql {
                         .bind(delta.available.to_storage())
                         .bind(delta.locked.to_storage())
                         .bind(reference)
-                        .fetch_one(&mut *self.tx)
+                        .fetch_one(self.conn().await?)
                         .await?;
                     Ok(seq)
                 }
@@ -215,7 +215,7 @@ macro_rules! impl_money_sql {
                     .bind(event_id)
                     .bind(digest)
                     .bind(micros(now))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     if inserted == 1 {
@@ -223,7 +223,7 @@ macro_rules! impl_money_sql {
                     }
                     let earlier: Vec<u8> = sqlx::query_scalar("SELECT digest FROM ledger_events WHERE event_id = $1")
                         .bind(event_id)
-                        .fetch_one(&mut *self.tx)
+                        .fetch_one(self.conn().await?)
                         .await?;
                     Ok(Some(earlier))
                 }
@@ -251,7 +251,7 @@ macro_rules! impl_money_sql {
                     .bind(w.ip.map(|i| i.to_string()))
                     .bind(&w.idempotency_key)
                     .bind(micros(w.created_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     // DO NOTHING rather than a unique violation: PostgreSQL would abort the
@@ -265,7 +265,7 @@ macro_rules! impl_money_sql {
                 async fn lock_withdrawal(&mut self, id: WithdrawalId) -> Result<Option<WithdrawalRecord>> {
                     let row = sqlx::query(concat!("SELECT ", withdrawal_columns!(), " FROM withdrawals WHERE id = $1", $fu))
                         .bind(id.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(withdrawal_row).transpose()
                 }
@@ -292,7 +292,7 @@ macro_rules! impl_money_sql {
                     .bind(&w.failure)
                     .bind(micros(w.updated_at))
                     .bind(w.id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -307,7 +307,7 @@ macro_rules! impl_money_sql {
                     ))
                     .bind(account.as_uuid())
                     .bind(key)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                     row.as_ref().map(withdrawal_row).transpose()
                 }
@@ -326,7 +326,7 @@ macro_rules! impl_money_sql {
                     .bind(account.as_uuid())
                     .bind(asset)
                     .bind(micros(since))
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn().await?)
                     .await?;
                     rows.iter().map(|r| amount(r, "amount")).collect()
                 }
@@ -346,7 +346,7 @@ macro_rules! impl_money_sql {
                     .bind(asset)
                     .bind(network)
                     .bind(address)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await?;
                     Ok(n > 0)
                 }
@@ -360,7 +360,7 @@ macro_rules! impl_money_sql {
                     .bind(t.token_hash.as_bytes())
                     .bind(micros(t.created_at))
                     .bind(t.revoked_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "service token"))?;
                     Ok(())
@@ -385,7 +385,7 @@ macro_rules! impl_money_sql {
                     .bind(t.ip.map(|i| i.to_string()))
                     .bind(&t.idempotency_key)
                     .bind(micros(t.created_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     if inserted == 0 {
@@ -397,7 +397,7 @@ macro_rules! impl_money_sql {
                 async fn lock_transfer(&mut self, id: TransferId) -> Result<Option<TransferRecord>> {
                     let row = sqlx::query(concat!("SELECT ", transfer_columns!(), " FROM transfers WHERE id = $1", $fu))
                         .bind(id.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(transfer_row).transpose()
                 }
@@ -415,7 +415,7 @@ macro_rules! impl_money_sql {
                     .bind(&t.cancelled_by)
                     .bind(micros(t.updated_at))
                     .bind(t.id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -430,7 +430,7 @@ macro_rules! impl_money_sql {
                     ))
                     .bind(account.as_uuid())
                     .bind(key)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await?;
                     row.as_ref().map(transfer_row).transpose()
                 }
@@ -448,7 +448,7 @@ macro_rules! impl_money_sql {
                     .bind(account.as_uuid())
                     .bind(asset)
                     .bind(micros(since))
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.conn().await?)
                     .await?;
                     rows.iter().map(|r| amount(r, "amount")).collect()
                 }
@@ -460,7 +460,7 @@ macro_rules! impl_money_sql {
                     .bind(asset)
                     .bind(micros(at))
                     .bind(price.to_storage())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }

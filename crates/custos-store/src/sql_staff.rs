@@ -107,7 +107,7 @@ macro_rules! impl_staff_sql {
                     .bind(&s.created_by)
                     .bind(s.enrolled_at.map(micros))
                     .bind(s.disabled_at.map(micros))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| {
                         let code_clash = e.as_database_error().is_some_and(|d| d.message().contains("staff_code"));
@@ -119,7 +119,7 @@ macro_rules! impl_staff_sql {
                 async fn lock_staff(&mut self, id: StaffId) -> Result<Option<StaffRecord>> {
                     let row = sqlx::query(concat!("SELECT ", staff_columns!(), " FROM staff WHERE id = $1", $fu))
                         .bind(id.as_uuid())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(staff_row).transpose()
                 }
@@ -127,7 +127,7 @@ macro_rules! impl_staff_sql {
                 async fn lock_staff_by_email_key(&mut self, email_key: &str) -> Result<Option<StaffRecord>> {
                     let row = sqlx::query(concat!("SELECT ", staff_columns!(), " FROM staff WHERE email_key = $1", $fu))
                         .bind(email_key)
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(staff_row).transpose()
                 }
@@ -135,7 +135,7 @@ macro_rules! impl_staff_sql {
                 async fn lock_staff_by_setup_hash(&mut self, hash: &TokenHash) -> Result<Option<StaffRecord>> {
                     let row = sqlx::query(concat!("SELECT ", staff_columns!(), " FROM staff WHERE setup_token_hash = $1", $fu))
                         .bind(hash.as_bytes())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await?;
                     row.as_ref().map(staff_row).transpose()
                 }
@@ -145,7 +145,7 @@ macro_rules! impl_staff_sql {
                         .bind(hash.as_bytes())
                         .bind(micros(expires_at))
                         .bind(id.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     Ok(())
                 }
@@ -155,7 +155,7 @@ macro_rules! impl_staff_sql {
                         .bind(password_hash)
                         .bind(seed_sealed)
                         .bind(id.as_uuid())
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?;
                     Ok(())
                 }
@@ -168,7 +168,7 @@ macro_rules! impl_staff_sql {
                     .bind(step)
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -179,7 +179,7 @@ macro_rules! impl_staff_sql {
                     )
                     .bind(step)
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -193,7 +193,7 @@ macro_rules! impl_staff_sql {
                     .bind(stamp)
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -212,7 +212,7 @@ macro_rules! impl_staff_sql {
                     .bind(&s.stamp_at_issue)
                     .bind(s.revoked_at.map(micros))
                     .bind(&s.revoke_reason)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?;
                     Ok(())
                 }
@@ -224,7 +224,7 @@ macro_rules! impl_staff_sql {
                     .bind(micros(at))
                     .bind(why.as_str())
                     .bind(id.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(n == 1)
@@ -237,7 +237,7 @@ macro_rules! impl_staff_sql {
                     .bind(micros(at))
                     .bind(why.as_str())
                     .bind(staff.as_uuid())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await?
                     .rows_affected();
                     Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -253,7 +253,7 @@ macro_rules! impl_staff_sql {
                     .bind(&c.note)
                     .bind(micros(c.created_at))
                     .bind(&c.created_by)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| conflict_or(e, "official_channel"))?;
                     Ok(())
@@ -263,7 +263,7 @@ macro_rules! impl_staff_sql {
                     let n = sqlx::query("DELETE FROM official_channels WHERE kind = $1 AND value = $2")
                         .bind(kind.as_str())
                         .bind(value)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await?
                         .rows_affected();
                     Ok(n == 1)

@@ -15,7 +15,11 @@ pub(crate) struct SqliteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     /// Chains this transaction appended to: (seq, hash) of the record it wrote last.
     audit_heads: std::collections::HashMap<String, (i64, [u8; 32])>,
+    /// Write-only statements not sent yet (see `deferred`).
+    deferred: crate::deferred::Deferred<sqlx::Sqlite>,
 }
+
+crate::deferred::impl_write_queue!(SqliteTx, sqlx::Sqlite, sqlx::SqliteConnection, immediate = false);
 
 impl SqliteBackend {
     pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
@@ -24,8 +28,7 @@ impl SqliteBackend {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .row_buffer_size(1024);
+            .busy_timeout(std::time::Duration::from_secs(10));
         // No health check on acquire: the database is a file in this process, and sqlx's check
         // (a ping through the connection's worker thread) would add a round trip to every read.
         let pool = SqlitePoolOptions::new()
@@ -48,7 +51,7 @@ impl SqliteTx {
 impl crate::Backend for SqliteBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx, audit_heads: Default::default() }))
+        Ok(Box::new(SqliteTx { tx, audit_heads: Default::default(), deferred: Default::default() }))
     }
 
     async fn migrate(&self) -> crate::Result<()> {

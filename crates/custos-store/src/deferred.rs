@@ -1,0 +1,210 @@
+//! Write-only statements a SQLite transaction holds back and sends as one batch.
+//!
+//! Every statement on SQLite is a hand-off to the connection's worker thread and back — on a
+//! shared two-core machine about as long as the statement itself. Inserts whose answer nobody
+//! reads (audit records, outbox messages, link tokens, a session, a login event, the freeze row,
+//! an incident) need not wait for the next one: [`Deferred`] queues them, with their arguments,
+//! and the transaction sends the queue as one multi-statement batch before the next statement
+//! that could read what they wrote, and before `COMMIT`. A command still commits all its writes
+//! or none (a failing queued statement fails the batch, and the transaction rolls back); only
+//! the moment an error surfaces moves, which is why only statements whose failure no caller
+//! branches on are queued.
+//!
+//! On PostgreSQL the same calls run at once (its extended protocol takes one statement at a time
+//! and data-modifying CTEs would all see one snapshot), so the code that writes is the same for
+//! both backends.
+
+use sqlx::{Arguments, Database, Encode, Type};
+
+/// Queued statements and their arguments, placeholders renumbered to one argument list.
+pub(crate) struct Deferred<DB: Database> {
+    sql: String,
+    args: DB::Arguments,
+    tables: Vec<&'static str>,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<DB: Database> Default for Deferred<DB> {
+    fn default() -> Self {
+        Self { sql: String::new(), args: Default::default(), tables: Vec::new(), error: None }
+    }
+}
+
+impl<DB: Database> Deferred<DB> {
+    /// Queues `sql`, which writes `table`; bind its arguments in order on the answer.
+    pub(crate) fn push(&mut self, table: &'static str, sql: &str) -> Binder<'_, DB> {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        renumber_into(&mut self.sql, sql, self.args.len());
+        if !self.tables.contains(&table) {
+            self.tables.push(table);
+        }
+        Binder { queue: self }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// Whether a queued statement writes one of `tables`.
+    pub(crate) fn touches(&self, tables: &[&str]) -> bool {
+        self.tables.iter().any(|t| tables.contains(t))
+    }
+
+    /// The batch to send, leaving the queue empty; an argument that failed to encode fails it.
+    pub(crate) fn take(&mut self) -> crate::Result<Option<(String, DB::Arguments)>> {
+        if let Some(e) = self.error.take() {
+            *self = Self::default();
+            return Err(sqlx::Error::Encode(e).into());
+        }
+        if self.sql.is_empty() {
+            return Ok(None);
+        }
+        let sql = std::mem::take(&mut self.sql);
+        let args = std::mem::take(&mut self.args);
+        self.tables.clear();
+        Ok(Some((sql, args)))
+    }
+}
+
+/// Binds a queued statement's arguments, in the order of its `$1, $2, …`.
+pub(crate) struct Binder<'a, DB: Database> {
+    queue: &'a mut Deferred<DB>,
+}
+
+impl<DB: Database> Binder<'_, DB> {
+    pub(crate) fn bind<'t, T: Encode<'t, DB> + Type<DB>>(self, value: T) -> Self {
+        if let Err(e) = self.queue.args.add(value)
+            && self.queue.error.is_none()
+        {
+            self.queue.error = Some(e);
+        }
+        self
+    }
+}
+
+/// Appends `sql` to `out` with every `$N` placeholder outside a quoted string or identifier
+/// raised by `offset` (in a SQLite batch, `$N` names argument N of the whole batch).
+fn renumber_into(out: &mut String, sql: &str, offset: usize) {
+    let mut quote: Option<char> = None;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) => {
+                let mut n = 0usize;
+                while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+                    n = n * 10 + (d as usize - '0' as usize);
+                    chars.next();
+                }
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn renumber(sql: &str, offset: usize) -> String {
+        let mut out = String::new();
+        renumber_into(&mut out, sql, offset);
+        out
+    }
+
+    #[test]
+    fn placeholders_move_by_the_arguments_already_queued() {
+        assert_eq!(
+            renumber("INSERT INTO t (a, b) VALUES ($1, $2::numeric)", 10),
+            "INSERT INTO t (a, b) VALUES ($11, $12::numeric)"
+        );
+        assert_eq!(renumber("SELECT $9, $10, $1", 0), "SELECT $9, $10, $1");
+        assert_eq!(
+            renumber("UPDATE t SET a = $12 WHERE b = $3", 100),
+            "UPDATE t SET a = $112 WHERE b = $103"
+        );
+    }
+
+    #[test]
+    fn dollars_in_strings_identifiers_and_alone_stay() {
+        assert_eq!(renumber("SELECT '$1', \"$2\", $ 3, $x, $3", 5), "SELECT '$1', \"$2\", $ 3, $x, $8");
+        assert_eq!(renumber("SELECT 'it''s $1', $1", 1), "SELECT 'it''s $1', $2");
+    }
+
+    #[test]
+    fn the_queue_joins_statements_and_empties_on_take() {
+        let mut q: Deferred<sqlx::Sqlite> = Deferred::default();
+        assert!(q.is_empty());
+        q.push("a", "INSERT INTO a VALUES ($1, $2)").bind(1i64).bind("x");
+        q.push("b", "INSERT INTO b VALUES ($1)").bind(2i64);
+        assert!(q.touches(&["b", "c"]) && !q.touches(&["c"]));
+        let (sql, args) = q.take().unwrap().unwrap();
+        assert_eq!(sql, "INSERT INTO a VALUES ($1, $2);\nINSERT INTO b VALUES ($3)");
+        assert_eq!(args.len(), 3);
+        assert!(q.is_empty() && !q.touches(&["a"]));
+        assert!(q.take().unwrap().is_none());
+    }
+}
+
+/// The queue's methods on a backend's transaction (a struct with `tx` and `deferred` fields):
+/// `write` queues (SQLite) or runs (PostgreSQL, `immediate = true`) a write-only statement;
+/// `conn` is the connection with the queue sent first — every other statement goes through it;
+/// `conn_reading` sends the queue only if it writes one of the tables a read names.
+macro_rules! impl_write_queue {
+    ($tx:ident, $db:ty, $conn:ty, immediate = $immediate:literal) => {
+        impl $tx {
+            /// Queues (or, on an immediate backend, runs) a statement that writes `table` and whose
+            /// answer nobody reads.
+            async fn write<F>(&mut self, table: &'static str, sql: &str, bind: F) -> crate::Result<()>
+            where
+                F: for<'q> FnOnce(crate::deferred::Binder<'q, $db>) -> crate::deferred::Binder<'q, $db>,
+            {
+                bind(self.deferred.push(table, sql));
+                if $immediate { self.flush().await } else { Ok(()) }
+            }
+
+            /// Sends what is queued, as one batch.
+            async fn flush(&mut self) -> crate::Result<()> {
+                if let Some((sql, args)) = self.deferred.take()? {
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(|e| crate::conflict_or(e, "queued write"))?;
+                }
+                Ok(())
+            }
+
+            /// The connection, everything queued sent first.
+            async fn conn(&mut self) -> crate::Result<&mut $conn> {
+                self.flush().await?;
+                Ok(&mut *self.tx)
+            }
+
+            /// The connection for a statement that reads only `tables`: the queue goes first only
+            /// if it writes one of them.
+            #[allow(dead_code)]
+            async fn conn_reading(&mut self, tables: &[&str]) -> crate::Result<&mut $conn> {
+                if self.deferred.touches(tables) {
+                    self.flush().await?;
+                }
+                Ok(&mut *self.tx)
+            }
+
+            /// Sends the queue, then commits.
+            async fn flush_and_commit(mut self) -> crate::Result<()> {
+                self.flush().await?;
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_write_queue;
