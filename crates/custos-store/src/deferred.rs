@@ -31,14 +31,17 @@ impl<DB: Database> Default for Deferred<DB> {
 }
 
 impl<DB: Database> Deferred<DB> {
-    /// Queues `sql`, which writes `table`; bind its arguments in order on the answer.
-    pub(crate) fn push(&mut self, table: &'static str, sql: &str) -> Binder<'_, DB> {
+    /// Queues `sql` (one statement or several), which writes `tables`; bind its arguments in order
+    /// on the answer.
+    pub(crate) fn push(&mut self, tables: &[&'static str], sql: &str) -> Binder<'_, DB> {
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
         renumber_into(&mut self.sql, sql, self.args.len());
-        if !self.tables.contains(&table) {
-            self.tables.push(table);
+        for table in tables {
+            if !self.tables.contains(table) {
+                self.tables.push(table);
+            }
         }
         Binder { queue: self }
     }
@@ -143,8 +146,8 @@ mod tests {
     fn the_queue_joins_statements_and_empties_on_take() {
         let mut q: Deferred<sqlx::Sqlite> = Deferred::default();
         assert!(q.is_empty());
-        q.push("a", "INSERT INTO a VALUES ($1, $2)").bind(1i64).bind("x");
-        q.push("b", "INSERT INTO b VALUES ($1)").bind(2i64);
+        q.push(&["a"], "INSERT INTO a VALUES ($1, $2)").bind(1i64).bind("x");
+        q.push(&["b"], "INSERT INTO b VALUES ($1)").bind(2i64);
         assert!(q.touches(&["b", "c"]) && !q.touches(&["c"]));
         let (sql, args) = q.take().unwrap().unwrap();
         assert_eq!(sql, "INSERT INTO a VALUES ($1, $2);\nINSERT INTO b VALUES ($3)");
@@ -161,13 +164,13 @@ mod tests {
 macro_rules! impl_write_queue {
     ($tx:ident, $db:ty, $conn:ty, immediate = $immediate:literal) => {
         impl $tx {
-            /// Queues (or, on an immediate backend, runs) a statement that writes `table` and whose
+            /// Queues (or, on an immediate backend, runs) a statement that writes `tables` and whose
             /// answer nobody reads.
-            async fn write<F>(&mut self, table: &'static str, sql: &str, bind: F) -> crate::Result<()>
+            async fn write<F>(&mut self, tables: &[&'static str], sql: &str, bind: F) -> crate::Result<()>
             where
                 F: for<'q> FnOnce(crate::deferred::Binder<'q, $db>) -> crate::deferred::Binder<'q, $db>,
             {
-                bind(self.deferred.push(table, sql));
+                bind(self.deferred.push(tables, sql));
                 if $immediate { self.flush().await } else { Ok(()) }
             }
 

@@ -9,7 +9,7 @@ use custos_core::Timestamp;
 use custos_core::api_key::ApiKeyId;
 use custos_core::crypto::TokenHash;
 use custos_core::freeze::{FreezeChannel, FreezeReceipt};
-use custos_core::ids::{AccountId, FreezeId, SessionId, TransferId, Uid, WithdrawalId};
+use custos_core::ids::{AccountId, FreezeId, IncidentId, SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::login::AccountStatus;
 
 use custos_core::api_key::Scopes;
@@ -18,6 +18,7 @@ use custos_core::transfer::TransferState;
 use custos_core::withdrawal::WithdrawalState;
 
 use crate::Result;
+use crate::incidents::ContactChange;
 
 #[derive(Debug, Clone)]
 pub struct FreezeRecord {
@@ -50,6 +51,10 @@ pub struct FreezeRows {
     /// (read in the same statement: a freeze must not wait for another connection, nor lock the
     /// receiver, while it holds the sender's row lock), oldest first.
     pub transfers: Vec<OpenTransfer>,
+    /// The account's open incident case, if it has one (the freeze attaches to it).
+    pub open_incident: Option<IncidentId>,
+    /// Contact changes since `contacts_since`, oldest first (who may receive the case link).
+    pub contact_changes: Vec<ContactChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +115,14 @@ pub struct FreezeApplied {
 
 #[async_trait::async_trait]
 pub trait FreezeTx: Send {
-    /// Everything a freeze acts on, in one statement.
-    async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows>;
+    /// Everything a freeze acts on, and the account's open case and contact changes since
+    /// `contacts_since`, in one statement.
+    async fn freeze_rows(
+        &mut self,
+        account: AccountId,
+        on_chain_since: Timestamp,
+        contacts_since: Timestamp,
+    ) -> Result<FreezeRows>;
     /// The freeze's set-based writes, together: status `frozen` and the new stamp; every live
     /// session and API key revoked (`account_frozen`); every withdrawal the wallet does not have yet
     /// (`requested`, `awaiting_confirmation`, `held`, `queued`) and every unsettled transfer the

@@ -4,13 +4,14 @@
 
 use custos_core::Timestamp;
 use custos_core::api_key::{ApiKeyId, Scopes};
-use custos_core::ids::{SessionId, TransferId, Uid, WithdrawalId};
+use custos_core::ids::{IncidentId, SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::money::Amount;
 use custos_core::transfer::TransferState;
 use custos_core::withdrawal::WithdrawalState;
 use serde::Deserialize;
 
 use crate::backend::corrupt;
+use crate::incidents::{ContactChange, ContactKind};
 use crate::{FreezeApplied, FreezeRows, LiveApiKey, LiveSession, OpenTransfer, OpenWithdrawal, Result};
 
 #[derive(Deserialize)]
@@ -121,6 +122,8 @@ pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers:
                 })
             })
             .collect::<Result<_>>()?,
+        open_incident: None,
+        contact_changes: Vec::new(),
     };
     // The order the receipt lists them in: oldest first, ties by id.
     out.sessions.sort_by_key(|s| (s.created_at, s.id));
@@ -128,6 +131,37 @@ pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers:
     out.withdrawals.sort_by_key(|w| (w.created_at, w.id));
     out.transfers.sort_by_key(|t| (t.created_at, t.id));
     Ok(out)
+}
+
+#[derive(Deserialize)]
+struct ContactChangeJson {
+    id: String,
+    kind: String,
+    previous: String,
+    changed_at: i64,
+}
+
+pub(crate) fn incident_id(id: Option<String>) -> Result<Option<IncidentId>> {
+    id.map(|s| uuid(&s, "incident id").map(IncidentId::from_uuid)).transpose()
+}
+
+/// Oldest first, ties by id (the first email change of a window names the trusted address).
+pub(crate) fn contact_changes(json: &str) -> Result<Vec<ContactChange>> {
+    let mut changes = parse::<ContactChangeJson>(json, "contact changes")?
+        .into_iter()
+        .map(|c| {
+            let key = (c.changed_at, uuid(&c.id, "contact change id")?);
+            let kind = ContactKind::parse(&c.kind).ok_or_else(|| corrupt("contact kind"))?;
+            let change = ContactChange {
+                kind,
+                previous: c.previous,
+                changed_at: Timestamp::from_micros(c.changed_at),
+            };
+            Ok((key, change))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    changes.sort_by_key(|(key, _)| *key);
+    Ok(changes.into_iter().map(|(_, c)| c).collect())
 }
 
 pub(crate) fn applied(

@@ -55,6 +55,14 @@ pub enum ContactKind {
 }
 
 impl ContactKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Self::Email),
+            "phone" => Some(Self::Phone),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",

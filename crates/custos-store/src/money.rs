@@ -139,7 +139,7 @@ pub trait MoneyTx: Send {
     /// The balance, row-locked until commit (a zero balance row is created on first use).
     async fn lock_balance(&mut self, account: AccountId, asset: &str, now: Timestamp) -> Result<Balance>;
     /// Writes the new balance (of a row locked by [`MoneyTx::lock_balance`]) and the ledger entry
-    /// that explains the change. Returns the entry's global sequence number.
+    /// that explains the change (its global sequence number is the store's to give).
     async fn write_balance(
         &mut self,
         account: AccountId,
@@ -147,7 +147,7 @@ pub trait MoneyTx: Send {
         balance: Balance,
         entry: NewEntry<'_>,
         now: Timestamp,
-    ) -> Result<i64>;
+    ) -> Result<()>;
     /// Records an integration event id. `None` when it is new; otherwise the digest recorded the
     /// first time (the caller compares it with this event's).
     async fn record_ledger_event(

@@ -71,7 +71,8 @@ crate::sql::impl_sql_store!(
     PgBackend,
     PgTx,
     for_update = " FOR UPDATE",
-    skip_locked = " FOR UPDATE SKIP LOCKED"
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    head_on_lock = false
 );
 
 crate::sql_money::impl_money_sql!(

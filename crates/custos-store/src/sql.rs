@@ -5,7 +5,7 @@
 //! fragments; everything else is written here once.
 
 macro_rules! impl_sql_store {
-    ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, skip_locked = $sl:literal) => {
+    ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, skip_locked = $sl:literal, head_on_lock = $hol:literal) => {
         use std::net::IpAddr;
         use std::time::Duration;
 
@@ -250,11 +250,35 @@ macro_rules! impl_sql_store {
             }
 
             async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>> {
-                let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1", $fu))
-                    .bind(id.as_uuid())
-                    .fetch_optional(self.conn().await?)
-                    .await?;
-                row.as_ref().map(account_row).transpose()
+                if !$hol {
+                    let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1", $fu))
+                        .bind(id.as_uuid())
+                        .fetch_optional(self.conn().await?)
+                        .await?;
+                    return row.as_ref().map(account_row).transpose();
+                }
+                // Where the lock on the account is the lock on every writer (SQLite), the head of
+                // the account's audit chain comes with the row: nearly every command that locks an
+                // account appends to its chain, and this saves that append its read.
+                let key = Chain::Account(id).key();
+                let row = sqlx::query(concat!(
+                    "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash FROM accounts ",
+                    "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $2 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+                    "WHERE accounts.id = $1"
+                ))
+                .bind(id.as_uuid())
+                .bind(&key)
+                .fetch_optional(self.conn().await?)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                if !self.audit_heads.contains_key(&key) {
+                    let head = match r.try_get::<Option<i64>, _>("head_seq")? {
+                        Some(seq) => (seq, hash32(r.try_get("head_hash")?)?.0),
+                        None => (0, GENESIS),
+                    };
+                    self.audit_heads.insert(key, head);
+                }
+                account_row(&r).map(Some)
             }
 
             async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>> {
@@ -668,7 +692,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn touch_device(&mut self, id: DeviceId, at: Timestamp, ip: Option<IpAddr>, user_agent: &str) -> Result<()> {
-                self.write("devices", "UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4", |q| {
+                self.write(&["devices"], "UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4", |q| {
                     q
                         .bind(micros(at))
                         .bind(ip_text(ip))
@@ -680,7 +704,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-                self.write("sessions", concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"), |q| {
+                self.write(&["sessions"], concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"), |q| {
                     q
                         .bind(s.id.as_uuid())
                         .bind(s.account_id.as_uuid())
@@ -744,7 +768,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()> {
-                self.write("login_events", concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"), |q| {
+                self.write(&["login_events"], concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"), |q| {
                     q
                         .bind(e.id.as_uuid())
                         .bind(e.account_id.map(|a| a.as_uuid()))
@@ -763,7 +787,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()> {
-                self.write("link_tokens", concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"), |q| {
+                self.write(&["link_tokens"], concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"), |q| {
                     q
                         .bind(t.id.as_uuid())
                         .bind(t.token_hash.as_bytes())
@@ -834,7 +858,7 @@ macro_rules! impl_sql_store {
                 let actor = serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?;
                 let event = serde_json::to_string(&rec.event).map_err(|_| corrupt("audit event"))?;
                 let sql = concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-                self.write("audit_records", sql, |q| {
+                self.write(&["audit_records"], sql, |q| {
                     q.bind(&rec.chain)
                         .bind(rec.seq)
                         .bind(micros(rec.at))
@@ -854,7 +878,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()> {
-                self.write("outbox", concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"), |q| {
+                self.write(&["outbox"], concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"), |q| {
                     q
                         .bind(m.id.as_uuid())
                         .bind(m.topic.as_str())
@@ -908,7 +932,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn clear_throttle(&mut self, key: &str) -> Result<()> {
-                self.write("throttles", "DELETE FROM throttles WHERE key = $1", |q| {
+                self.write(&["throttles"], "DELETE FROM throttles WHERE key = $1", |q| {
                     q
                         .bind(key)
                 })

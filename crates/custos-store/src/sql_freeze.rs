@@ -12,7 +12,7 @@ pub(crate) use freeze_columns;
 
 /// The freeze's read: one statement, one row, one JSON array per table (a row per session,
 /// key, withdrawal and transfer would cost a hand-off per row between SQLite's worker thread and
-/// the caller). `$1` account, `$2` the on-chain lookback start. The dialects differ only in their
+/// the caller). `$1` account, `$2` the on-chain lookback start, `$3` the contact-change window start. The dialects differ only in their
 /// JSON functions and how a UUID prints; rows are sorted by the caller.
 macro_rules! freeze_read_sql {
     (@withdrawals_where) => {
@@ -31,7 +31,10 @@ macro_rules! freeze_read_sql {
             ") AS withdrawals, ",
             "(SELECT json_group_array(json_object('id', lower(hex(t.id)), 'state', t.state, 'asset', t.asset, ",
             "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
-            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers"
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers, ",
+            "(SELECT lower(hex(id)) FROM incidents WHERE account_id = $1 AND state <> 'closed') AS open_incident, ",
+            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
+            "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $1 AND changed_at >= $3) AS contact_changes"
         )
     };
     (cte) => {
@@ -46,7 +49,10 @@ macro_rules! freeze_read_sql {
             freeze_read_sql!(@withdrawals_where), ") AS withdrawals, ",
             "(SELECT coalesce(json_agg(json_build_object('id', t.id, 'state', t.state, 'asset', t.asset, ",
             "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
-            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers"
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers, ",
+            "(SELECT id::text FROM incidents WHERE account_id = $1 AND state <> 'closed') AS open_incident, ",
+            "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'previous', previous, ",
+            "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $1 AND changed_at >= $3) AS contact_changes"
         )
     };
 }
@@ -145,19 +151,23 @@ macro_rules! impl_freeze_sql {
 
             #[async_trait::async_trait]
             impl FreezeTx for $tx {
-                async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp) -> Result<FreezeRows> {
+                async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp, contacts_since: Timestamp) -> Result<FreezeRows> {
                     let r = sqlx::query(freeze_read_sql!($mode))
                         .bind(account.as_uuid())
                         .bind(micros(on_chain_since))
+                        .bind(micros(contacts_since))
                         .fetch_one(self.conn().await?)
                         .await?;
                     let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
-                    crate::freeze_json::rows(
+                    let mut rows = crate::freeze_json::rows(
                         &part("sessions")?,
                         &part("api_keys")?,
                         &part("withdrawals")?,
                         &part("transfers")?,
-                    )
+                    )?;
+                    rows.open_incident = crate::freeze_json::incident_id(r.try_get("open_incident")?)?;
+                    rows.contact_changes = crate::freeze_json::contact_changes(&part("contact_changes")?)?;
+                    Ok(rows)
                 }
 
                 async fn apply_freeze(&mut self, account: AccountId, stamp: &[u8], at: Timestamp) -> Result<FreezeApplied> {
@@ -200,7 +210,7 @@ macro_rules! impl_freeze_sql {
 
                 async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()> {
                     let receipt = serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?;
-                    self.write("freezes", concat!(
+                    self.write(&["freezes"], concat!(
                         "INSERT INTO freezes (", freeze_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     ), |q| {
                         q

@@ -70,7 +70,7 @@ macro_rules! impl_incidents_sql {
             impl IncidentTx for $tx {
                 async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
                     let facts = facts_json(i)?;
-                    self.write("incidents", concat!(
+                    self.write(&["incidents"], concat!(
                         "INSERT INTO incidents (", incident_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     ), |q| {
                         q
@@ -137,7 +137,7 @@ macro_rules! impl_incidents_sql {
                         MessageAuthor::Staff { staff_id, display_name } => (Some(staff_id.as_str()), Some(display_name.as_str())),
                         _ => (None, None),
                     };
-                    self.write("incident_messages", "INSERT INTO incident_messages (id, incident_id, author, staff_id, staff_name, body, created_at) \
+                    self.write(&["incident_messages"], "INSERT INTO incident_messages (id, incident_id, author, staff_id, staff_name, body, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)", |q| {
                         q
                             .bind(m.id.as_uuid())
@@ -169,7 +169,7 @@ macro_rules! impl_incidents_sql {
                 }
 
                 async fn record_contact_change(&mut self, account: AccountId, kind: ContactKind, previous: &str, at: Timestamp) -> Result<()> {
-                    self.write("contact_changes", "INSERT INTO contact_changes (id, account_id, kind, previous, changed_at) VALUES ($1, $2, $3, $4, $5)", |q| {
+                    self.write(&["contact_changes"], "INSERT INTO contact_changes (id, account_id, kind, previous, changed_at) VALUES ($1, $2, $3, $4, $5)", |q| {
                         q
                             .bind(uuid::Uuid::now_v7())
                             .bind(account.as_uuid())
@@ -192,11 +192,8 @@ macro_rules! impl_incidents_sql {
                     .await?;
                     rows.iter()
                         .map(|r| {
-                            let kind = match r.try_get::<String, _>("kind")?.as_str() {
-                                "email" => ContactKind::Email,
-                                "phone" => ContactKind::Phone,
-                                _ => return Err(corrupt("contact kind")),
-                            };
+                            let kind = ContactKind::parse(&r.try_get::<String, _>("kind")?)
+                                .ok_or_else(|| corrupt("contact kind"))?;
                             Ok(ContactChange { kind, previous: r.try_get("previous")?, changed_at: ts(r.try_get("changed_at")?) })
                         })
                         .collect()

@@ -16,8 +16,8 @@ macro_rules! transfer_columns {
 }
 pub(crate) use transfer_columns;
 
-/// A balance write and its ledger entry, together: a batch of two statements on SQLite (one trip
-/// to its worker thread), one statement on PostgreSQL. $1 available, $2 locked, $3 time,
+/// A balance write and its ledger entry, together: two statements queued as one on SQLite (sent
+/// with the transaction's next batch), one statement on PostgreSQL. $1 available, $2 locked, $3 time,
 /// $4 account, $5 asset, $6 kind, $7 available delta, $8 locked delta, $9 reference.
 macro_rules! balance_write_sql {
     (@update $n:literal) => {
@@ -29,7 +29,7 @@ macro_rules! balance_write_sql {
     (@insert $n:literal) => {
         concat!(
             "INSERT INTO ledger_entries (account_id, asset, kind, available_delta, locked_delta, reference, created_at) ",
-            "VALUES ($4, $5, $6, $7", $n, ", $8", $n, ", $9, $3) RETURNING seq"
+            "VALUES ($4, $5, $6, $7", $n, ", $8", $n, ", $9, $3)"
         )
     };
     (batch, $n:literal) => {
@@ -185,21 +185,20 @@ macro_rules! impl_money_sql {
                     balance: Balance,
                     entry: NewEntry<'_>,
                     now: Timestamp,
-                ) -> Result<i64> {
+                ) -> Result<()> {
                     let NewEntry { kind, delta, reference } = entry;
-                    let seq: i64 = sqlx::query_scalar(balance_write_sql!($mode, $n))
-                        .bind(balance.available.to_storage())
-                        .bind(balance.locked.to_storage())
-                        .bind(micros(now))
-                        .bind(account.as_uuid())
-                        .bind(asset)
-                        .bind(kind.as_str())
-                        .bind(delta.available.to_storage())
-                        .bind(delta.locked.to_storage())
-                        .bind(reference)
-                        .fetch_one(self.conn().await?)
-                        .await?;
-                    Ok(seq)
+                    self.write(&["balances", "ledger_entries"], balance_write_sql!($mode, $n), |q| {
+                        q.bind(balance.available.to_storage())
+                            .bind(balance.locked.to_storage())
+                            .bind(micros(now))
+                            .bind(account.as_uuid())
+                            .bind(asset)
+                            .bind(kind.as_str())
+                            .bind(delta.available.to_storage())
+                            .bind(delta.locked.to_storage())
+                            .bind(reference)
+                    })
+                    .await
                 }
 
                 async fn record_ledger_event(

@@ -72,7 +72,14 @@ impl crate::Backend for SqliteBackend {
     }
 }
 
-crate::sql::impl_sql_store!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "", skip_locked = "");
+crate::sql::impl_sql_store!(
+    sqlx::Sqlite,
+    SqliteBackend,
+    SqliteTx,
+    for_update = "",
+    skip_locked = "",
+    head_on_lock = true
+);
 
 crate::sql_money::impl_money_sql!(
     sqlx::Sqlite,

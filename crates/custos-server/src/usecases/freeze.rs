@@ -297,7 +297,8 @@ pub(crate) async fn freeze_locked(
         AccountStatus::Frozen => tx.latest_freeze(account.id).await?.map(|f| f.receipt),
         _ => None,
     };
-    let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK)).await?;
+    let contacts_since = super::incidents::trusted_window_start(now);
+    let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK), contacts_since).await?;
     let snapshot = snapshot(state, &rows);
     let plan = match freeze::plan(account.status, existing, &snapshot) {
         Decision::AlreadyFrozen(receipt) => {
@@ -341,7 +342,7 @@ pub(crate) async fn freeze_locked(
     )
     .await?;
     tell(state, tx, account, &receipt, now).await?;
-    let case = super::incidents::open_for_freeze(state, tx, account, &receipt, now).await?;
+    let case = super::incidents::open_for_freeze(state, tx, account, &receipt, &rows, now).await?;
     Ok(Frozen { receipt, already_frozen: false, case: Some(case) })
 }
 

@@ -26,7 +26,10 @@ use custos_core::link_token::LinkPurpose;
 use custos_core::notice::Notice;
 use custos_core::webhook::WebhookEvent;
 use custos_core::{Reason, diagnosis as core_diagnosis};
-use custos_store::{AccountRecord, ContactKind, IncidentMessageRecord, IncidentRecord, LinkTokenRecord, Tx};
+use custos_store::{
+    AccountRecord, ContactChange, ContactKind, FreezeRows, IncidentMessageRecord, IncidentRecord,
+    LinkTokenRecord, Tx,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -55,11 +58,21 @@ pub(crate) async fn trusted_email(
     account: &AccountRecord,
     now: Timestamp,
 ) -> Result<Option<String>, ApiError> {
-    let changes = tx.contact_changes_since(account.id, now.minus(TRUSTED_CONTACT_WINDOW)).await?;
-    Ok(match changes.into_iter().find(|c| c.kind == ContactKind::Email) {
-        Some(first) => Some(first.previous),
+    let changes = tx.contact_changes_since(account.id, trusted_window_start(now)).await?;
+    Ok(trusted_email_of(account, &changes))
+}
+
+/// Where [`trusted_email`] looks back from.
+pub(crate) fn trusted_window_start(now: Timestamp) -> Timestamp {
+    now.minus(TRUSTED_CONTACT_WINDOW)
+}
+
+/// [`trusted_email`], given the contact changes since [`trusted_window_start`], oldest first.
+fn trusted_email_of(account: &AccountRecord, changes: &[ContactChange]) -> Option<String> {
+    match changes.iter().find(|c| c.kind == ContactKind::Email) {
+        Some(first) => Some(first.previous.clone()),
         None => account.email_verified_at.map(|_| account.email.clone()),
-    })
+    }
 }
 
 /// Records the contact a binding change replaced (called by the credential-change matrix).
@@ -206,11 +219,14 @@ async fn mint_case_link(
 
 /// Inside the freeze's transaction (account locked): opens the account's case, or attaches the
 /// freeze to its open one; mints the private case link; emails it to the trusted address only.
+/// The freeze read the open case's id and the contact changes since [`trusted_window_start`]
+/// with everything else (`rows`), so nothing here waits for a read unless a case is open.
 pub(crate) async fn open_for_freeze(
     state: &AppState,
     tx: &mut dyn Tx,
     account: &AccountRecord,
     receipt: &FreezeReceipt,
+    rows: &FreezeRows,
     now: Timestamp,
 ) -> Result<CaseLink, ApiError> {
     let channel = receipt.channel;
@@ -220,7 +236,11 @@ pub(crate) async fn open_for_freeze(
     measures.truncate(incident::MAX_FACT_ITEMS);
     // Kept short: the freeze holds the account lock. A new case is written once; an open one gets
     // the receipt added. The thread's system message comes with the facts, after the commit.
-    let case = match tx.open_incident_of(account.id).await? {
+    let open = match rows.open_incident {
+        Some(id) => tx.incident_in_tx(id).await?,
+        None => None,
+    };
+    let case = match open {
         None => {
             let origin = IncidentOrigin::Freeze { channel };
             open_case(tx, state, account, origin, measures, Actor::System, now).await?
@@ -238,7 +258,7 @@ pub(crate) async fn open_for_freeze(
         }
     };
     let url = mint_case_link(tx, state, &case, now).await?;
-    let emailed_to = match trusted_email(tx, account, now).await? {
+    let emailed_to = match trusted_email_of(account, &rows.contact_changes) {
         Some(to) => {
             let recipient = Recipient {
                 account: Some(account.id),

@@ -65,11 +65,22 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         tx.insert_transfer(tr).await.unwrap();
     }
     tx.insert_transfer(&transfer(&b, &a, TransferState::Held)).await.unwrap();
+    tx.record_contact_change(a.id, ContactKind::Email, "older@example.com", t(0)).await.unwrap();
+    tx.record_contact_change(a.id, ContactKind::Phone, "+15550100", t(2)).await.unwrap();
+    tx.record_contact_change(a.id, ContactKind::Email, "first@example.com", t(1)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
     tx.lock_account(a.id).await.unwrap();
-    let rows = tx.freeze_rows(a.id, t(0)).await.unwrap();
+    let rows = tx.freeze_rows(a.id, t(0), t(1)).await.unwrap();
+    let changes: Vec<(ContactKind, &str)> =
+        rows.contact_changes.iter().map(|c| (c.kind, c.previous.as_str())).collect();
+    assert_eq!(
+        changes,
+        [(ContactKind::Email, "first@example.com"), (ContactKind::Phone, "+15550100")],
+        "the window's changes, oldest first"
+    );
+    assert_eq!(rows.open_incident, None);
     assert_eq!(rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![live.id]);
     assert_eq!(rows.api_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![key.id.clone()]);
     let mut read: Vec<WithdrawalState> = rows.withdrawals.iter().map(|w| w.state).collect();
