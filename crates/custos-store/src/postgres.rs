@@ -70,6 +70,7 @@ crate::sql::impl_sql_store!(
     sqlx::Postgres,
     PgBackend,
     PgTx,
+    postgres,
     for_update = " FOR UPDATE",
     skip_locked = " FOR UPDATE SKIP LOCKED",
     head_on_lock = false

@@ -4,8 +4,29 @@
 //! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
 //! fragments; everything else is written here once.
 
+/// The sign-ins a login is compared with, newest first, as one JSON array.
+macro_rules! prior_sign_ins_sql {
+    (@rows) => {
+        "SELECT at, ip, country, asn FROM login_events WHERE account_id = $1 AND outcome = 'succeeded' \
+         ORDER BY at DESC LIMIT $2"
+    };
+    (sqlite) => {
+        concat!(
+            "SELECT json_group_array(json_object('at', at, 'ip', ip, 'country', country, 'asn', asn)) FROM (",
+            crate::sql::prior_sign_ins_sql!(@rows), ")"
+        )
+    };
+    (postgres) => {
+        concat!(
+            "SELECT coalesce(json_agg(json_build_object('at', at, 'ip', ip, 'country', country, 'asn', asn)), '[]')::text FROM (",
+            crate::sql::prior_sign_ins_sql!(@rows), ") e"
+        )
+    };
+}
+pub(crate) use prior_sign_ins_sql;
+
 macro_rules! impl_sql_store {
-    ($db:ty, $backend:ident, $tx:ident, for_update = $fu:literal, skip_locked = $sl:literal, head_on_lock = $hol:literal) => {
+    ($db:ty, $backend:ident, $tx:ident, $dialect:ident, for_update = $fu:literal, skip_locked = $sl:literal, head_on_lock = $hol:literal) => {
         use std::net::IpAddr;
         use std::time::Duration;
 
@@ -1052,24 +1073,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn prior_sign_ins(&self, account: AccountId, limit: u32) -> Result<Vec<PriorSignIn>> {
-                let rows = sqlx::query(
-                    "SELECT at, ip, country, asn FROM login_events \
-                     WHERE account_id = $1 AND outcome = 'succeeded' ORDER BY at DESC LIMIT $2",
-                )
-                .bind(account.as_uuid())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(PriorSignIn {
-                            at: ts(r.try_get("at")?),
-                            ip: ip(r.try_get("ip")?),
-                            country: r.try_get("country")?,
-                            asn: r.try_get("asn")?,
-                        })
-                    })
-                    .collect()
+                // One row of JSON, not a row per sign-in (an account may have hundreds).
+                let json: String = sqlx::query_scalar(crate::sql::prior_sign_ins_sql!($dialect))
+                    .bind(account.as_uuid())
+                    .bind(i64::from(limit))
+                    .fetch_one(&self.pool)
+                    .await?;
+                crate::json_rows::prior_sign_ins(&json)
             }
 
             async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>> {

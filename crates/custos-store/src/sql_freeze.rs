@@ -159,14 +159,14 @@ macro_rules! impl_freeze_sql {
                         .fetch_one(self.conn().await?)
                         .await?;
                     let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
-                    let mut rows = crate::freeze_json::rows(
+                    let mut rows = crate::json_rows::rows(
                         &part("sessions")?,
                         &part("api_keys")?,
                         &part("withdrawals")?,
                         &part("transfers")?,
                     )?;
-                    rows.open_incident = crate::freeze_json::incident_id(r.try_get("open_incident")?)?;
-                    rows.contact_changes = crate::freeze_json::contact_changes(&part("contact_changes")?)?;
+                    rows.open_incident = crate::json_rows::incident_id(r.try_get("open_incident")?)?;
+                    rows.contact_changes = crate::json_rows::contact_changes(&part("contact_changes")?)?;
                     Ok(rows)
                 }
 
@@ -181,7 +181,7 @@ macro_rules! impl_freeze_sql {
                         .await?;
                     let [r] = rows.as_slice() else { return Err(corrupt("freeze write answer")) };
                     let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
-                    crate::freeze_json::applied(
+                    crate::json_rows::applied(
                         &part("sessions")?,
                         &part("api_keys")?,
                         &part("withdrawals")?,

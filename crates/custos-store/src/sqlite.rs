@@ -76,6 +76,7 @@ crate::sql::impl_sql_store!(
     sqlx::Sqlite,
     SqliteBackend,
     SqliteTx,
+    sqlite,
     for_update = "",
     skip_locked = "",
     head_on_lock = true

@@ -266,6 +266,8 @@ async fn assess_login(
 ) -> Result<(IpInfo, Vec<Signal>), ApiError> {
     let risk = &state.config.risk;
     let info = risk.ip_db.lookup(client.ip);
+    // Up to 200 earlier sign-ins, usually from a handful of addresses: each looked up once.
+    let mut located = std::collections::HashMap::new();
     let prior: Vec<PriorLogin> = state
         .store
         .prior_sign_ins(account.id, PRIOR_LOGINS)
@@ -274,7 +276,7 @@ async fn assess_login(
         .map(|e| {
             // Where the earlier address is today, else the centroid of the country stored then.
             let location =
-                e.ip.and_then(|ip| risk.ip_db.lookup(ip).location)
+                e.ip.and_then(|ip| *located.entry(ip).or_insert_with(|| risk.ip_db.lookup(ip).location))
                     .or_else(|| e.country.as_deref().and_then(|c| risk.ip_db.centroid(c)));
             PriorLogin {
                 at: e.at,

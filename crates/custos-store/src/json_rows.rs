@@ -1,6 +1,9 @@
-//! Decoding the freeze's one-row answers (see [`crate::sql_freeze`]): a JSON array per table,
-//! written by SQLite's and PostgreSQL's JSON functions alike. Anything that does not decode is
-//! `Corrupt`: the freeze refuses and rolls back rather than act on rows it cannot read.
+//! Decoding one-row answers: a JSON array per table, written by SQLite's and PostgreSQL's JSON
+//! functions alike. A read of many rows on SQLite costs a hand-off between its worker thread and
+//! the caller per row; as one row of JSON it costs one. Used where a command reads many rows on
+//! its hot path: the freeze (see [`crate::sql_freeze`]) and the sign-ins a login is compared with.
+//! Anything that does not decode is `Corrupt`: the command refuses rather than act on rows it
+//! cannot read.
 
 use custos_core::Timestamp;
 use custos_core::api_key::{ApiKeyId, Scopes};
@@ -162,6 +165,29 @@ pub(crate) fn contact_changes(json: &str) -> Result<Vec<ContactChange>> {
         .collect::<Result<Vec<_>>>()?;
     changes.sort_by_key(|(key, _)| *key);
     Ok(changes.into_iter().map(|(_, c)| c).collect())
+}
+
+#[derive(Deserialize)]
+struct PriorSignInJson {
+    at: i64,
+    ip: Option<String>,
+    country: Option<String>,
+    asn: Option<i64>,
+}
+
+/// Newest first.
+pub(crate) fn prior_sign_ins(json: &str) -> Result<Vec<crate::PriorSignIn>> {
+    let mut out: Vec<crate::PriorSignIn> = parse::<PriorSignInJson>(json, "prior sign-ins")?
+        .into_iter()
+        .map(|e| crate::PriorSignIn {
+            at: Timestamp::from_micros(e.at),
+            ip: e.ip.and_then(|i| i.parse().ok()),
+            country: e.country,
+            asn: e.asn,
+        })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
+    Ok(out)
 }
 
 pub(crate) fn applied(
