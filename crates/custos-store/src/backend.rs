@@ -246,6 +246,15 @@ pub trait Reader:
     async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>>;
 
     async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
+    /// [`LoginLookup`] for the address `email_key`, the device key hash presented (if any) and the
+    /// throttle keys `ip_key` and `account_key`: one statement.
+    async fn login_lookup(
+        &self,
+        email_key: &str,
+        device: Option<&TokenHash>,
+        ip_key: &str,
+        account_key: &str,
+    ) -> Result<LoginLookup>;
 
     async fn audit_chains(&self) -> Result<Vec<String>>;
     /// Records of one chain with `seq > after`, in order, at most `limit`.

@@ -189,6 +189,18 @@ impl OutboxRecord {
     }
 }
 
+/// What a password login needs to know before it hashes, read in one statement: the account (if
+/// the address has one), whether the presented device has signed in to it before, its second
+/// factors, and the two login throttles.
+#[derive(Debug, Clone)]
+pub struct LoginLookup {
+    pub account: Option<AccountRecord>,
+    pub known_device: bool,
+    pub factors: SecondFactors,
+    pub ip_throttle: Option<ThrottleState>,
+    pub account_throttle: Option<ThrottleState>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleState {
     pub failures: u32,

@@ -1090,6 +1090,52 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(login_row).transpose()
             }
 
+            async fn login_lookup(
+                &self,
+                email_key: &str,
+                device: Option<&TokenHash>,
+                ip_key: &str,
+                account_key: &str,
+            ) -> Result<LoginLookup> {
+                let r = sqlx::query(concat!(
+                    "SELECT ", account_columns!(), ", ", second_factor_counts!(joined), ", ",
+                    "(SELECT COUNT(*) FROM devices d WHERE d.account_id = a.id AND d.key_hash = $2) AS known_device, ",
+                    "ti.failures AS ip_failures, ti.window_start AS ip_window_start, ti.last_failure_at AS ip_last_failure_at, ",
+                    "ta.failures AS ac_failures, ta.window_start AS ac_window_start, ta.last_failure_at AS ac_last_failure_at ",
+                    "FROM (SELECT 1 AS one) x ",
+                    "LEFT JOIN accounts a ON a.email_key = $1 ",
+                    "LEFT JOIN throttles ti ON ti.key = $3 ",
+                    "LEFT JOIN throttles ta ON ta.key = $4"
+                ))
+                .bind(email_key)
+                .bind(device.map(|d| d.as_bytes().to_vec()))
+                .bind(ip_key)
+                .bind(account_key)
+                .fetch_one(&self.pool)
+                .await?;
+                let throttle = |p: &str| -> Result<Option<ThrottleState>> {
+                    let failures: Option<i32> = r.try_get(format!("{p}_failures").as_str())?;
+                    let Some(failures) = failures else { return Ok(None) };
+                    Ok(Some(ThrottleState {
+                        failures: u32::try_from(failures).unwrap_or(0),
+                        window_start: ts(r.try_get(format!("{p}_window_start").as_str())?),
+                        last_failure_at: ts(r.try_get(format!("{p}_last_failure_at").as_str())?),
+                    }))
+                };
+                let account = match r.try_get::<Option<uuid::Uuid>, _>("id")? {
+                    Some(_) => Some(account_row(&r)?),
+                    None => None,
+                };
+                let found = account.is_some();
+                Ok(LoginLookup {
+                    factors: if found { second_factors_row(&r)? } else { SecondFactors::default() },
+                    known_device: found && r.try_get::<i64, _>("known_device")? > 0,
+                    account,
+                    ip_throttle: throttle("ip")?,
+                    account_throttle: throttle("ac")?,
+                })
+            }
+
             async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {
                 let row = sqlx::query("SELECT failures, window_start, last_failure_at FROM throttles WHERE key = $1")
                     .bind(key)

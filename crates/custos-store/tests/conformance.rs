@@ -44,6 +44,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_login_reads_account_device_factors_and_throttles_in_one_lookup,
     accounts_are_unique_by_email_key_and_uid,
     a_dropped_transaction_leaves_nothing_behind,
     sessions_are_found_by_token_hash_with_their_account,
@@ -373,6 +374,41 @@ async fn failed_deliveries_come_back_after_their_backoff(store: Store) {
     let back = store.claim_outbox(t(30), Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].last_error.as_deref(), Some("451 try later"));
+}
+
+async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store: Store) {
+    let nobody = store.login_lookup("nobody@example.com", None, "ip:1", "acct:nobody").await.unwrap();
+    assert!(nobody.account.is_none() && !nobody.known_device && !nobody.factors.any());
+    assert!(nobody.ip_throttle.is_none() && nobody.account_throttle.is_none());
+
+    let a = create_account(&store, "lookup@example.com").await;
+    let key = BearerToken::generate().hash();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_device(&DeviceRecord {
+        id: DeviceId::new(),
+        account_id: a.id,
+        key_hash: key.clone(),
+        user_agent: "test".into(),
+        first_seen_at: t(1),
+        last_seen_at: t(1),
+        last_ip: None,
+    })
+    .await
+    .unwrap();
+    tx.record_failure("ip:1", t(2), Duration::from_secs(60)).await.unwrap();
+    tx.record_failure("ip:1", t(3), Duration::from_secs(60)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let found = store.login_lookup(&a.email_key, Some(&key), "ip:1", "acct:lookup").await.unwrap();
+    assert_eq!(found.account.as_ref().map(|x| x.id), Some(a.id));
+    assert!(found.known_device, "the device signed in here before");
+    assert_eq!(found.factors, store.second_factors(a.id).await.unwrap());
+    assert_eq!(found.ip_throttle, store.throttle_state("ip:1").await.unwrap());
+    assert_eq!(found.ip_throttle.map(|s| s.failures), Some(2));
+    assert!(found.account_throttle.is_none());
+    let stranger = BearerToken::generate().hash();
+    assert!(!store.login_lookup(&a.email_key, Some(&stranger), "ip:2", "x").await.unwrap().known_device);
+    assert!(!store.login_lookup(&a.email_key, None, "ip:2", "x").await.unwrap().known_device);
 }
 
 async fn throttles_count_failures_in_a_window(store: Store) {

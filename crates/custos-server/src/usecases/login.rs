@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::challenge::{ChallengePurpose, check_challenge};
-use custos_core::crypto::{BearerToken, ct_eq, sha256};
+use custos_core::crypto::{BearerToken, sha256};
 use custos_core::email::Email;
 use custos_core::ids::{ChallengeId, DeviceId, LoginEventId, SessionId};
 use custos_core::login::{AccountStatus, LoginOutcome};
@@ -63,22 +63,20 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         )]));
     }
     let now = state.clock.now();
-    let account = state.store.account_by_email_key(&email.key()).await?;
+    // Everything the login needs before it hashes, in one read.
+    let device = client.device_key_hash();
+    let lookup = state
+        .store
+        .login_lookup(&email.key(), device.as_ref(), &ip_key(client.ip), &account_key(&email.key()))
+        .await?;
+    let account = lookup.account;
 
     // A device that has signed in to this account before is exempt from the per-account throttle,
     // so a stranger hammering the address cannot keep its owner out (the per-IP throttle remains).
-    let known_device = match (&account, client.device_key_hash()) {
-        (Some(a), Some(h)) => {
-            state.store.devices(a.id).await?.iter().any(|d| ct_eq(d.key_hash.as_bytes(), h.as_bytes()))
-        }
-        _ => false,
-    };
-    let mut wait = super::throttle_wait(state, &ip_key(client.ip), ThrottleRule::LOGIN_PER_IP, now).await?;
-    if !known_device {
-        wait = wait.max(
-            super::throttle_wait(state, &account_key(&email.key()), ThrottleRule::LOGIN_PER_ACCOUNT, now)
-                .await?,
-        );
+    let mut wait = super::throttle_wait_of(lookup.ip_throttle, ThrottleRule::LOGIN_PER_IP, now);
+    if !lookup.known_device {
+        wait =
+            wait.max(super::throttle_wait_of(lookup.account_throttle, ThrottleRule::LOGIN_PER_ACCOUNT, now));
     }
     if let Some(retry_after) = wait {
         return Err(ApiError::Throttled { retry_after });
@@ -112,7 +110,7 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         return Err(ApiError::AccountInactive);
     }
 
-    let methods = factors::login_methods(state, &account).await?;
+    let methods = factors::methods_of(&lookup.factors);
     if !methods.is_empty() {
         let challenge = BearerToken::generate();
         let purpose = ChallengePurpose::LoginSecondFactor;

@@ -61,13 +61,20 @@ pub(crate) async fn throttle_wait(
     rule: ThrottleRule,
     now: Timestamp,
 ) -> Result<Option<std::time::Duration>, ApiError> {
-    let Some(s) = state.store.throttle_state(key).await? else {
-        return Ok(None);
-    };
+    Ok(throttle_wait_of(state.store.throttle_state(key).await?, rule, now))
+}
+
+/// [`throttle_wait`], given the throttle's state as read.
+pub(crate) fn throttle_wait_of(
+    s: Option<custos_store::ThrottleState>,
+    rule: ThrottleRule,
+    now: Timestamp,
+) -> Option<std::time::Duration> {
+    let s = s?;
     if now >= s.window_start.plus(rule.window) {
-        return Ok(None);
+        return None;
     }
-    Ok(rule.wait(s.failures, Some(s.last_failure_at), now))
+    rule.wait(s.failures, Some(s.last_failure_at), now)
 }
 
 /// Loads the link behind `token` and its account (locked in `tx`), and checks the link is still
