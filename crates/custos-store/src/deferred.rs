@@ -113,50 +113,6 @@ fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn renumber(sql: &str, offset: usize) -> String {
-        let mut out = String::new();
-        renumber_into(&mut out, sql, offset);
-        out
-    }
-
-    #[test]
-    fn placeholders_move_by_the_arguments_already_queued() {
-        assert_eq!(
-            renumber("INSERT INTO t (a, b) VALUES ($1, $2::numeric)", 10),
-            "INSERT INTO t (a, b) VALUES ($11, $12::numeric)"
-        );
-        assert_eq!(renumber("SELECT $9, $10, $1", 0), "SELECT $9, $10, $1");
-        assert_eq!(
-            renumber("UPDATE t SET a = $12 WHERE b = $3", 100),
-            "UPDATE t SET a = $112 WHERE b = $103"
-        );
-    }
-
-    #[test]
-    fn dollars_in_strings_identifiers_and_alone_stay() {
-        assert_eq!(renumber("SELECT '$1', \"$2\", $ 3, $x, $3", 5), "SELECT '$1', \"$2\", $ 3, $x, $8");
-        assert_eq!(renumber("SELECT 'it''s $1', $1", 1), "SELECT 'it''s $1', $2");
-    }
-
-    #[test]
-    fn the_queue_joins_statements_and_empties_on_take() {
-        let mut q: Deferred<sqlx::Sqlite> = Deferred::default();
-        assert!(q.is_empty());
-        q.push(&["a"], "INSERT INTO a VALUES ($1, $2)").bind(1i64).bind("x");
-        q.push(&["b"], "INSERT INTO b VALUES ($1)").bind(2i64);
-        assert!(q.touches(&["b", "c"]) && !q.touches(&["c"]));
-        let (sql, args) = q.take().unwrap().unwrap();
-        assert_eq!(sql, "INSERT INTO a VALUES ($1, $2);\nINSERT INTO b VALUES ($3)");
-        assert_eq!(args.len(), 3);
-        assert!(q.is_empty() && !q.touches(&["a"]));
-        assert!(q.take().unwrap().is_none());
-    }
-}
-
 /// The queue's methods on a backend's transaction (a struct with `tx` and `deferred` fields):
 /// `write` queues (SQLite) or runs (PostgreSQL, `immediate = true`) a write-only statement;
 /// `conn` is the connection with the queue sent first — every other statement goes through it;
@@ -211,3 +167,47 @@ macro_rules! impl_write_queue {
     };
 }
 pub(crate) use impl_write_queue;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn renumber(sql: &str, offset: usize) -> String {
+        let mut out = String::new();
+        renumber_into(&mut out, sql, offset);
+        out
+    }
+
+    #[test]
+    fn placeholders_move_by_the_arguments_already_queued() {
+        assert_eq!(
+            renumber("INSERT INTO t (a, b) VALUES ($1, $2::numeric)", 10),
+            "INSERT INTO t (a, b) VALUES ($11, $12::numeric)"
+        );
+        assert_eq!(renumber("SELECT $9, $10, $1", 0), "SELECT $9, $10, $1");
+        assert_eq!(
+            renumber("UPDATE t SET a = $12 WHERE b = $3", 100),
+            "UPDATE t SET a = $112 WHERE b = $103"
+        );
+    }
+
+    #[test]
+    fn dollars_in_strings_identifiers_and_alone_stay() {
+        assert_eq!(renumber("SELECT '$1', \"$2\", $ 3, $x, $3", 5), "SELECT '$1', \"$2\", $ 3, $x, $8");
+        assert_eq!(renumber("SELECT 'it''s $1', $1", 1), "SELECT 'it''s $1', $2");
+    }
+
+    #[test]
+    fn the_queue_joins_statements_and_empties_on_take() {
+        let mut q: Deferred<sqlx::Sqlite> = Deferred::default();
+        assert!(q.is_empty());
+        q.push(&["a"], "INSERT INTO a VALUES ($1, $2)").bind(1i64).bind("x");
+        q.push(&["b"], "INSERT INTO b VALUES ($1)").bind(2i64);
+        assert!(q.touches(&["b", "c"]) && !q.touches(&["c"]));
+        let (sql, args) = q.take().unwrap().unwrap();
+        assert_eq!(sql, "INSERT INTO a VALUES ($1, $2);\nINSERT INTO b VALUES ($3)");
+        assert_eq!(args.len(), 3);
+        assert!(q.is_empty() && !q.touches(&["a"]));
+        assert!(q.take().unwrap().is_none());
+    }
+}

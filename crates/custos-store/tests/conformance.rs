@@ -387,7 +387,7 @@ async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store:
     tx.insert_device(&DeviceRecord {
         id: DeviceId::new(),
         account_id: a.id,
-        key_hash: key.clone(),
+        key_hash: key,
         user_agent: "test".into(),
         first_seen_at: t(1),
         last_seen_at: t(1),
