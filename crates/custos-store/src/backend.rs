@@ -246,14 +246,16 @@ pub trait Reader:
     async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>>;
 
     async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
-    /// [`LoginLookup`] for the address `email_key`, the device key hash presented (if any) and the
-    /// throttle keys `ip_key` and `account_key`: one statement.
+    /// [`LoginLookup`] for the address `email_key`, the device key hash presented (if any), the
+    /// throttle keys `ip_key` and `account_key`, and at most `prior_limit` earlier sign-ins (as
+    /// [`Reader::prior_sign_ins`]): one statement.
     async fn login_lookup(
         &self,
         email_key: &str,
         device: Option<&TokenHash>,
         ip_key: &str,
         account_key: &str,
+        prior_limit: u32,
     ) -> Result<LoginLookup>;
 
     async fn audit_chains(&self) -> Result<Vec<String>>;

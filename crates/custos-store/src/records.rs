@@ -191,7 +191,7 @@ impl OutboxRecord {
 
 /// What a password login needs to know before it hashes, read in one statement: the account (if
 /// the address has one), whether the presented device has signed in to it before, its second
-/// factors, and the two login throttles.
+/// factors, its earlier sign-ins (for the risk signals), and the two login throttles.
 #[derive(Debug, Clone)]
 pub struct LoginLookup {
     pub account: Option<AccountRecord>,
@@ -199,6 +199,8 @@ pub struct LoginLookup {
     pub factors: SecondFactors,
     pub ip_throttle: Option<ThrottleState>,
     pub account_throttle: Option<ThrottleState>,
+    /// The account's earlier successful sign-ins, newest first (empty without an account).
+    pub prior_sign_ins: Vec<PriorSignIn>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

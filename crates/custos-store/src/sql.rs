@@ -4,22 +4,28 @@
 //! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
 //! fragments; everything else is written here once.
 
-/// The sign-ins a login is compared with, newest first, as one JSON array.
+/// The sign-ins a login is compared with, newest first, as one JSON array: of the account `$1`
+/// (or the SQL expression given) and at most `$2` (or the placeholder given).
 macro_rules! prior_sign_ins_sql {
-    (@rows) => {
-        "SELECT at, ip, country, asn FROM login_events WHERE account_id = $1 AND outcome = 'succeeded' \
-         ORDER BY at DESC LIMIT $2"
-    };
-    (sqlite) => {
+    (@rows $account:literal, $limit:literal) => {
         concat!(
-            "SELECT json_group_array(json_object('at', at, 'ip', ip, 'country', country, 'asn', asn)) FROM (",
-            crate::sql::prior_sign_ins_sql!(@rows), ")"
+            "SELECT at, ip, country, asn FROM login_events WHERE account_id = ", $account,
+            " AND outcome = 'succeeded' ORDER BY at DESC LIMIT ", $limit
         )
     };
-    (postgres) => {
+    ($dialect:ident) => {
+        crate::sql::prior_sign_ins_sql!($dialect, "$1", "$2")
+    };
+    (sqlite, $account:literal, $limit:literal) => {
+        concat!(
+            "SELECT json_group_array(json_object('at', at, 'ip', ip, 'country', country, 'asn', asn)) FROM (",
+            crate::sql::prior_sign_ins_sql!(@rows $account, $limit), ")"
+        )
+    };
+    (postgres, $account:literal, $limit:literal) => {
         concat!(
             "SELECT coalesce(json_agg(json_build_object('at', at, 'ip', ip, 'country', country, 'asn', asn)), '[]')::text FROM (",
-            crate::sql::prior_sign_ins_sql!(@rows), ") e"
+            crate::sql::prior_sign_ins_sql!(@rows $account, $limit), ") e"
         )
     };
 }
@@ -1096,12 +1102,15 @@ macro_rules! impl_sql_store {
                 device: Option<&TokenHash>,
                 ip_key: &str,
                 account_key: &str,
+                prior_limit: u32,
             ) -> Result<LoginLookup> {
                 let r = sqlx::query(concat!(
                     "SELECT ", account_columns!(), ", ", second_factor_counts!(joined), ", ",
                     "(SELECT COUNT(*) FROM devices d WHERE d.account_id = a.id AND d.key_hash = $2) AS known_device, ",
                     "ti.failures AS ip_failures, ti.window_start AS ip_window_start, ti.last_failure_at AS ip_last_failure_at, ",
-                    "ta.failures AS ac_failures, ta.window_start AS ac_window_start, ta.last_failure_at AS ac_last_failure_at ",
+                    "ta.failures AS ac_failures, ta.window_start AS ac_window_start, ta.last_failure_at AS ac_last_failure_at, (",
+                    crate::sql::prior_sign_ins_sql!($dialect, "(SELECT id FROM accounts WHERE email_key = $1)", "$5"),
+                    ") AS prior_sign_ins ",
                     "FROM (SELECT 1 AS one) x ",
                     "LEFT JOIN accounts a ON a.email_key = $1 ",
                     "LEFT JOIN throttles ti ON ti.key = $3 ",
@@ -1111,6 +1120,7 @@ macro_rules! impl_sql_store {
                 .bind(device.map(|d| d.as_bytes().to_vec()))
                 .bind(ip_key)
                 .bind(account_key)
+                .bind(i64::from(prior_limit))
                 .fetch_one(&self.pool)
                 .await?;
                 let throttle = |p: &str| -> Result<Option<ThrottleState>> {
@@ -1133,6 +1143,10 @@ macro_rules! impl_sql_store {
                     account,
                     ip_throttle: throttle("ip")?,
                     account_throttle: throttle("ac")?,
+                    prior_sign_ins: match r.try_get::<Option<String>, _>("prior_sign_ins")? {
+                        Some(json) if found => crate::json_rows::prior_sign_ins(&json)?,
+                        _ => Vec::new(),
+                    },
                 })
             }
 

@@ -377,9 +377,10 @@ async fn failed_deliveries_come_back_after_their_backoff(store: Store) {
 }
 
 async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store: Store) {
-    let nobody = store.login_lookup("nobody@example.com", None, "ip:1", "acct:nobody").await.unwrap();
+    let nobody = store.login_lookup("nobody@example.com", None, "ip:1", "acct:nobody", 10).await.unwrap();
     assert!(nobody.account.is_none() && !nobody.known_device && !nobody.factors.any());
     assert!(nobody.ip_throttle.is_none() && nobody.account_throttle.is_none());
+    assert!(nobody.prior_sign_ins.is_empty());
 
     let a = create_account(&store, "lookup@example.com").await;
     let key = BearerToken::generate().hash();
@@ -397,18 +398,44 @@ async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store:
     .unwrap();
     tx.record_failure("ip:1", t(2), Duration::from_secs(60)).await.unwrap();
     tx.record_failure("ip:1", t(3), Duration::from_secs(60)).await.unwrap();
+    for (at, outcome) in
+        [(4, LoginOutcome::Succeeded), (5, LoginOutcome::WrongCredentials), (6, LoginOutcome::Succeeded)]
+    {
+        tx.insert_login_event(&LoginEventRecord {
+            id: LoginEventId::new(),
+            account_id: Some(a.id),
+            at: t(at),
+            outcome,
+            ip: Some("203.0.113.7".parse().unwrap()),
+            country: Some("NL".into()),
+            asn: Some(64_500),
+            device_id: None,
+            user_agent: "test".into(),
+            signals: vec![],
+            session_id: None,
+        })
+        .await
+        .unwrap();
+    }
     tx.commit().await.unwrap();
 
-    let found = store.login_lookup(&a.email_key, Some(&key), "ip:1", "acct:lookup").await.unwrap();
+    let found = store.login_lookup(&a.email_key, Some(&key), "ip:1", "acct:lookup", 10).await.unwrap();
     assert_eq!(found.account.as_ref().map(|x| x.id), Some(a.id));
     assert!(found.known_device, "the device signed in here before");
     assert_eq!(found.factors, store.second_factors(a.id).await.unwrap());
     assert_eq!(found.ip_throttle, store.throttle_state("ip:1").await.unwrap());
     assert_eq!(found.ip_throttle.map(|s| s.failures), Some(2));
     assert!(found.account_throttle.is_none());
+    let prior: Vec<Timestamp> = found.prior_sign_ins.iter().map(|p| p.at).collect();
+    assert_eq!(prior, [t(6), t(4)], "successful ones, newest first");
+    let read = store.prior_sign_ins(a.id, 10).await.unwrap();
+    assert_eq!(
+        read.iter().map(|p| (p.at, p.ip, p.asn)).collect::<Vec<_>>(),
+        found.prior_sign_ins.iter().map(|p| (p.at, p.ip, p.asn)).collect::<Vec<_>>()
+    );
     let stranger = BearerToken::generate().hash();
-    assert!(!store.login_lookup(&a.email_key, Some(&stranger), "ip:2", "x").await.unwrap().known_device);
-    assert!(!store.login_lookup(&a.email_key, None, "ip:2", "x").await.unwrap().known_device);
+    assert!(!store.login_lookup(&a.email_key, Some(&stranger), "ip:2", "x", 10).await.unwrap().known_device);
+    assert!(!store.login_lookup(&a.email_key, None, "ip:2", "x", 10).await.unwrap().known_device);
 }
 
 async fn throttles_count_failures_in_a_window(store: Store) {

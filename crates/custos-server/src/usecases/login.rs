@@ -67,7 +67,13 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
     let device = client.device_key_hash();
     let lookup = state
         .store
-        .login_lookup(&email.key(), device.as_ref(), &ip_key(client.ip), &account_key(&email.key()))
+        .login_lookup(
+            &email.key(),
+            device.as_ref(),
+            &ip_key(client.ip),
+            &account_key(&email.key()),
+            PRIOR_LOGINS,
+        )
         .await?;
     let account = lookup.account;
 
@@ -134,7 +140,8 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
         return Ok(LoginResult::SecondFactorRequired { challenge, methods, expires_at });
     }
 
-    let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, now).await?;
+    let prior = Some(lookup.prior_sign_ins);
+    let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, prior, now).await?;
     tx.clear_throttle(&account_key(&account.email_key)).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
@@ -190,7 +197,7 @@ pub async fn second_factor(
     if account.status != AccountStatus::Active {
         return Err(ApiError::AccountInactive);
     }
-    let mut granted = start_session(&mut *tx, state, &account, client, Aal::Aal2, now).await?;
+    let mut granted = start_session(&mut *tx, state, &account, client, Aal::Aal2, None, now).await?;
     tx.clear_throttle(&account_key(&account.email_key)).await?;
     if method == factors::Method::RecoveryCode {
         let actor = Actor::User { account: account.id, session: Some(granted.session_id) };
@@ -260,16 +267,18 @@ async fn assess_login(
     account: &AccountRecord,
     client: &Client,
     new_device: bool,
+    prior: Option<Vec<custos_store::PriorSignIn>>,
     now: Timestamp,
 ) -> Result<(IpInfo, Vec<Signal>), ApiError> {
     let risk = &state.config.risk;
     let info = risk.ip_db.lookup(client.ip);
     // Up to 200 earlier sign-ins, usually from a handful of addresses: each looked up once.
     let mut located = std::collections::HashMap::new();
-    let prior: Vec<PriorLogin> = state
-        .store
-        .prior_sign_ins(account.id, PRIOR_LOGINS)
-        .await?
+    let prior = match prior {
+        Some(read) => read,
+        None => state.store.prior_sign_ins(account.id, PRIOR_LOGINS).await?,
+    };
+    let prior: Vec<PriorLogin> = prior
         .into_iter()
         .map(|e| {
             // Where the earlier address is today, else the centroid of the country stored then.
@@ -295,13 +304,15 @@ const PRIOR_LOGINS: u32 = 200;
 
 /// Opens a session on `account` (already locked in `tx`): finds or records the device, writes
 /// the session, the login event, the audit record and — for a device never seen on this account —
-/// a new-device notice.
+/// a new-device notice. `prior` is the account's earlier sign-ins if the caller read them already
+/// (a password login reads them with everything else before it hashes); otherwise they are read.
 pub(crate) async fn start_session(
     tx: &mut dyn Tx,
     state: &AppState,
     account: &AccountRecord,
     client: &Client,
     aal: Aal,
+    prior: Option<Vec<custos_store::PriorSignIn>>,
     now: Timestamp,
 ) -> Result<LoginGranted, ApiError> {
     let (device_key, issued_key) = match &client.device_key {
@@ -351,7 +362,7 @@ pub(crate) async fn start_session(
         revoke_reason: None,
     };
     tx.insert_session(&session).await?;
-    let (info, signals) = assess_login(state, account, client, new_device, now).await?;
+    let (info, signals) = assess_login(state, account, client, new_device, prior, now).await?;
     tx.insert_login_event(&LoginEventRecord {
         id: LoginEventId::new(),
         account_id: Some(account.id),
