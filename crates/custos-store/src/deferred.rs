@@ -149,7 +149,6 @@ macro_rules! impl_write_queue {
 
             /// The connection for a statement that reads only `tables`: the queue goes first only
             /// if it writes one of them.
-            #[allow(dead_code)]
             async fn conn_reading(&mut self, tables: &[&str]) -> crate::Result<&mut $conn> {
                 if self.deferred.touches(tables) {
                     self.flush().await?;

@@ -368,11 +368,6 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// Used by the login flow: does this account need a second factor, and which methods can it use?
-pub async fn login_methods(state: &AppState, account: &AccountRecord) -> Result<Vec<&'static str>, ApiError> {
-    Ok(methods_of(&state.store.second_factors(account.id).await?))
-}
-
-/// The second factors a sign-in may finish with, given the account's.
 pub fn methods_of(f: &custos_store::SecondFactors) -> Vec<&'static str> {
     let mut methods = Vec::new();
     if f.totp {
