@@ -132,13 +132,23 @@ pub enum Decision {
 
 /// Decides the freeze. `existing` is the receipt of the account's latest freeze, if any.
 pub fn plan(status: AccountStatus, existing: Option<FreezeReceipt>, s: &Snapshot) -> Decision {
-    if status == AccountStatus::Frozen
-        && let Some(r) = existing
-    {
-        return Decision::AlreadyFrozen(Box::new(r));
+    match already_frozen(status, existing) {
+        Some(r) => Decision::AlreadyFrozen(Box::new(r)),
+        None => Decision::Freeze(plan_for(s)),
     }
-    // A frozen status without a receipt can only come from outside custos: freeze again, so the
-    // account ends up with a receipt and nothing live.
+}
+
+/// The receipt a freeze answers without doing anything: the account is frozen and has one. A
+/// frozen status without a receipt can only come from outside custos: that account is frozen
+/// again, so it ends up with a receipt and nothing live.
+pub fn already_frozen(status: AccountStatus, existing: Option<FreezeReceipt>) -> Option<FreezeReceipt> {
+    existing.filter(|_| status == AccountStatus::Frozen)
+}
+
+/// What freezing an account holding `s` does: every session and key revoked, every withdrawal the
+/// wallet has not got cancelled and every one it is processing asked back, every unsettled
+/// transfer cancelled.
+pub fn plan_for(s: &Snapshot) -> FreezePlan {
     let mut p = FreezePlan {
         revoke_sessions: s.sessions.iter().map(|x| x.id).collect(),
         revoke_api_keys: s.api_keys.iter().map(|k| k.id.clone()).collect(),
@@ -157,7 +167,7 @@ pub fn plan(status: AccountStatus, existing: Option<FreezeReceipt>, s: &Snapshot
     p.cancel_withdrawals.sort();
     p.intercept_withdrawals.sort();
     p.cancel_transfers.sort();
-    Decision::Freeze(p)
+    p
 }
 
 /// The wallet's answer to an interception request, as the receipt records it.

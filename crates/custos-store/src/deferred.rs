@@ -22,15 +22,37 @@ pub(crate) struct Deferred<DB: Database> {
     args: DB::Arguments,
     tables: Vec<&'static str>,
     error: Option<sqlx::error::BoxDynError>,
+    /// The statement that opens the transaction, held back to travel with the first one sent.
+    opening: Option<&'static str>,
+    /// Whether the opening statement has been sent (always, for a queue that has none).
+    opened: bool,
 }
 
 impl<DB: Database> Default for Deferred<DB> {
     fn default() -> Self {
-        Self { sql: String::new(), args: Default::default(), tables: Vec::new(), error: None }
+        Self {
+            sql: String::new(),
+            args: Default::default(),
+            tables: Vec::new(),
+            error: None,
+            opening: None,
+            opened: true,
+        }
     }
 }
 
 impl<DB: Database> Deferred<DB> {
+    /// A queue whose first batch starts with `opening` (SQLite's `BEGIN IMMEDIATE`): the
+    /// transaction opens with its first statement instead of a hand-off of its own.
+    pub(crate) fn opening_with(opening: &'static str) -> Self {
+        Self { opening: Some(opening), opened: false, ..Self::default() }
+    }
+
+    /// Whether the opening statement went out with a batch, so a transaction may be open.
+    pub(crate) fn opened(&self) -> bool {
+        self.opened
+    }
+
     /// Queues `sql` (one statement or several), which writes `tables`; bind its arguments in order
     /// on the answer.
     pub(crate) fn push(&mut self, tables: &[&'static str], sql: &str) -> Binder<'_, DB> {
@@ -46,14 +68,15 @@ impl<DB: Database> Deferred<DB> {
         Binder { queue: self }
     }
 
-    #[cfg(test)]
-    fn is_empty(&self) -> bool {
+    /// Whether no statement is queued (a held-back opening does not count).
+    pub(crate) fn is_empty(&self) -> bool {
         self.sql.is_empty()
     }
 
-    /// Whether a queued statement writes one of `tables`.
+    /// Whether a statement reading `tables` must wait for the queue: when a queued statement
+    /// writes one of them, or when the transaction has not been opened yet.
     pub(crate) fn touches(&self, tables: &[&str]) -> bool {
-        self.tables.iter().any(|t| tables.contains(t))
+        self.opening.is_some() || self.tables.iter().any(|t| tables.contains(t))
     }
 
     /// The batch to send, leaving the queue empty; an argument that failed to encode fails it.
@@ -62,10 +85,14 @@ impl<DB: Database> Deferred<DB> {
             *self = Self::default();
             return Err(sqlx::Error::Encode(e).into());
         }
-        if self.sql.is_empty() {
-            return Ok(None);
-        }
-        let sql = std::mem::take(&mut self.sql);
+        let queued = std::mem::take(&mut self.sql);
+        let sql = match self.opening.take() {
+            Some(opening) if queued.is_empty() => opening.to_owned(),
+            Some(opening) => format!("{opening};\n{queued}"),
+            None if queued.is_empty() => return Ok(None),
+            None => queued,
+        };
+        self.opened = true;
         let args = std::mem::take(&mut self.args);
         self.tables.clear();
         Ok(Some((sql, args)))
@@ -113,10 +140,11 @@ fn renumber_into(out: &mut String, sql: &str, offset: usize) {
     }
 }
 
-/// The queue's methods on a backend's transaction (a struct with `tx` and `deferred` fields):
-/// `write` queues (SQLite) or runs (PostgreSQL, `immediate = true`) a write-only statement;
-/// `conn` is the connection with the queue sent first — every other statement goes through it;
-/// `conn_reading` sends the queue only if it writes one of the tables a read names.
+/// The queue's methods on a backend's transaction (a struct with a `deferred` field and a
+/// `raw()` method answering its connection): `write` queues (SQLite) or runs (PostgreSQL,
+/// `immediate = true`) a write-only statement; `conn` is the connection with the queue sent first
+/// — every other statement goes through it; `conn_reading` sends the queue only if it writes one
+/// of the tables a read names; `with_queue` makes one statement of the queue and a read.
 macro_rules! impl_write_queue {
     ($tx:ident, $db:ty, $conn:ty, immediate = $immediate:literal) => {
         impl $tx {
@@ -134,7 +162,7 @@ macro_rules! impl_write_queue {
             async fn flush(&mut self) -> crate::Result<()> {
                 if let Some((sql, args)) = self.deferred.take()? {
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                        .execute(&mut *self.tx)
+                        .execute(self.raw()?)
                         .await
                         .map_err(|e| crate::conflict_or(e, "queued write"))?;
                 }
@@ -144,7 +172,7 @@ macro_rules! impl_write_queue {
             /// The connection, everything queued sent first.
             async fn conn(&mut self) -> crate::Result<&mut $conn> {
                 self.flush().await?;
-                Ok(&mut *self.tx)
+                self.raw()
             }
 
             /// The connection for a statement that reads only `tables`: the queue goes first only
@@ -153,14 +181,23 @@ macro_rules! impl_write_queue {
                 if self.deferred.touches(tables) {
                     self.flush().await?;
                 }
-                Ok(&mut *self.tx)
+                self.raw()
             }
 
-            /// Sends the queue, then commits.
-            async fn flush_and_commit(mut self) -> crate::Result<()> {
-                self.flush().await?;
-                self.tx.commit().await?;
-                Ok(())
+            /// `sql` (a read, bound by `bind`) after everything queued, as one statement to run on
+            /// `raw()`: the queue and the read share one hand-off. Only a read whose rows come from
+            /// this last statement may use it (queued writes answer no rows).
+            fn with_queue<F>(
+                &mut self,
+                sql: &str,
+                bind: F,
+            ) -> crate::Result<sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>>
+            where
+                F: for<'q> FnOnce(crate::deferred::Binder<'q, $db>) -> crate::deferred::Binder<'q, $db>,
+            {
+                bind(self.deferred.push(&[], sql));
+                let (sql, args) = self.deferred.take()?.unwrap_or_default();
+                Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), args))
             }
         }
     };

@@ -55,6 +55,16 @@ pub struct FreezeRows {
     pub open_incident: Option<IncidentId>,
     /// Contact changes since `contacts_since`, oldest first (who may receive the case link).
     pub contact_changes: Vec<ContactChange>,
+    /// The account's balances, by asset (what released reservations go back to). Read under the
+    /// account's lock, and on PostgreSQL locked themselves (`FOR UPDATE`), like `lock_balance`.
+    pub balances: Vec<HeldBalance>,
+}
+
+/// One asset's balance of the account, as the freeze read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBalance {
+    pub asset: String,
+    pub balance: custos_core::ledger::Balance,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +114,7 @@ pub struct OpenTransfer {
     pub created_at: Timestamp,
 }
 
-/// What [`FreezeTx::apply_freeze`] touched, each list sorted.
+/// What [`FreezeTx::freeze_account`]'s writes touched, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FreezeApplied {
     pub sessions: Vec<SessionId>,
@@ -115,26 +125,25 @@ pub struct FreezeApplied {
 
 #[async_trait::async_trait]
 pub trait FreezeTx: Send {
-    /// Everything a freeze acts on, and the account's open case and contact changes since
-    /// `contacts_since`, in one statement.
-    async fn freeze_rows(
-        &mut self,
-        account: AccountId,
-        on_chain_since: Timestamp,
-        contacts_since: Timestamp,
-    ) -> Result<FreezeRows>;
-    /// The freeze's set-based writes, together: status `frozen` and the new stamp; every live
-    /// session and API key revoked (`account_frozen`); every withdrawal the wallet does not have yet
-    /// (`requested`, `awaiting_confirmation`, `held`, `queued`) and every unsettled transfer the
-    /// account sent cancelled, marked `cancelled_by = 'freeze'`. One batch on SQLite (the writes,
-    /// then one row naming what now carries this freeze's marks), one statement (data-modifying
-    /// CTEs) on PostgreSQL. Reservations are the caller's to release.
-    async fn apply_freeze(
+    /// The freeze's reads and writes in one round trip. Reads everything a freeze acts on, the
+    /// account's open case, its contact changes since `contacts_since` and its balances — as they
+    /// were before the writes — then applies the set-based writes: status `frozen` and the new
+    /// stamp; every live session and API key revoked (`account_frozen`); every withdrawal the
+    /// wallet does not have yet (`requested`, `awaiting_confirmation`, `held`, `queued`) and every
+    /// unsettled transfer the account sent cancelled, marked `cancelled_by = 'freeze'`. Answers
+    /// the rows read and what the writes touched; the caller plans from the first and must find
+    /// the plan equal to the second, or roll back. One batch on SQLite (the read, the writes, then
+    /// one row naming what now carries this freeze's marks), one statement on PostgreSQL (its
+    /// data-modifying CTEs and the read share one snapshot). Reservations are the caller's to
+    /// release.
+    async fn freeze_account(
         &mut self,
         account: AccountId,
         stamp: &[u8],
         at: Timestamp,
-    ) -> Result<FreezeApplied>;
+        on_chain_since: Timestamp,
+        contacts_since: Timestamp,
+    ) -> Result<(FreezeRows, FreezeApplied)>;
     async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
     /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
     async fn set_status_and_stamp(

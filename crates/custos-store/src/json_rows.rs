@@ -127,12 +127,38 @@ pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers:
             .collect::<Result<_>>()?,
         open_incident: None,
         contact_changes: Vec::new(),
+        balances: Vec::new(),
     };
     // The order the receipt lists them in: oldest first, ties by id.
     out.sessions.sort_by_key(|s| (s.created_at, s.id));
     out.api_keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     out.withdrawals.sort_by_key(|w| (w.created_at, w.id));
     out.transfers.sort_by_key(|t| (t.created_at, t.id));
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct BalanceJson {
+    asset: String,
+    available: String,
+    locked: String,
+}
+
+/// By asset.
+pub(crate) fn balances(json: &str) -> Result<Vec<crate::HeldBalance>> {
+    let mut out = parse::<BalanceJson>(json, "balances")?
+        .into_iter()
+        .map(|b| {
+            Ok(crate::HeldBalance {
+                balance: custos_core::ledger::Balance {
+                    available: amount(&b.available, "available balance")?,
+                    locked: amount(&b.locked, "locked balance")?,
+                },
+                asset: b.asset,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| a.asset.cmp(&b.asset));
     Ok(out)
 }
 

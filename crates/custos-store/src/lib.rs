@@ -40,6 +40,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL (use sqlite: or postgres:)")]
     UnsupportedUrl,
+    /// A statement on a transaction that has already committed or rolled back.
+    #[error("the transaction has ended")]
+    Ended,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -32,6 +32,21 @@ impl PgBackend {
 }
 
 impl PgTx {
+    fn raw(&mut self) -> crate::Result<&mut sqlx::PgConnection> {
+        Ok(&mut *self.tx)
+    }
+
+    async fn flush_and_commit(mut self) -> crate::Result<()> {
+        self.flush().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn roll_back(self) -> crate::Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
     async fn lock_chain(&mut self, chain: &str) -> crate::Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(chain)

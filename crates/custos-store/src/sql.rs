@@ -287,16 +287,21 @@ macro_rules! impl_sql_store {
                 // Where the lock on the account is the lock on every writer (SQLite), the head of
                 // the account's audit chain comes with the row: nearly every command that locks an
                 // account appends to its chain, and this saves that append its read.
+                // The read goes with whatever is queued — the transaction's held-back `BEGIN
+                // IMMEDIATE`, when this is its first statement, as it is for most commands.
                 let key = Chain::Account(id).key();
-                let row = sqlx::query(concat!(
-                    "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash FROM accounts ",
-                    "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $2 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
-                    "WHERE accounts.id = $1"
-                ))
-                .bind(id.as_uuid())
-                .bind(&key)
-                .fetch_optional(self.conn().await?)
-                .await?;
+                let row = self
+                    .with_queue(
+                        concat!(
+                            "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash FROM accounts ",
+                            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $2 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+                            "WHERE accounts.id = $1"
+                        ),
+                        |q| q.bind(id.as_uuid()).bind(&key),
+                    )?
+                    .fetch_optional(self.raw()?)
+                    .await
+                    .map_err(|e| crate::conflict_or(e, "queued write"))?;
                 let Some(r) = row else { return Ok(None) };
                 if !self.audit_heads.contains_key(&key) {
                     let head = match r.try_get::<Option<i64>, _>("head_seq")? {
@@ -972,8 +977,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn rollback(self: Box<Self>) -> Result<()> {
-                self.tx.rollback().await?;
-                Ok(())
+                (*self).roll_back().await
             }
         }
 

@@ -10,57 +10,62 @@ macro_rules! freeze_columns {
 }
 pub(crate) use freeze_columns;
 
-/// The freeze's read: one statement, one row, one JSON array per table (a row per session,
-/// key, withdrawal and transfer would cost a hand-off per row between SQLite's worker thread and
-/// the caller). `$1` account, `$2` the on-chain lookback start, `$3` the contact-change window start. The dialects differ only in their
-/// JSON functions and how a UUID prints; rows are sorted by the caller.
+/// The freeze's read: one JSON array per table (a row per session, key, withdrawal and transfer
+/// would cost a hand-off per row between SQLite's worker thread and the caller), as the select
+/// list of one row. Parameters are [`freeze_sql!`]'s: `$3` account, `$6` the on-chain lookback
+/// start, `$7` the contact-change window start. The dialects differ only in their JSON functions
+/// and how a UUID prints; rows are sorted by the caller.
 macro_rules! freeze_read_sql {
     (@withdrawals_where) => {
-        "WHERE account_id = $1 AND (state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing') OR \
-         (state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $2)))"
+        "WHERE account_id = $3 AND (state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing') OR \
+         (state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $6)))"
     };
     (batch) => {
         concat!(
-            "SELECT (SELECT json_group_array(json_object('id', lower(hex(id)), 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)) FROM sessions WHERE account_id = $1 AND revoked_at IS NULL) AS sessions, ",
+            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'ip', ip, 'user_agent', user_agent, ",
+            "'created_at', created_at)) FROM sessions WHERE account_id = $3 AND revoked_at IS NULL) AS sessions, ",
             "(SELECT json_group_array(json_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)) ",
-            "FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL) AS api_keys, ",
+            "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'state', state, 'asset', asset, 'network', network, ",
             "'address', address, 'amount', CAST(amount AS TEXT), 'fee', CAST(fee AS TEXT), 'txid', txid, ",
             "'broadcast_at', broadcast_at, 'created_at', created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
             ") AS withdrawals, ",
             "(SELECT json_group_array(json_object('id', lower(hex(t.id)), 'state', t.state, 'asset', t.asset, ",
             "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
-            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers, ",
-            "(SELECT lower(hex(id)) FROM incidents WHERE account_id = $1 AND state <> 'closed') AS open_incident, ",
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
+            "(SELECT lower(hex(id)) FROM incidents WHERE account_id = $3 AND state <> 'closed') AS open_incident, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
-            "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $1 AND changed_at >= $3) AS contact_changes"
+            "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
+            "(SELECT json_group_array(json_object('asset', asset, 'available', CAST(available AS TEXT), ",
+            "'locked', CAST(locked AS TEXT))) FROM balances WHERE account_id = $3) AS balances"
         )
     };
     (cte) => {
         concat!(
-            "SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $1 AND revoked_at IS NULL) AS sessions, ",
+            "(SELECT coalesce(json_agg(json_build_object('id', id, 'ip', ip, 'user_agent', user_agent, ",
+            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $3 AND revoked_at IS NULL) AS sessions, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)), '[]')::text ",
-            "FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL) AS api_keys, ",
+            "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'asset', asset, 'network', network, ",
             "'address', address, 'amount', amount::text, 'fee', fee::text, 'txid', txid, ",
             "'broadcast_at', broadcast_at, 'created_at', created_at)), '[]')::text FROM withdrawals ",
             freeze_read_sql!(@withdrawals_where), ") AS withdrawals, ",
             "(SELECT coalesce(json_agg(json_build_object('id', t.id, 'state', t.state, 'asset', t.asset, ",
             "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
-            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $1 AND t.state IN ('requested', 'held')) AS transfers, ",
-            "(SELECT id::text FROM incidents WHERE account_id = $1 AND state <> 'closed') AS open_incident, ",
+            "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
+            "(SELECT id::text FROM incidents WHERE account_id = $3 AND state <> 'closed') AS open_incident, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'previous', previous, ",
-            "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $1 AND changed_at >= $3) AS contact_changes"
+            "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
+            "(SELECT coalesce(json_agg(json_build_object('asset', asset, 'available', available::text, ",
+            "'locked', locked::text)), '[]')::text FROM b) AS balances"
         )
     };
 }
 pub(crate) use freeze_read_sql;
 
-/// The freeze's writes. $1 status, $2 stamp, $3 account, $4 time, $5 revoke reason. Each backend
-/// answers one row: the ids touched, as a JSON array per table.
-macro_rules! freeze_write_sql {
+/// The freeze: its read, its writes and what they touched, in one trip. $1 status, $2 stamp, $3
+/// account, $4 time, $5 revoke reason, $6 on-chain lookback start, $7 contact-change window start.
+macro_rules! freeze_sql {
     (account) => { "UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3" };
     (sessions) => {
         "UPDATE sessions SET revoked_at = $4, revoke_reason = $5 WHERE account_id = $3 AND revoked_at IS NULL"
@@ -77,41 +82,47 @@ macro_rules! freeze_write_sql {
          WHERE from_account = $3 AND state IN ('requested', 'held')"
     };
     // SQLite: one batch (one trip to its worker thread; `$N` binds by number in every statement of
-    // the batch). Its RETURNING cannot feed an aggregate, so the last statement reads back what
-    // carries this freeze's marks — the same rows: BEGIN IMMEDIATE keeps every other writer out,
-    // and `$4` is this freeze's own instant.
+    // the batch) answering two rows: the read, before the writes, and what the writes touched. Its
+    // RETURNING cannot feed an aggregate, so the last statement reads back what carries this
+    // freeze's marks — the same rows: BEGIN IMMEDIATE keeps every other writer out, and `$4` is
+    // this freeze's own instant.
     (batch) => {
         concat!(
-            freeze_write_sql!(account), "; ",
-            freeze_write_sql!(sessions), "; ",
-            freeze_write_sql!(api_keys), "; ",
-            freeze_write_sql!(withdrawals), "; ",
-            freeze_write_sql!(transfers), "; ",
+            "SELECT ", freeze_read_sql!(batch), "; ",
+            freeze_sql!(account), "; ",
+            freeze_sql!(sessions), "; ",
+            freeze_sql!(api_keys), "; ",
+            freeze_sql!(withdrawals), "; ",
+            freeze_sql!(transfers), "; ",
             "SELECT (SELECT json_group_array(lower(hex(id))) FROM sessions ",
-            "WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS sessions, ",
-            "(SELECT json_group_array(id) FROM api_keys WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS api_keys, ",
+            "WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS revoked_sessions, ",
+            "(SELECT json_group_array(id) FROM api_keys WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS revoked_api_keys, ",
             "(SELECT json_group_array(lower(hex(id))) FROM withdrawals ",
-            "WHERE account_id = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS withdrawals, ",
+            "WHERE account_id = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS cancelled_withdrawals, ",
             "(SELECT json_group_array(lower(hex(id))) FROM transfers ",
-            "WHERE from_account = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS transfers"
+            "WHERE from_account = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS cancelled_transfers"
         )
     };
-    // PostgreSQL: one statement; data-modifying CTEs all run, referenced or not.
+    // PostgreSQL: one statement answering one row. Data-modifying CTEs all run, referenced or not;
+    // the read's subqueries see the snapshot the statement started with, so they read the rows
+    // as they were before the writes. The balances are locked as `lock_balance` locks them.
     (cte) => {
         concat!(
-            "WITH a AS (", freeze_write_sql!(account), " RETURNING id), ",
-            "s AS (", freeze_write_sql!(sessions), " RETURNING id), ",
-            "k AS (", freeze_write_sql!(api_keys), " RETURNING id), ",
-            "w AS (", freeze_write_sql!(withdrawals), " RETURNING id), ",
-            "t AS (", freeze_write_sql!(transfers), " RETURNING id) ",
-            "SELECT (SELECT coalesce(json_agg(id), '[]')::text FROM s) AS sessions, ",
-            "(SELECT coalesce(json_agg(id), '[]')::text FROM k) AS api_keys, ",
-            "(SELECT coalesce(json_agg(id), '[]')::text FROM w) AS withdrawals, ",
-            "(SELECT coalesce(json_agg(id), '[]')::text FROM t) AS transfers"
+            "WITH b AS (SELECT asset, available, locked FROM balances WHERE account_id = $3 FOR UPDATE), ",
+            "a AS (", freeze_sql!(account), " RETURNING id), ",
+            "s AS (", freeze_sql!(sessions), " RETURNING id), ",
+            "k AS (", freeze_sql!(api_keys), " RETURNING id), ",
+            "w AS (", freeze_sql!(withdrawals), " RETURNING id), ",
+            "t AS (", freeze_sql!(transfers), " RETURNING id) ",
+            "SELECT ", freeze_read_sql!(cte), ", ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM s) AS revoked_sessions, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM k) AS revoked_api_keys, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM w) AS cancelled_withdrawals, ",
+            "(SELECT coalesce(json_agg(id), '[]')::text FROM t) AS cancelled_transfers"
         )
     };
 }
-pub(crate) use freeze_write_sql;
+pub(crate) use freeze_sql;
 
 macro_rules! impl_freeze_sql {
     ($db:ty, $backend:ident, $tx:ident, $mode:ident) => {
@@ -128,7 +139,7 @@ macro_rules! impl_freeze_sql {
             use crate::Result;
             use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_write_sql};
+            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_sql};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -151,42 +162,51 @@ macro_rules! impl_freeze_sql {
 
             #[async_trait::async_trait]
             impl FreezeTx for $tx {
-                async fn freeze_rows(&mut self, account: AccountId, on_chain_since: Timestamp, contacts_since: Timestamp) -> Result<FreezeRows> {
-                    let r = sqlx::query(freeze_read_sql!($mode))
-                        .bind(account.as_uuid())
-                        .bind(micros(on_chain_since))
-                        .bind(micros(contacts_since))
-                        .fetch_one(self.conn().await?)
-                        .await?;
-                    let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
+                async fn freeze_account(
+                    &mut self,
+                    account: AccountId,
+                    stamp: &[u8],
+                    at: Timestamp,
+                    on_chain_since: Timestamp,
+                    contacts_since: Timestamp,
+                ) -> Result<(FreezeRows, FreezeApplied)> {
+                    // With whatever is queued before it: one trip.
+                    let answer = self
+                        .with_queue(freeze_sql!($mode), |q| {
+                            q.bind(AccountStatus::Frozen.as_str())
+                                .bind(stamp)
+                                .bind(account.as_uuid())
+                                .bind(micros(at))
+                                .bind(RevokeReason::AccountFrozen.as_str())
+                                .bind(micros(on_chain_since))
+                                .bind(micros(contacts_since))
+                        })?
+                        .fetch_all(self.raw()?)
+                        .await
+                        .map_err(|e| crate::conflict_or(e, "queued write"))?;
+                    // SQLite answers the read and the writes' row; PostgreSQL one row with both.
+                    let (read, touched) = match answer.as_slice() {
+                        [one] => (one, one),
+                        [read, touched] => (read, touched),
+                        _ => return Err(corrupt("freeze answer")),
+                    };
+                    let part = |r: &DbRow, col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
                     let mut rows = crate::json_rows::rows(
-                        &part("sessions")?,
-                        &part("api_keys")?,
-                        &part("withdrawals")?,
-                        &part("transfers")?,
+                        &part(read, "sessions")?,
+                        &part(read, "api_keys")?,
+                        &part(read, "withdrawals")?,
+                        &part(read, "transfers")?,
                     )?;
-                    rows.open_incident = crate::json_rows::incident_id(r.try_get("open_incident")?)?;
-                    rows.contact_changes = crate::json_rows::contact_changes(&part("contact_changes")?)?;
-                    Ok(rows)
-                }
-
-                async fn apply_freeze(&mut self, account: AccountId, stamp: &[u8], at: Timestamp) -> Result<FreezeApplied> {
-                    let rows = sqlx::query(freeze_write_sql!($mode))
-                        .bind(AccountStatus::Frozen.as_str())
-                        .bind(stamp)
-                        .bind(account.as_uuid())
-                        .bind(micros(at))
-                        .bind(RevokeReason::AccountFrozen.as_str())
-                        .fetch_all(self.conn().await?)
-                        .await?;
-                    let [r] = rows.as_slice() else { return Err(corrupt("freeze write answer")) };
-                    let part = |col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
-                    crate::json_rows::applied(
-                        &part("sessions")?,
-                        &part("api_keys")?,
-                        &part("withdrawals")?,
-                        &part("transfers")?,
-                    )
+                    rows.open_incident = crate::json_rows::incident_id(read.try_get("open_incident")?)?;
+                    rows.contact_changes = crate::json_rows::contact_changes(&part(read, "contact_changes")?)?;
+                    rows.balances = crate::json_rows::balances(&part(read, "balances")?)?;
+                    let applied = crate::json_rows::applied(
+                        &part(touched, "revoked_sessions")?,
+                        &part(touched, "revoked_api_keys")?,
+                        &part(touched, "cancelled_withdrawals")?,
+                        &part(touched, "cancelled_transfers")?,
+                    )?;
+                    Ok((rows, applied))
                 }
 
                 async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()> {

@@ -20,7 +20,7 @@ use custos_core::asset;
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::freeze::{
-    self, ApiKeyFact, BEYOND_REACH_LOOKBACK, Decision, FreezeChannel, FreezePlan, FreezeReceipt,
+    self, ApiKeyFact, BEYOND_REACH_LOOKBACK, FreezeChannel, FreezePlan, FreezeReceipt,
     Interception, ReceiptHeader, SessionFact, Snapshot, TransferFact, WithdrawalFact,
 };
 use custos_core::ids::{FreezeId, Uid};
@@ -31,7 +31,7 @@ use custos_core::money::Amount;
 use custos_core::notice::{Notice, SmsText};
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::Event;
-use custos_store::{AccountRecord, FreezeRecord, FreezeRows, Tx};
+use custos_store::{AccountRecord, FreezeApplied, FreezeRecord, FreezeRows, Tx};
 
 use super::notify::{self, Recipient};
 use super::withdrawals::{release, transition};
@@ -113,6 +113,20 @@ pub struct Frozen {
     pub already_frozen: bool,
     /// The private link to the account's incident case (see `usecases::incidents`).
     pub case: Option<super::incidents::CaseLink>,
+    /// The account whose new case the diagnosis fills once the freeze has committed.
+    diagnose: Option<custos_core::ids::AccountId>,
+}
+
+impl Frozen {
+    /// Call once the freeze's transaction has committed: wakes the outbox for the notices and
+    /// starts the diagnosis that fills the case's facts. Neither may start earlier — the diagnosis
+    /// would wait on the lock the freeze holds, and both would compete with the freeze for the CPU.
+    pub(crate) fn committed(&self, state: &AppState) {
+        state.outbox_wake.notify_one();
+        if let Some(account) = self.diagnose {
+            super::incidents::diagnose_in_background(state, account);
+        }
+    }
 }
 
 const MAX_REASON: usize = 500;
@@ -154,7 +168,7 @@ pub async fn by_session(
     let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
     let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    frozen.committed(state);
     Ok(frozen)
 }
 
@@ -204,7 +218,7 @@ pub async fn by_link(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
     let (_, account) = super::open_link(&mut *tx, &token, LinkPurpose::DisableAccount, now).await?;
     let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    frozen.committed(state);
     Ok(frozen)
 }
 
@@ -254,7 +268,7 @@ pub async fn by_staff(
         .await?;
     }
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    frozen.committed(state);
     Ok(frozen)
 }
 
@@ -279,7 +293,7 @@ async fn by_policy_or_operator(
     let account = tx.lock_account(account).await?.ok_or(ApiError::NotFound)?;
     let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    frozen.committed(state);
     Ok(frozen)
 }
 
@@ -297,18 +311,26 @@ pub(crate) async fn freeze_locked(
         AccountStatus::Frozen => tx.latest_freeze(account.id).await?.map(|f| f.receipt),
         _ => None,
     };
-    let contacts_since = super::incidents::trusted_window_start(now);
-    let rows = tx.freeze_rows(account.id, now.minus(BEYOND_REACH_LOOKBACK), contacts_since).await?;
+    if let Some(receipt) = freeze::already_frozen(account.status, existing) {
+        let case = super::incidents::link_for_frozen(state, tx, account, now).await?;
+        return Ok(Frozen { receipt, already_frozen: true, case, diagnose: None });
+    }
+    // The read and the set-based writes go to the store together; the plan is made from the rows
+    // as they were, and what the writes touched must be exactly the plan (`apply`), or nothing
+    // commits.
+    let (rows, applied) = tx
+        .freeze_account(
+            account.id,
+            &new_security_stamp(),
+            now,
+            now.minus(BEYOND_REACH_LOOKBACK),
+            super::incidents::trusted_window_start(now),
+        )
+        .await?;
     let snapshot = snapshot(state, &rows);
-    let plan = match freeze::plan(account.status, existing, &snapshot) {
-        Decision::AlreadyFrozen(receipt) => {
-            let case = super::incidents::link_for_frozen(state, tx, account, now).await?;
-            return Ok(Frozen { receipt: *receipt, already_frozen: true, case });
-        }
-        Decision::Freeze(plan) => plan,
-    };
+    let plan = freeze::plan_for(&snapshot);
     let freeze_id = FreezeId::new();
-    let interceptions = apply(state, tx, account, &rows, &plan, freeze_id, now).await?;
+    let interceptions = apply(state, tx, account, &rows, &applied, &plan, freeze_id, now).await?;
     let header = ReceiptHeader {
         uid: account.uid.get(),
         frozen_at: now,
@@ -343,7 +365,7 @@ pub(crate) async fn freeze_locked(
     .await?;
     tell(state, tx, account, &receipt, now).await?;
     let case = super::incidents::open_for_freeze(state, tx, account, &receipt, &rows, now).await?;
-    Ok(Frozen { receipt, already_frozen: false, case: Some(case) })
+    Ok(Frozen { receipt, already_frozen: false, case: Some(case), diagnose: Some(account.id) })
 }
 
 /// The rows as core sees them: amounts formatted, transfer counterparties by UID.
@@ -418,19 +440,21 @@ fn drift(what: &str) -> ApiError {
     ApiError::Internal(format!("freeze: the store touched other {what} than planned"))
 }
 
-/// Applies the plan: status, stamp and the set-based writes in one batch (the store's
-/// `apply_freeze`), checked against the plan; one balance write per asset released; the wallet is
-/// asked about each withdrawal it is processing. Returns the wallet's answers.
+/// Completes the plan: the set-based writes (status, stamp, revocations, cancellations — done
+/// by the store's `freeze_account`) must have touched exactly what the plan names; one balance
+/// write per asset released; the wallet is asked about each withdrawal it is processing. Returns
+/// the wallet's answers.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     state: &AppState,
     tx: &mut dyn Tx,
     account: &AccountRecord,
     rows: &FreezeRows,
+    applied: &FreezeApplied,
     plan: &FreezePlan,
     freeze_id: FreezeId,
     now: Timestamp,
 ) -> Result<Vec<Interception>, ApiError> {
-    let applied = tx.apply_freeze(account.id, &new_security_stamp(), now).await?;
     if applied.sessions != plan.revoke_sessions {
         return Err(drift("sessions"));
     }
@@ -459,7 +483,15 @@ async fn apply(
     let reference = format!("freeze:{freeze_id}");
     for ((asset, withdrawals), amount) in released {
         let kind = if withdrawals { EntryKind::WithdrawalReleased } else { EntryKind::TransferReleased };
-        ledger::apply(tx, account.id, asset, kind, Move::Release(amount), Some(&reference), now).await?;
+        let m = Move::Release(amount);
+        // The balance came with the freeze's read, under the account's lock; a reservation with no
+        // balance row read would be odd — then the balance is locked and read on its own.
+        match rows.balances.iter().find(|b| b.asset == asset) {
+            Some(held) => {
+                ledger::apply_to(tx, account.id, asset, held.balance, kind, m, Some(&reference), now).await?
+            }
+            None => ledger::apply(tx, account.id, asset, kind, m, Some(&reference), now).await?,
+        };
     }
     let mut answers = Vec::with_capacity(plan.intercept_withdrawals.len());
     for id in &plan.intercept_withdrawals {

@@ -273,14 +273,19 @@ pub(crate) async fn open_for_freeze(
         }
         None => None,
     };
-    // The diagnosis runs after the freeze commits; it waits for the account lock the freeze holds.
-    let (state2, account_id) = (state.clone(), account.id);
+    // The diagnosis runs after the freeze commits (`Frozen::committed` starts it).
+    Ok(CaseLink { url, emailed_to })
+}
+
+/// Fills the account's open case's facts in a task of its own, after the command that opened or
+/// reopened the case committed. A failure is logged; the next read of the case retries.
+pub(crate) fn diagnose_in_background(state: &AppState, account: AccountId) {
+    let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = fill_facts(&state2, account_id).await {
+        if let Err(e) = fill_facts(&state, account).await {
             tracing::warn!(error = %e, "filling an incident's facts failed; the next read retries");
         }
     });
-    Ok(CaseLink { url, emailed_to })
 }
 
 /// On a receipt of an account found frozen already: a fresh link to its open case, if it has one

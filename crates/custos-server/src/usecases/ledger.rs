@@ -28,6 +28,21 @@ pub(crate) async fn apply(
     now: Timestamp,
 ) -> Result<Balance, ApiError> {
     let before = tx.lock_balance(account, asset, now).await?;
+    apply_to(tx, account, asset, before, kind, m, reference, now).await
+}
+
+/// [`apply`] to a balance the transaction has already read under its lock (`before`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply_to(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    asset: &str,
+    before: Balance,
+    kind: EntryKind,
+    m: Move,
+    reference: Option<&str>,
+    now: Timestamp,
+) -> Result<Balance, ApiError> {
     let after = before.apply(m).map_err(|e| match e {
         LedgerError::InsufficientAvailable => ApiError::Validation(vec![Reason::new(
             "insufficient-balance",

@@ -110,7 +110,7 @@ pub async fn freeze(state: &AppState, account: &str, code: &str, ip: IpAddr) -> 
     };
     let frozen = super::freeze::freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    frozen.committed(state);
     Ok(frozen)
 }
 

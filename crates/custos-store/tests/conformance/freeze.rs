@@ -1,5 +1,5 @@
-//! The kill switch's storage contract: what a freeze reads, the set-based statements it writes,
-//! freezes with receipts, panic codes.
+//! The kill switch's storage contract: what a freeze reads, the set-based statements it writes
+//! (both in one call), freezes with receipts, panic codes.
 
 use custos_core::freeze::{FreezeChannel, FreezeReceipt};
 use custos_core::transfer::TransferState;
@@ -68,11 +68,22 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     tx.record_contact_change(a.id, ContactKind::Email, "older@example.com", t(0)).await.unwrap();
     tx.record_contact_change(a.id, ContactKind::Phone, "+15550100", t(2)).await.unwrap();
     tx.record_contact_change(a.id, ContactKind::Email, "first@example.com", t(1)).await.unwrap();
+    let held = Balance { available: Amount::from_atomic(7), locked: Amount::from_atomic(3) };
+    tx.lock_balance(a.id, "BTC", t(0)).await.unwrap();
+    tx.write_balance(a.id, "BTC", held, entry(EntryKind::Deposit, Move::Credit(Amount::from_atomic(10)), None), t(0))
+        .await
+        .unwrap();
+    tx.lock_balance(b.id, "ETH", t(0)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
     tx.lock_account(a.id).await.unwrap();
-    let rows = tx.freeze_rows(a.id, t(0), t(1)).await.unwrap();
+    let (rows, applied) = tx.freeze_account(a.id, &[9; 16], t(10), t(0), t(1)).await.unwrap();
+    assert_eq!(
+        rows.balances,
+        vec![HeldBalance { asset: "BTC".into(), balance: held }],
+        "the account's balances, no other's"
+    );
     let changes: Vec<(ContactKind, &str)> =
         rows.contact_changes.iter().map(|c| (c.kind, c.previous.as_str())).collect();
     assert_eq!(
@@ -81,6 +92,7 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         "the window's changes, oldest first"
     );
     assert_eq!(rows.open_incident, None);
+    // Read as they were before the writes of the same call revoked them.
     assert_eq!(rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![live.id]);
     assert_eq!(rows.api_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![key.id.clone()]);
     let mut read: Vec<WithdrawalState> = rows.withdrawals.iter().map(|w| w.state).collect();
@@ -93,7 +105,6 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     assert_eq!(rows.transfers.len(), 2, "requested and held, sent by this account only");
     assert!(rows.transfers.iter().all(|t| t.to_uid == b.uid), "with the receiver's UID");
 
-    let applied = tx.apply_freeze(a.id, &[9; 16], t(10)).await.unwrap();
     let mut want: Vec<WithdrawalId> = ws.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect();
     want.sort();
     assert_eq!(applied.withdrawals, want, "exactly the states core calls cancellable");
