@@ -1,8 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL` (DESIGN "Durability"),
-//! foreign keys on, a busy timeout, and write transactions that take the write lock up front.
+//! foreign keys on, a busy timeout, and write transactions that take the write lock up front, one
+//! at a time on one writer connection; reads outside transactions use a pool.
 
 use std::str::FromStr;
-
 use std::sync::Arc;
 
 use sqlx::Connection;
@@ -15,6 +15,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 /// The writer connection, or `None` after a failure left it unusable (the next transaction opens
 /// a new one).
 type Writer = Option<SqliteConnection>;
+
+/// How long a write transaction waits for the writer (and any statement for SQLite's lock).
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) struct SqliteBackend {
     /// Reads outside a transaction (WAL: they never wait for the writer).
@@ -44,8 +47,9 @@ pub(crate) struct SqliteTx {
 
 impl Drop for SqliteTx {
     /// An open transaction dropped without commit or rollback (an early return on an error) is
-    /// rolled back on its connection before the connection goes back to the pool; if that cannot
-    /// be done, the connection is closed instead (closing rolls back too).
+    /// rolled back before the writer is handed on (the task doing it holds the writer); if that
+    /// fails, the connection is dropped, which closes it and rolls back, and the next transaction
+    /// opens a new one.
     fn drop(&mut self) {
         let Some(mut writer) = self.conn.take() else { return };
         if !self.deferred.opened() {
@@ -79,7 +83,7 @@ impl SqliteBackend {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
+            .busy_timeout(WRITER_WAIT);
         // No health check on acquire: the database is a file in this process, and sqlx's check
         // (a ping through the connection's worker thread) would add a round trip to every read.
         let pool = SqlitePoolOptions::new()
@@ -127,7 +131,10 @@ impl SqliteTx {
 #[async_trait::async_trait]
 impl crate::Backend for SqliteBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
-        let mut writer = self.writer.clone().lock_owned().await;
+        // As long as SQLite's busy timeout would have let it wait for the write lock.
+        let mut writer = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
         if writer.is_none() {
             *writer = Some(SqliteConnection::connect_with(&self.options).await?);
         }

@@ -184,6 +184,20 @@ async fn a_dropped_transaction_leaves_nothing_behind(store: Store) {
     drop(tx);
     assert!(store.account(a.id).await.unwrap().is_none());
     assert!(store.audit_chains().await.unwrap().is_empty());
+    // The next transaction starts clean: the dropped one was rolled back before it got a
+    // connection (on SQLite, the one writer connection).
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_account(&a).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.account(a.id).await.unwrap().is_some());
+    // A transaction that only queued writes, dropped, leaves nothing either.
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(Chain::Account(a.id), t(1), Actor::System, AuditEvent::EmailVerified).await.unwrap();
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_account(a.id).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(store.audit_chains().await.unwrap().is_empty());
 }
 
 async fn sessions_are_found_by_token_hash_with_their_account(store: Store) {

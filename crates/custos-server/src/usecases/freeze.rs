@@ -20,8 +20,8 @@ use custos_core::asset;
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, new_security_stamp};
 use custos_core::freeze::{
-    self, ApiKeyFact, BEYOND_REACH_LOOKBACK, FreezeChannel, FreezePlan, FreezeReceipt,
-    Interception, ReceiptHeader, SessionFact, Snapshot, TransferFact, WithdrawalFact,
+    self, ApiKeyFact, BEYOND_REACH_LOOKBACK, FreezeChannel, FreezePlan, FreezeReceipt, Interception,
+    ReceiptHeader, SessionFact, Snapshot, TransferFact, WithdrawalFact,
 };
 use custos_core::ids::{FreezeId, Uid};
 use custos_core::ledger::{EntryKind, Move};

@@ -70,9 +70,15 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
     tx.record_contact_change(a.id, ContactKind::Email, "first@example.com", t(1)).await.unwrap();
     let held = Balance { available: Amount::from_atomic(7), locked: Amount::from_atomic(3) };
     tx.lock_balance(a.id, "BTC", t(0)).await.unwrap();
-    tx.write_balance(a.id, "BTC", held, entry(EntryKind::Deposit, Move::Credit(Amount::from_atomic(10)), None), t(0))
-        .await
-        .unwrap();
+    tx.write_balance(
+        a.id,
+        "BTC",
+        held,
+        entry(EntryKind::Deposit, Move::Credit(Amount::from_atomic(10)), None),
+        t(0),
+    )
+    .await
+    .unwrap();
     tx.lock_balance(b.id, "ETH", t(0)).await.unwrap();
     tx.commit().await.unwrap();
 
