@@ -233,8 +233,9 @@ pub trait Reader:
     async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
     async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
-    /// Where and when the account's latest `limit` successful sign-ins came from, newest first:
-    /// only what a new sign-in's risk signals compare with, so every login reads little.
+    /// Where the account's latest `limit` successful sign-ins came from — one entry per distinct
+    /// address, country and network, with the latest time it was seen — newest first: only what a
+    /// new sign-in's risk signals compare with, so every login reads little.
     async fn prior_sign_ins(&self, account: AccountId, limit: u32) -> Result<Vec<PriorSignIn>>;
     /// The successful sign-in that opened `session` (none for sessions from before risk signals).
     async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>>;

@@ -85,7 +85,7 @@ pub struct SessionOverview {
     pub factors: SecondFactors,
 }
 
-/// A successful sign-in as risk signals see it.
+/// Where successful sign-ins came from, and the latest time, as risk signals see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriorSignIn {
     pub at: Timestamp,

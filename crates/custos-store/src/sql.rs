@@ -4,13 +4,19 @@
 //! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
 //! fragments; everything else is written here once.
 
-/// The sign-ins a login is compared with, newest first, as one JSON array: of the account `$1`
-/// (or the SQL expression given) and at most `$2` (or the placeholder given).
+/// The sign-ins a login is compared with, as one JSON array: among the last `$2` (or the
+/// placeholder given) successful sign-ins of the account `$1` (or the SQL expression given), one
+/// per distinct address, country and network, with the latest time it was seen. That is all the
+/// risk signals ask of them — was this address, country or network seen before, and where was
+/// the latest located sign-in — and an account that signs in from a handful of places answers a
+/// handful of rows, not hundreds.
 macro_rules! prior_sign_ins_sql {
     (@rows $account:literal, $limit:literal) => {
         concat!(
+            "SELECT max(at) AS at, ip, country, asn FROM (",
             "SELECT at, ip, country, asn FROM login_events WHERE account_id = ", $account,
-            " AND outcome = 'succeeded' ORDER BY at DESC LIMIT ", $limit
+            " AND outcome = 'succeeded' ORDER BY at DESC LIMIT ", $limit,
+            ") recent GROUP BY ip, country, asn"
         )
     };
     ($dialect:ident) => {

@@ -441,7 +441,7 @@ async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store:
     assert_eq!(found.ip_throttle.map(|s| s.failures), Some(2));
     assert!(found.account_throttle.is_none());
     let prior: Vec<Timestamp> = found.prior_sign_ins.iter().map(|p| p.at).collect();
-    assert_eq!(prior, [t(6), t(4)], "successful ones, newest first");
+    assert_eq!(prior, [t(6)], "successful ones, one per place, with the latest time");
     let read = store.prior_sign_ins(a.id, 10).await.unwrap();
     assert_eq!(
         read.iter().map(|p| (p.at, p.ip, p.asn)).collect::<Vec<_>>(),
