@@ -29,10 +29,20 @@ pub struct FreezeRecord {
     pub actor: String,
     pub reason: String,
     pub receipt: FreezeReceipt,
+    /// The audit record that carries the receipt (the freeze's `AccountFrozen` record). When set,
+    /// the receipt is stored there only and read back from it; when not, the row keeps its own.
+    pub receipt_record: Option<AuditPosition>,
     pub frozen_at: Timestamp,
     pub unfrozen_at: Option<Timestamp>,
     pub unfrozen_by: Option<String>,
     pub approved_by: Option<String>,
+}
+
+/// Where an audit record is: its chain's key and its sequence number in that chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPosition {
+    pub chain: String,
+    pub seq: i64,
 }
 
 /// Everything a freeze acts on, read under the account's row lock: what the receipt names and the

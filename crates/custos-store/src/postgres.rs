@@ -102,7 +102,7 @@ crate::sql_money::impl_money_sql!(
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 
-crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte);
+crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte, postgres);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Postgres, PgBackend, PgTx);
 crate::sql_staff::impl_staff_sql!(sqlx::Postgres, PgBackend, PgTx, for_update = " FOR UPDATE");
 crate::sql_incidents::impl_incidents_sql!(sqlx::Postgres, PgBackend, PgTx);

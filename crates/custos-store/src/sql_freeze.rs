@@ -5,10 +5,30 @@
 
 macro_rules! freeze_columns {
     () => {
-        "id, account_id, channel, actor, reason, receipt, frozen_at, unfrozen_at, unfrozen_by, approved_by"
+        "id, account_id, channel, actor, reason, receipt, audit_chain, audit_seq, frozen_at, unfrozen_at, unfrozen_by, approved_by"
     };
 }
 pub(crate) use freeze_columns;
+
+/// A freeze row with its receipt: its own copy, or the one its `AccountFrozen` record carries.
+/// Followed by the statement's `WHERE` (on `f`) and order.
+macro_rules! freeze_select {
+    (sqlite) => {
+        concat!(
+            "SELECT f.id, f.account_id, f.channel, f.actor, f.reason, f.audit_chain, f.audit_seq, f.frozen_at, ",
+            "f.unfrozen_at, f.unfrozen_by, f.approved_by, coalesce(f.receipt, json_extract(a.event, '$.receipt')) AS receipt ",
+            "FROM freezes f LEFT JOIN audit_records a ON a.chain = f.audit_chain AND a.seq = f.audit_seq "
+        )
+    };
+    (postgres) => {
+        concat!(
+            "SELECT f.id, f.account_id, f.channel, f.actor, f.reason, f.audit_chain, f.audit_seq, f.frozen_at, ",
+            "f.unfrozen_at, f.unfrozen_by, f.approved_by, coalesce(f.receipt, (a.event::json -> 'receipt')::text) AS receipt ",
+            "FROM freezes f LEFT JOIN audit_records a ON a.chain = f.audit_chain AND a.seq = f.audit_seq "
+        )
+    };
+}
+pub(crate) use freeze_select;
 
 /// The freeze's read: one JSON array per table (a row per session, key, withdrawal and transfer
 /// would cost a hand-off per row between SQLite's worker thread and the caller), as the select
@@ -125,7 +145,7 @@ macro_rules! freeze_sql {
 pub(crate) use freeze_sql;
 
 macro_rules! impl_freeze_sql {
-    ($db:ty, $backend:ident, $tx:ident, $mode:ident) => {
+    ($db:ty, $backend:ident, $tx:ident, $mode:ident, $dialect:ident) => {
         mod freeze_sql {
             use custos_core::Timestamp;
             use custos_core::audit::RevokeReason;
@@ -139,12 +159,16 @@ macro_rules! impl_freeze_sql {
             use crate::Result;
             use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_sql};
+            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_select, freeze_sql};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
             fn freeze_row(r: &DbRow) -> Result<FreezeRecord> {
-                let receipt: String = r.try_get("receipt")?;
+                // Missing when the audit record it names is: never, as records are append-only.
+                let receipt: Option<String> = r.try_get("receipt")?;
+                let receipt = receipt.ok_or_else(|| corrupt("freeze receipt"))?;
+                let chain: Option<String> = r.try_get("audit_chain")?;
+                let seq: Option<i64> = r.try_get("audit_seq")?;
                 Ok(FreezeRecord {
                     id: FreezeId::from_uuid(r.try_get("id")?),
                     account_id: AccountId::from_uuid(r.try_get("account_id")?),
@@ -153,6 +177,7 @@ macro_rules! impl_freeze_sql {
                     actor: r.try_get("actor")?,
                     reason: r.try_get("reason")?,
                     receipt: serde_json::from_str(&receipt).map_err(|_| corrupt("freeze receipt"))?,
+                    receipt_record: chain.zip(seq).map(|(chain, seq)| AuditPosition { chain, seq }),
                     frozen_at: ts(r.try_get("frozen_at")?),
                     unfrozen_at: opt_ts(r.try_get("unfrozen_at")?),
                     unfrozen_by: r.try_get("unfrozen_by")?,
@@ -229,9 +254,13 @@ macro_rules! impl_freeze_sql {
                 }
 
                 async fn insert_freeze(&mut self, f: &FreezeRecord) -> Result<()> {
-                    let receipt = serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?;
+                    // Stored once: in the audit record when the freeze names one.
+                    let receipt = match &f.receipt_record {
+                        Some(_) => None,
+                        None => Some(serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?),
+                    };
                     self.write(&["freezes"], concat!(
-                        "INSERT INTO freezes (", freeze_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        "INSERT INTO freezes (", freeze_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                     ), |q| {
                         q
                             .bind(f.id.as_uuid())
@@ -240,6 +269,8 @@ macro_rules! impl_freeze_sql {
                             .bind(&f.actor)
                             .bind(&f.reason)
                             .bind(receipt)
+                            .bind(f.receipt_record.as_ref().map(|p| p.chain.as_str()))
+                            .bind(f.receipt_record.as_ref().map(|p| p.seq))
                             .bind(micros(f.frozen_at))
                             .bind(f.unfrozen_at.map(micros))
                             .bind(&f.unfrozen_by)
@@ -251,7 +282,7 @@ macro_rules! impl_freeze_sql {
 
                 async fn latest_freeze(&mut self, account: AccountId) -> Result<Option<FreezeRecord>> {
                     let row = sqlx::query(concat!(
-                        "SELECT ", freeze_columns!(), " FROM freezes WHERE account_id = $1 ORDER BY frozen_at DESC, id DESC LIMIT 1"
+                        freeze_select!($dialect), "WHERE f.account_id = $1 ORDER BY f.frozen_at DESC, f.id DESC LIMIT 1"
                     ))
                     .bind(account.as_uuid())
                     .fetch_optional(self.conn().await?)
@@ -302,7 +333,7 @@ macro_rules! impl_freeze_sql {
             impl FreezeReader for $backend {
                 async fn freezes(&self, account: AccountId) -> Result<Vec<FreezeRecord>> {
                     let rows = sqlx::query(concat!(
-                        "SELECT ", freeze_columns!(), " FROM freezes WHERE account_id = $1 ORDER BY frozen_at DESC, id DESC"
+                        freeze_select!($dialect), "WHERE f.account_id = $1 ORDER BY f.frozen_at DESC, f.id DESC"
                     ))
                     .bind(account.as_uuid())
                     .fetch_all(&self.pool)

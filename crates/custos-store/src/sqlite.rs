@@ -187,7 +187,7 @@ crate::sql_money::impl_money_sql!(
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
-crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch);
+crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch, sqlite);
 crate::sql_allowlist::impl_allowlist_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 crate::sql_staff::impl_staff_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, for_update = "");
 crate::sql_incidents::impl_incidents_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);

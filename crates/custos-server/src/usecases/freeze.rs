@@ -31,11 +31,11 @@ use custos_core::money::Amount;
 use custos_core::notice::{Notice, SmsText};
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::Event;
-use custos_store::{AccountRecord, FreezeApplied, FreezeRecord, FreezeRows, Tx};
+use custos_store::{AccountRecord, AuditPosition, FreezeApplied, FreezeRecord, FreezeRows, Tx};
 
+use super::ledger;
 use super::notify::{self, Recipient};
 use super::withdrawals::{release, transition};
-use super::{audit, ledger};
 use crate::error::ApiError;
 use crate::extract::UserSession;
 use crate::state::AppState;
@@ -338,6 +338,19 @@ pub(crate) async fn freeze_locked(
         reason: reason.to_owned(),
     };
     let receipt = freeze::receipt(header, &snapshot, &plan, &interceptions);
+    // The receipt is stored once, in the `AccountFrozen` record; the freeze row names the record.
+    let record = tx
+        .append_audit(
+            Chain::Account(account.id),
+            now,
+            by.actor(account.id),
+            AuditEvent::AccountFrozen {
+                channel: by.channel().as_str().to_owned(),
+                reason: reason.to_owned(),
+                receipt: Box::new(receipt.clone()),
+            },
+        )
+        .await?;
     tx.insert_freeze(&FreezeRecord {
         id: freeze_id,
         account_id: account.id,
@@ -345,23 +358,12 @@ pub(crate) async fn freeze_locked(
         actor: by.describe(),
         reason: reason.to_owned(),
         receipt: receipt.clone(),
+        receipt_record: Some(AuditPosition { chain: record.chain, seq: record.seq }),
         frozen_at: now,
         unfrozen_at: None,
         unfrozen_by: None,
         approved_by: None,
     })
-    .await?;
-    audit(
-        tx,
-        Chain::Account(account.id),
-        now,
-        by.actor(account.id),
-        AuditEvent::AccountFrozen {
-            channel: by.channel().as_str().to_owned(),
-            reason: reason.to_owned(),
-            receipt: Box::new(receipt.clone()),
-        },
-    )
     .await?;
     tell(state, tx, account, &receipt, now).await?;
     let case = super::incidents::open_for_freeze(state, tx, account, &receipt, &rows, now).await?;

@@ -165,6 +165,22 @@ async fn freezes_keep_their_receipt_and_close_once(store: Store) {
     let a = create_account(&store, "frozen@example.com").await;
     let mut tx = store.begin().await.unwrap();
     assert!(tx.latest_freeze(a.id).await.unwrap().is_none());
+    // The first keeps its own copy of the receipt (as rows written before 0051 do); the second
+    // names the `AccountFrozen` record that carries it, and is read back from there.
+    let record = tx
+        .append_audit(
+            Chain::Account(a.id),
+            t(2),
+            Actor::System,
+            AuditEvent::AccountFrozen {
+                channel: "email_link".into(),
+                reason: "not me".into(),
+                receipt: Box::new(receipt(a.uid.get(), t(2))),
+            },
+        )
+        .await
+        .unwrap();
+    let position = AuditPosition { chain: record.chain, seq: record.seq };
     for (i, at) in [t(1), t(2)].into_iter().enumerate() {
         tx.insert_freeze(&FreezeRecord {
             id: FreezeId::new(),
@@ -173,6 +189,7 @@ async fn freezes_keep_their_receipt_and_close_once(store: Store) {
             actor: format!("anonymous {i}"),
             reason: "not me".into(),
             receipt: receipt(a.uid.get(), at),
+            receipt_record: (i == 1).then(|| position.clone()),
             frozen_at: at,
             unfrozen_at: None,
             unfrozen_by: None,
@@ -182,7 +199,8 @@ async fn freezes_keep_their_receipt_and_close_once(store: Store) {
         .unwrap();
     }
     let latest = tx.latest_freeze(a.id).await.unwrap().unwrap();
-    assert_eq!(latest.receipt, receipt(a.uid.get(), t(2)));
+    assert_eq!(latest.receipt, receipt(a.uid.get(), t(2)), "read from the audit record");
+    assert_eq!(latest.receipt_record, Some(position));
     assert!(tx.close_freeze(latest.id, t(3), "alice", "bob").await.unwrap());
     assert!(!tx.close_freeze(latest.id, t(4), "alice", "bob").await.unwrap(), "closed once");
     tx.commit().await.unwrap();
@@ -190,6 +208,8 @@ async fn freezes_keep_their_receipt_and_close_once(store: Store) {
     assert_eq!(all.len(), 2);
     assert_eq!((all[0].unfrozen_at, all[0].approved_by.as_deref()), (Some(t(3)), Some("bob")));
     assert_eq!(all[1].unfrozen_at, None);
+    assert_eq!((&all[1].receipt, &all[1].receipt_record), (&receipt(a.uid.get(), t(1)), &None));
+    assert_eq!(all[0].receipt, receipt(a.uid.get(), t(2)));
 }
 
 async fn a_new_panic_code_replaces_the_old(store: Store) {
