@@ -348,16 +348,21 @@ pub struct AuditRecord {
 }
 
 /// The bytes a record's hash covers, besides the previous hash.
+///
+/// Compact JSON of `{chain, seq, at, actor, event}` with the keys of every object sorted: the bytes
+/// `serde_json` gives for it as a `Value` (whose objects are `BTreeMap`s), which is how every
+/// record so far was hashed — written by [`crate::sorted_json`] without building the `Value`.
 pub fn canonical(chain: &str, seq: i64, at: Timestamp, actor: &Actor, event: &AuditEvent) -> Vec<u8> {
-    let v = serde_json::json!({
-        "chain": chain,
-        "seq": seq,
-        "at": at.as_micros(),
-        "actor": actor,
-        "event": event,
-    });
-    // `Value` maps are BTreeMaps: keys come out sorted at every depth.
-    serde_json::to_vec(&v).unwrap_or_default()
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        chain: &'a str,
+        seq: i64,
+        at: i64,
+        actor: &'a Actor,
+        event: &'a AuditEvent,
+    }
+    let c = Canonical { chain, seq, at: at.as_micros(), actor, event };
+    crate::sorted_json::to_vec(&c).unwrap_or_default()
 }
 
 pub fn link(prev_hash: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
@@ -462,6 +467,96 @@ mod tests {
         let mut c = sample_chain(5);
         c.remove(1);
         assert_eq!(verify_chain(&c).unwrap_err().seq, 3);
+    }
+
+    /// How records were encoded before `sorted_json`: through a `Value`. Every chain written so
+    /// far was hashed over these bytes.
+    fn canonical_via_value(
+        chain: &str,
+        seq: i64,
+        at: Timestamp,
+        actor: &Actor,
+        event: &AuditEvent,
+    ) -> Vec<u8> {
+        let v = serde_json::json!({ "chain": chain, "seq": seq, "at": at.as_micros(), "actor": actor, "event": event });
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn canonical_bytes_are_those_every_chain_was_hashed_over() {
+        use crate::freeze::*;
+        let receipt = FreezeReceipt {
+            uid: 208_214_097,
+            frozen_at: Timestamp::from_micros(1_796_315_259_704_134),
+            channel: FreezeChannel::EmailLink,
+            reason: "\"Not you?\" link — used\n".into(),
+            sessions_revoked: (0..3)
+                .map(|i| RevokedSession {
+                    id: format!("01a23cbb-a2f5-708b-98b2-1d36ff317d1{i}"),
+                    ip: (i != 1).then(|| "2001:db8::1".into()),
+                    user_agent: "Mozilla/5.0 (X11; Linux) ü".into(),
+                    created_at: Timestamp::from_micros(i),
+                })
+                .collect(),
+            api_keys_revoked: vec![RevokedApiKey {
+                id: "k".into(),
+                label: "bot".into(),
+                scopes: vec!["read".into(), "trade".into()],
+            }],
+            withdrawals_cancelled: vec![WithdrawalLine {
+                id: "w".into(),
+                state: "queued".into(),
+                asset: "BTC".into(),
+                network: "BTC".into(),
+                amount: "0.01".into(),
+                address: "bc1q".into(),
+                txid: None,
+                outcome: Some("intercepted".into()),
+            }],
+            withdrawals_intercepted: Vec::new(),
+            withdrawals_not_stopped: Vec::new(),
+            withdrawals_beyond_reach: Vec::new(),
+            transfers_cancelled: vec![TransferLine {
+                id: "t".into(),
+                asset: "ETH".into(),
+                amount: "1".into(),
+                to_uid: 7,
+            }],
+        };
+        let account = AccountId::new();
+        let cases = [
+            (Actor::System, AuditEvent::EmailVerified),
+            (
+                Actor::Anonymous { ip: Some("203.0.113.9".parse().unwrap()) },
+                AuditEvent::AccountFrozen {
+                    channel: "email_link".into(),
+                    reason: "r".into(),
+                    receipt: Box::new(receipt),
+                },
+            ),
+            (
+                Actor::User { account, session: Some(SessionId::new()) },
+                AuditEvent::LoginSucceeded {
+                    session: SessionId::new(),
+                    device: DeviceId::new(),
+                    ip: None,
+                    new_device: false,
+                },
+            ),
+            (
+                Actor::Staff { staff_id: "CS-123456".into(), name: "Ana".into() },
+                AuditEvent::WithdrawalLockSet { until: Timestamp::from_micros(-5), reason: "48 h".into() },
+            ),
+            (Actor::Operator { name: "ops".into() }, AuditEvent::PanicCodeGenerated),
+        ];
+        for (actor, event) in &cases {
+            let chain = Chain::Account(account).key();
+            assert_eq!(
+                canonical(&chain, 42, Timestamp::from_micros(9), actor, event),
+                canonical_via_value(&chain, 42, Timestamp::from_micros(9), actor, event),
+                "{event:?}"
+            );
+        }
     }
 
     #[test]

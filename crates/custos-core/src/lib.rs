@@ -39,6 +39,7 @@ pub mod recovery;
 pub mod recovery_code;
 pub mod risk;
 pub mod session;
+pub mod sorted_json;
 pub mod staff;
 pub mod step_up;
 pub mod throttle;
