@@ -148,17 +148,18 @@ impl fmt::Display for WebhookEvent {
 }
 
 /// The body of every message, in the specification's recommended shape:
-/// `{"type": "withdrawal.created", "timestamp": "<RFC 3339>", "data": {…}}`.
+/// `{"type": "withdrawal.created", "timestamp": "<RFC 3339>", "data": {…}}`. `data` is any
+/// serialisable object (a struct is written as it is, without building a `Value` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookPayload {
+pub struct WebhookPayload<D = serde_json::Value> {
     pub r#type: String,
     /// When the event happened (not when it was sent), RFC 3339.
     pub timestamp: String,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
-impl WebhookPayload {
-    pub fn new(event: WebhookEvent, at: Timestamp, data: serde_json::Value) -> Self {
+impl<D> WebhookPayload<D> {
+    pub fn new(event: WebhookEvent, at: Timestamp, data: D) -> Self {
         Self { r#type: event.as_str().to_owned(), timestamp: at.rfc3339(), data }
     }
 }

@@ -39,6 +39,12 @@ pub trait Tx:
     // "Concurrency"): PostgreSQL `SELECT … FOR UPDATE`; SQLite already holds the write lock.
     async fn insert_account(&mut self, a: &AccountRecord) -> Result<()>;
     async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>>;
+    /// `lock_account`, and the account's device with this key hash if it has one.
+    async fn lock_account_with_device(
+        &mut self,
+        id: AccountId,
+        device: Option<&TokenHash>,
+    ) -> Result<Option<(AccountRecord, Option<DeviceId>)>>;
     async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>>;
     async fn set_email_verified(&mut self, id: AccountId, at: Timestamp) -> Result<()>;
     async fn set_security_stamp(&mut self, id: AccountId, stamp: &[u8]) -> Result<()>;

@@ -143,8 +143,9 @@ pub trait FreezeTx: Send {
     /// unsettled transfer the account sent cancelled, marked `cancelled_by = 'freeze'`. Answers
     /// the rows read and what the writes touched; the caller plans from the first and must find
     /// the plan equal to the second, or roll back. One batch on SQLite (the read, the writes, then
-    /// one row naming what now carries this freeze's marks), one statement on PostgreSQL (its
-    /// data-modifying CTEs and the read share one snapshot). Reservations are the caller's to
+    /// how many rows they changed: under its one writer they touch exactly the rows read that their
+    /// predicates pick), one statement on PostgreSQL (its data-modifying CTEs and the read share
+    /// one snapshot; the CTEs return what they touched). Reservations are the caller's to
     /// release.
     async fn freeze_account(
         &mut self,

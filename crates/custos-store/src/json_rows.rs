@@ -244,6 +244,28 @@ pub(crate) fn applied(
     Ok(out)
 }
 
+/// The rows read that the freeze's writes select — every live session and key, the withdrawals
+/// and transfers in a cancellable state (the states the statements name; the conformance suite
+/// holds them to `cancellable`) — provided the writes changed exactly that many rows, the
+/// account's own among them. Otherwise the store did something else than planned: `Corrupt`.
+pub(crate) fn applied_as_read(rows: &FreezeRows, changed: i64) -> Result<FreezeApplied> {
+    let mut out = FreezeApplied {
+        sessions: rows.sessions.iter().map(|s| s.id).collect(),
+        api_keys: rows.api_keys.iter().map(|k| k.id.clone()).collect(),
+        withdrawals: rows.withdrawals.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect(),
+        transfers: rows.transfers.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect(),
+    };
+    let expected = 1 + out.sessions.len() + out.api_keys.len() + out.withdrawals.len() + out.transfers.len();
+    if usize::try_from(changed).ok() != Some(expected) {
+        return Err(corrupt("freeze: the writes changed other rows than were read"));
+    }
+    out.sessions.sort();
+    out.api_keys.sort();
+    out.withdrawals.sort();
+    out.transfers.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +294,22 @@ mod tests {
             rows("[]", "[]", &fine, "[]").unwrap().withdrawals[0].total(),
             Some(Amount::from_atomic(1))
         );
+    }
+
+    #[test]
+    fn rows_read_count_as_applied_only_when_the_changed_count_agrees() {
+        let ws = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
+            "address":"x","amount":"1","fee":"0","txid":null,"broadcast_at":null,"created_at":1},
+            {"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f6","state":"processing","asset":"BTC","network":"BTC",
+            "address":"x","amount":"1","fee":"0","txid":null,"broadcast_at":null,"created_at":2}]"#;
+        let session =
+            r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f7","ip":null,"user_agent":"ua","created_at":1}]"#;
+        let read = rows(session, "[]", ws, "[]").unwrap();
+        // The account, one session, the queued withdrawal; the processing one is the wallet's.
+        let applied = applied_as_read(&read, 3).unwrap();
+        assert_eq!(applied.withdrawals, vec![read.withdrawals[0].id]);
+        assert_eq!(applied.sessions.len(), 1);
+        assert!(applied_as_read(&read, 2).is_err(), "fewer rows changed than read");
+        assert!(applied_as_read(&read, 4).is_err(), "more rows changed than read");
     }
 }

@@ -3,6 +3,13 @@
 //! A backend module defines `$backend { pool }` and `$tx { tx }`, plus the dialect hooks
 //! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
 //! fragments; everything else is written here once.
+//!
+//! A `LIMIT` taken from a bound parameter is written `LIMIT CAST($n AS BIGINT)`. SQLite (3.51,
+//! as bundled) marks a limit that is a bare parameter as depending on the value bound and recompiles the
+//! statement every time it is bound again, so a cached statement is parsed and planned anew on
+//! every execution (it showed as 6 % of a freeze benchmark's CPU, and in every login's lookup);
+//! through `CAST` the limit is an expression and the cached statement is reused. PostgreSQL reads
+//! both the same way. `tests/sql_limits.rs` keeps it so.
 
 /// The sign-ins a login is compared with, as one JSON array: among the last `$2` (or the
 /// placeholder given) successful sign-ins of the account `$1` (or the SQL expression given), one
@@ -15,7 +22,7 @@ macro_rules! prior_sign_ins_sql {
         concat!(
             "SELECT max(at) AS at, ip, country, asn FROM (",
             "SELECT at, ip, country, asn FROM login_events WHERE account_id = ", $account,
-            " AND outcome = 'succeeded' ORDER BY at DESC LIMIT ", $limit,
+            " AND outcome = 'succeeded' ORDER BY at DESC LIMIT CAST(", $limit, " AS BIGINT)",
             ") recent GROUP BY ip, country, asn"
         )
     };
@@ -283,12 +290,32 @@ macro_rules! impl_sql_store {
             }
 
             async fn lock_account(&mut self, id: AccountId) -> Result<Option<AccountRecord>> {
+                Ok(self.lock_account_with_device(id, None).await?.map(|(account, _)| account))
+            }
+
+            async fn lock_account_with_device(
+                &mut self,
+                id: AccountId,
+                device: Option<&TokenHash>,
+            ) -> Result<Option<(AccountRecord, Option<DeviceId>)>> {
+                // The device (devices are never deleted) comes with the row, so a sign-in needs no
+                // read of its own for it; without a key `$2` is NULL and matches nothing.
+                let device_key = device.map(|d| d.as_bytes().to_vec());
+                let device_of = |r: &DbRow| -> Result<Option<DeviceId>> {
+                    Ok(r.try_get::<Option<uuid::Uuid>, _>("device_id")?.map(DeviceId::from_uuid))
+                };
                 if !$hol {
-                    let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1", $fu))
-                        .bind(id.as_uuid())
-                        .fetch_optional(self.conn().await?)
-                        .await?;
-                    return row.as_ref().map(account_row).transpose();
+                    let row = sqlx::query(concat!(
+                        "SELECT ", account_columns!(), ", ",
+                        "(SELECT d.id FROM devices d WHERE d.account_id = accounts.id AND d.key_hash = $2) AS device_id ",
+                        "FROM accounts WHERE id = $1", $fu
+                    ))
+                    .bind(id.as_uuid())
+                    .bind(device_key)
+                    .fetch_optional(self.conn().await?)
+                    .await?;
+                    let Some(r) = row else { return Ok(None) };
+                    return Ok(Some((account_row(&r)?, device_of(&r)?)));
                 }
                 // Where the lock on the account is the lock on every writer (SQLite), the head of
                 // the account's audit chain comes with the row: nearly every command that locks an
@@ -299,11 +326,13 @@ macro_rules! impl_sql_store {
                 let row = self
                     .with_queue(
                         concat!(
-                            "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash FROM accounts ",
-                            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $2 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+                            "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash, ",
+                            "(SELECT d.id FROM devices d WHERE d.account_id = accounts.id AND d.key_hash = $2) AS device_id ",
+                            "FROM accounts ",
+                            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $3 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
                             "WHERE accounts.id = $1"
                         ),
-                        |q| q.bind(id.as_uuid()).bind(&key),
+                        |q| q.bind(id.as_uuid()).bind(device_key).bind(&key),
                     )?
                     .fetch_optional(self.raw()?)
                     .await
@@ -316,7 +345,7 @@ macro_rules! impl_sql_store {
                     };
                     self.audit_heads.insert(key, head);
                 }
-                account_row(&r).map(Some)
+                Ok(Some((account_row(&r)?, device_of(&r)?)))
             }
 
             async fn lock_account_by_email_key(&mut self, email_key: &str) -> Result<Option<AccountRecord>> {
@@ -1063,7 +1092,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE account_id = $1 ORDER BY created_at DESC LIMIT $2"))
+                let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE account_id = $1 ORDER BY created_at DESC LIMIT CAST($2 AS BIGINT)"))
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
@@ -1080,7 +1109,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE account_id = $1 ORDER BY at DESC LIMIT $2"))
+                let rows = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE account_id = $1 ORDER BY at DESC LIMIT CAST($2 AS BIGINT)"))
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
@@ -1176,7 +1205,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>> {
-                let rows = sqlx::query("SELECT password_hash, skeleton_mac, created_at FROM password_history WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+                let rows = sqlx::query("SELECT password_hash, skeleton_mac, created_at FROM password_history WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT CAST($2 AS BIGINT)")
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
@@ -1216,7 +1245,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn audit_records(&self, chain: &str, after: i64, limit: u32) -> Result<Vec<AuditRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", audit_columns!(), " FROM audit_records WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+                let rows = sqlx::query(concat!("SELECT ", audit_columns!(), " FROM audit_records WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT CAST($3 AS BIGINT)"))
                     .bind(chain)
                     .bind(after)
                     .bind(i64::from(limit))
@@ -1231,7 +1260,7 @@ macro_rules! impl_sql_store {
                 let rows = sqlx::query(concat!(
                     "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
-                                  AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at LIMIT $3", $sl, ") \
+                                  AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at LIMIT CAST($3 AS BIGINT)", $sl, ") \
                        AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $2) \
                      RETURNING ", outbox_columns!()))
                 .bind(micros(now) + duration_micros(lease))
@@ -1271,7 +1300,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT $1"))
+                let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT CAST($1 AS BIGINT)"))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
@@ -1294,7 +1323,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn dev_mail(&self, limit: u32) -> Result<Vec<DevMail>> {
-                let rows = sqlx::query("SELECT message_id, recipient, subject, text_body, html_body, received_at FROM dev_mailbox ORDER BY received_at DESC, id DESC LIMIT $1")
+                let rows = sqlx::query("SELECT message_id, recipient, subject, text_body, html_body, received_at FROM dev_mailbox ORDER BY received_at DESC, id DESC LIMIT CAST($1 AS BIGINT)")
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;

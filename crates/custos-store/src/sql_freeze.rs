@@ -102,25 +102,19 @@ macro_rules! freeze_sql {
          WHERE from_account = $3 AND state IN ('requested', 'held')"
     };
     // SQLite: one batch (one trip to its worker thread; `$N` binds by number in every statement of
-    // the batch) answering two rows: the read, before the writes, and what the writes touched. Its
-    // RETURNING cannot feed an aggregate, so the last statement reads back what carries this
-    // freeze's marks — the same rows: BEGIN IMMEDIATE keeps every other writer out, and `$4` is
-    // this freeze's own instant.
+    // the batch) answering two rows: the read, before the writes, and how many rows the writes
+    // changed. `BEGIN IMMEDIATE` keeps every other writer out and the writes select with the
+    // read's own predicates, so they touch exactly the rows read that those predicates pick;
+    // SQLite's count of changed rows (`total_changes()` after less before) confirms it.
     (batch) => {
         concat!(
-            "SELECT ", freeze_read_sql!(batch), "; ",
+            "SELECT total_changes() AS changes_before, ", freeze_read_sql!(batch), "; ",
             freeze_sql!(account), "; ",
             freeze_sql!(sessions), "; ",
             freeze_sql!(api_keys), "; ",
             freeze_sql!(withdrawals), "; ",
             freeze_sql!(transfers), "; ",
-            "SELECT (SELECT json_group_array(lower(hex(id))) FROM sessions ",
-            "WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS revoked_sessions, ",
-            "(SELECT json_group_array(id) FROM api_keys WHERE account_id = $3 AND revoked_at = $4 AND revoke_reason = $5) AS revoked_api_keys, ",
-            "(SELECT json_group_array(lower(hex(id))) FROM withdrawals ",
-            "WHERE account_id = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS cancelled_withdrawals, ",
-            "(SELECT json_group_array(lower(hex(id))) FROM transfers ",
-            "WHERE from_account = $3 AND state = 'cancelled' AND cancelled_at = $4 AND cancelled_by = 'freeze') AS cancelled_transfers"
+            "SELECT total_changes() AS changes_after"
         )
     };
     // PostgreSQL: one statement answering one row. Data-modifying CTEs all run, referenced or not;
@@ -144,6 +138,26 @@ macro_rules! freeze_sql {
 }
 pub(crate) use freeze_sql;
 
+/// What the freeze's writes touched, from its answer: on SQLite the rows read that the writes'
+/// predicates pick, once the count of changed rows agrees (see `freeze_sql!(batch)`); on
+/// PostgreSQL the ids its CTEs returned.
+macro_rules! freeze_applied {
+    (batch, $read:expr, $touched:expr, $rows:expr, $part:expr) => {{
+        let before: i64 = $read.try_get("changes_before")?;
+        let after: i64 = $touched.try_get("changes_after")?;
+        crate::json_rows::applied_as_read($rows, after - before)?
+    }};
+    (cte, $read:expr, $touched:expr, $rows:expr, $part:expr) => {
+        crate::json_rows::applied(
+            &$part($touched, "revoked_sessions")?,
+            &$part($touched, "revoked_api_keys")?,
+            &$part($touched, "cancelled_withdrawals")?,
+            &$part($touched, "cancelled_transfers")?,
+        )?
+    };
+}
+pub(crate) use freeze_applied;
+
 macro_rules! impl_freeze_sql {
     ($db:ty, $backend:ident, $tx:ident, $mode:ident, $dialect:ident) => {
         mod freeze_sql {
@@ -159,7 +173,7 @@ macro_rules! impl_freeze_sql {
             use crate::Result;
             use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_freeze::{freeze_columns, freeze_read_sql, freeze_select, freeze_sql};
+            use crate::sql_freeze::{freeze_applied, freeze_columns, freeze_read_sql, freeze_select, freeze_sql};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -225,12 +239,7 @@ macro_rules! impl_freeze_sql {
                     rows.open_incident = crate::json_rows::incident_id(read.try_get("open_incident")?)?;
                     rows.contact_changes = crate::json_rows::contact_changes(&part(read, "contact_changes")?)?;
                     rows.balances = crate::json_rows::balances(&part(read, "balances")?)?;
-                    let applied = crate::json_rows::applied(
-                        &part(touched, "revoked_sessions")?,
-                        &part(touched, "revoked_api_keys")?,
-                        &part(touched, "cancelled_withdrawals")?,
-                        &part(touched, "cancelled_transfers")?,
-                    )?;
+                    let applied = freeze_applied!($mode, read, touched, &rows, part);
                     Ok((rows, applied))
                 }
 

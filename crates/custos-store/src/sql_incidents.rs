@@ -233,7 +233,7 @@ macro_rules! impl_incidents_sql {
 
                 async fn open_incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>> {
                     let rows = sqlx::query(concat!(
-                        "SELECT ", incident_columns!(), " FROM incidents WHERE state <> 'closed' ORDER BY opened_at, id LIMIT $1"
+                        "SELECT ", incident_columns!(), " FROM incidents WHERE state <> 'closed' ORDER BY opened_at, id LIMIT CAST($1 AS BIGINT)"
                     ))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)

@@ -470,7 +470,7 @@ macro_rules! impl_money_sql {
                 async fn prices_between(&self, from: Timestamp, to: Timestamp, limit: u32) -> Result<Vec<PriceRecord>> {
                     let rows = sqlx::query(
                         "SELECT asset, at, CAST(price AS TEXT) AS price FROM prices \
-                         WHERE at >= $1 AND at <= $2 ORDER BY at, asset LIMIT $3",
+                         WHERE at >= $1 AND at <= $2 ORDER BY at, asset LIMIT CAST($3 AS BIGINT)",
                     )
                     .bind(micros(from))
                     .bind(micros(to))
@@ -497,7 +497,7 @@ macro_rules! impl_money_sql {
                     let rows = sqlx::query(
                         "SELECT seq, account_id, asset, kind, CAST(available_delta AS TEXT) AS available_delta, \
                          CAST(locked_delta AS TEXT) AS locked_delta, reference, created_at \
-                         FROM ledger_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT $2",
+                         FROM ledger_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT CAST($2 AS BIGINT)",
                     )
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
@@ -509,7 +509,7 @@ macro_rules! impl_money_sql {
                 async fn withdrawals(&self, account: AccountId, limit: u32) -> Result<Vec<WithdrawalRecord>> {
                     let rows = sqlx::query(concat!(
                         "SELECT ", withdrawal_columns!(),
-                        " FROM withdrawals WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+                        " FROM withdrawals WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT CAST($2 AS BIGINT)"
                     ))
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
@@ -535,7 +535,7 @@ macro_rules! impl_money_sql {
                     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
                         "SELECT id FROM withdrawals WHERE state = $1 \
                          AND (CASE WHEN state = 'held' THEN hold_until ELSE updated_at END) <= $2 \
-                         ORDER BY updated_at, id LIMIT $3",
+                         ORDER BY updated_at, id LIMIT CAST($3 AS BIGINT)",
                     )
                     .bind(state.as_str())
                     .bind(micros(due))
@@ -558,7 +558,7 @@ macro_rules! impl_money_sql {
                 async fn transfers(&self, account: AccountId, limit: u32) -> Result<Vec<TransferRecord>> {
                     let rows = sqlx::query(concat!(
                         "SELECT ", transfer_columns!(),
-                        " FROM transfers WHERE from_account = $1 OR to_account = $1 ORDER BY created_at DESC, id LIMIT $2"
+                        " FROM transfers WHERE from_account = $1 OR to_account = $1 ORDER BY created_at DESC, id LIMIT CAST($2 AS BIGINT)"
                     ))
                     .bind(account.as_uuid())
                     .bind(i64::from(limit))
@@ -577,7 +577,7 @@ macro_rules! impl_money_sql {
 
                 async fn transfers_due(&self, due: Timestamp, limit: u32) -> Result<Vec<TransferId>> {
                     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-                        "SELECT id FROM transfers WHERE state = 'held' AND hold_until <= $1 ORDER BY hold_until, id LIMIT $2",
+                        "SELECT id FROM transfers WHERE state = 'held' AND hold_until <= $1 ORDER BY hold_until, id LIMIT CAST($2 AS BIGINT)",
                     )
                     .bind(micros(due))
                     .bind(i64::from(limit))

@@ -595,7 +595,12 @@ async fn tell(
     if let (Some(phone), Some(_)) = (&account.phone, account.phone_verified_at) {
         notify::sms(tx, state, account, phone, SmsText::AccountFrozen, format!("sms:{key}"), now).await?;
     }
-    let data = serde_json::json!({ "uid": account.uid.get(), "receipt": receipt });
+    #[derive(serde::Serialize)]
+    struct Frozen<'a> {
+        uid: u64,
+        receipt: &'a FreezeReceipt,
+    }
+    let data = Frozen { uid: account.uid.get(), receipt };
     notify::webhook(tx, state, Some(account.id), WebhookEvent::AccountFrozen, data, key, now).await
 }
 

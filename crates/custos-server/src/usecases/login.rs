@@ -38,6 +38,16 @@ pub struct LoginGranted {
     pub expires_at: Timestamp,
 }
 
+impl LoginGranted {
+    /// Call once the session's transaction has committed: a new device's notice is the only
+    /// message a sign-in leaves in the outbox, so only then is the outbox woken.
+    pub(crate) fn committed(&self, state: &AppState) {
+        if self.new_device {
+            state.outbox_wake.notify_one();
+        }
+    }
+}
+
 pub(crate) fn ip_key(ip: IpAddr) -> String {
     format!("login:ip:{ip}")
 }
@@ -92,13 +102,13 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
 
     let mut tx = state.store.begin().await?;
     let locked = match &account {
-        Some(a) => tx.lock_account(a.id).await?,
+        Some(a) => tx.lock_account_with_device(a.id, device.as_ref()).await?,
         None => None,
     };
-    let account = match locked {
-        Some(a) if ok => a,
+    let (account, known_device) = match locked {
+        Some((a, known_device)) if ok => (a, known_device),
         other => {
-            record_failure(&mut *tx, other.as_ref(), &email, client, now).await?;
+            record_failure(&mut *tx, other.as_ref().map(|(a, _)| a), &email, client, now).await?;
             tx.commit().await?;
             return Err(ApiError::InvalidCredentials);
         }
@@ -141,10 +151,11 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &Client) -> Resu
     }
 
     let prior = Some(lookup.prior_sign_ins);
-    let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, prior, now).await?;
+    let device = DeviceLookup::Read(known_device);
+    let granted = start_session(&mut *tx, state, &account, client, Aal::Aal1, prior, device, now).await?;
     tx.clear_throttle(&account_key(&account.email_key)).await?;
     tx.commit().await?;
-    state.outbox_wake.notify_one();
+    granted.committed(state);
     Ok(LoginResult::Granted(granted))
 }
 
@@ -197,7 +208,8 @@ pub async fn second_factor(
     if account.status != AccountStatus::Active {
         return Err(ApiError::AccountInactive);
     }
-    let mut granted = start_session(&mut *tx, state, &account, client, Aal::Aal2, None, now).await?;
+    let mut granted =
+        start_session(&mut *tx, state, &account, client, Aal::Aal2, None, DeviceLookup::NotRead, now).await?;
     tx.clear_throttle(&account_key(&account.email_key)).await?;
     if method == factors::Method::RecoveryCode {
         let actor = Actor::User { account: account.id, session: Some(granted.session_id) };
@@ -302,10 +314,20 @@ async fn assess_login(
 /// How many earlier sign-ins a new one is compared with.
 const PRIOR_LOGINS: u32 = 200;
 
+/// What the caller already read of the signing-in device, with the account row.
+pub(crate) enum DeviceLookup {
+    /// Not read: `start_session` reads it.
+    NotRead,
+    /// The account's device with the presented key, if it has one (read under the account lock).
+    Read(Option<DeviceId>),
+}
+
 /// Opens a session on `account` (already locked in `tx`): finds or records the device, writes
 /// the session, the login event, the audit record and — for a device never seen on this account —
 /// a new-device notice. `prior` is the account's earlier sign-ins if the caller read them already
 /// (a password login reads them with everything else before it hashes); otherwise they are read.
+/// Call [`LoginGranted::committed`] once `tx` has committed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn start_session(
     tx: &mut dyn Tx,
     state: &AppState,
@@ -313,6 +335,7 @@ pub(crate) async fn start_session(
     client: &Client,
     aal: Aal,
     prior: Option<Vec<custos_store::PriorSignIn>>,
+    device: DeviceLookup,
     now: Timestamp,
 ) -> Result<LoginGranted, ApiError> {
     let (device_key, issued_key) = match &client.device_key {
@@ -323,10 +346,16 @@ pub(crate) async fn start_session(
         }
     };
     let key_hash = custos_core::crypto::TokenHash(sha256(device_key.as_bytes()));
-    let (device_id, new_device) = match tx.device_by_key(account.id, &key_hash).await? {
-        Some(d) => {
-            tx.touch_device(d.id, now, Some(client.ip), &client.user_agent).await?;
-            (d.id, false)
+    let known = match device {
+        // A key issued just now belongs to no device yet.
+        _ if issued_key.is_some() => None,
+        DeviceLookup::Read(known) => known,
+        DeviceLookup::NotRead => tx.device_by_key(account.id, &key_hash).await?.map(|d| d.id),
+    };
+    let (device_id, new_device) = match known {
+        Some(id) => {
+            tx.touch_device(id, now, Some(client.ip), &client.user_agent).await?;
+            (id, false)
         }
         None => {
             let d = DeviceRecord {

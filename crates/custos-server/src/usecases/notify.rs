@@ -123,14 +123,14 @@ pub async fn webhook(
     state: &AppState,
     account: Option<AccountId>,
     event: WebhookEvent,
-    data: serde_json::Value,
+    data: impl serde::Serialize + Send,
     idempotency_key: String,
     now: Timestamp,
 ) -> Result<(), ApiError> {
     if state.config.webhooks.is_empty() {
         return Ok(());
     }
-    let body = serde_json::to_vec(&WebhookPayload::new(event, now, data))
+    let body = serde_json::to_vec(&WebhookPayload::<_>::new(event, now, data))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     for (index, endpoint) in state.config.webhooks.iter().enumerate() {
         let key = format!("{idempotency_key}:{index}");

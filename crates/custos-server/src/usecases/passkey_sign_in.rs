@@ -112,7 +112,17 @@ pub async fn finish_login_second_factor(
     if account.status != AccountStatus::Active {
         return Err(ApiError::AccountInactive);
     }
-    let granted = login::start_session(&mut *tx, state, &account, client, Aal::Aal2, None, now).await?;
+    let granted = login::start_session(
+        &mut *tx,
+        state,
+        &account,
+        client,
+        Aal::Aal2,
+        None,
+        login::DeviceLookup::NotRead,
+        now,
+    )
+    .await?;
     tx.clear_throttle(&login::account_key(&account.email_key)).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();
@@ -209,7 +219,17 @@ pub async fn finish_sign_in(
         tx.commit().await?;
         return Err(ApiError::AccountInactive);
     }
-    let granted = login::start_session(&mut *tx, state, &account, client, Aal::Aal2, None, now).await?;
+    let granted = login::start_session(
+        &mut *tx,
+        state,
+        &account,
+        client,
+        Aal::Aal2,
+        None,
+        login::DeviceLookup::NotRead,
+        now,
+    )
+    .await?;
     tx.clear_throttle(&login::account_key(&account.email_key)).await?;
     tx.commit().await?;
     state.outbox_wake.notify_one();

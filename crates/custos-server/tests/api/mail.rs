@@ -34,7 +34,8 @@ async fn start_smtp(port: u16) -> SmtpServer {
         .spawn()
         .expect("python3 with aiosmtpd is needed for the SMTP tests (pip install aiosmtpd==1.4.6)");
     let server = SmtpServer { child, port, maildir };
-    for _ in 0..250 {
+    // Python's start-up alone can take seconds while the rest of the suite loads both cores.
+    for _ in 0..1500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return server;
         }

@@ -127,6 +127,18 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         (w.state, w.cancelled_by.as_deref(), w.cancelled_at),
         (WithdrawalState::Cancelled, Some("freeze"), Some(t(10)))
     );
+    // What the statements did, state by state (on SQLite `applied` is the rows read that the
+    // statements' predicates pick, confirmed by a count; this reads what they wrote).
+    for before in &ws {
+        let after = store.withdrawal(before.id).await.unwrap().unwrap().state;
+        let expected = if before.state.cancellable() { WithdrawalState::Cancelled } else { before.state };
+        assert_eq!(after, expected, "a withdrawal that was {}", before.state.as_str());
+    }
+    for before in &ts {
+        let after = store.transfer(before.id).await.unwrap().unwrap().state;
+        let expected = if before.state.cancellable() { TransferState::Cancelled } else { before.state };
+        assert_eq!(after, expected, "a transfer that was {}", before.state.as_str());
+    }
     assert_eq!(
         store.withdrawal(other.id).await.unwrap().unwrap().state,
         WithdrawalState::Queued,
