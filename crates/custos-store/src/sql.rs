@@ -5,9 +5,9 @@
 //! fragments; everything else is written here once.
 //!
 //! A `LIMIT` taken from a bound parameter is written `LIMIT CAST($n AS BIGINT)`. SQLite (3.51,
-//! as bundled) marks a limit that is a bare parameter as depending on the value bound and recompiles the
-//! statement every time it is bound again, so a cached statement is parsed and planned anew on
-//! every execution (it showed as 6 % of a freeze benchmark's CPU, and in every login's lookup);
+//! as bundled) marks a limit that is a bare parameter as depending on the value bound and
+//! recompiles the statement every time it is bound again, so a cached statement is parsed and
+//! planned anew on every execution (6 % of a freeze benchmark's CPU, and every login's lookup);
 //! through `CAST` the limit is an expression and the cached statement is reused. PostgreSQL reads
 //! both the same way. `tests/sql_limits.rs` keeps it so.
 
@@ -298,8 +298,8 @@ macro_rules! impl_sql_store {
                 id: AccountId,
                 device: Option<&TokenHash>,
             ) -> Result<Option<(AccountRecord, Option<DeviceId>)>> {
-                // The device (devices are never deleted) comes with the row, so a sign-in needs no
-                // read of its own for it; without a key `$2` is NULL and matches nothing.
+                // The device comes with the locked row, so a sign-in needs no read of its own for
+                // it; without a key `$2` is NULL and matches nothing.
                 let device_key = device.map(|d| d.as_bytes().to_vec());
                 let device_of = |r: &DbRow| -> Result<Option<DeviceId>> {
                     Ok(r.try_get::<Option<uuid::Uuid>, _>("device_id")?.map(DeviceId::from_uuid))
