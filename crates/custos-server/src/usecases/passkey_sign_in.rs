@@ -112,21 +112,7 @@ pub async fn finish_login_second_factor(
     if account.status != AccountStatus::Active {
         return Err(ApiError::AccountInactive);
     }
-    let granted = login::start_session(
-        &mut *tx,
-        state,
-        &account,
-        client,
-        Aal::Aal2,
-        None,
-        login::DeviceLookup::NotRead,
-        now,
-    )
-    .await?;
-    tx.clear_throttle(&login::account_key(&account.email_key)).await?;
-    tx.commit().await?;
-    state.outbox_wake.notify_one();
-    Ok(granted)
+    open_session(tx, state, &account, client, now).await
 }
 
 async fn check_ip_throttle(state: &AppState, client: &Client, now: Timestamp) -> Result<(), ApiError> {
@@ -154,6 +140,23 @@ pub async fn start_sign_in(state: &AppState, client: &Client) -> Result<Ceremony
 
 /// A refused passkey sign-in: counted against the address (like a wrong password) and, when the
 /// credential named an account, against that account's code throttle, and recorded there.
+/// The `aal2` session a passkey earns, opened in `tx`, which then commits.
+async fn open_session(
+    mut tx: Box<dyn Tx>,
+    state: &AppState,
+    account: &custos_store::AccountRecord,
+    client: &Client,
+    now: Timestamp,
+) -> Result<LoginGranted, ApiError> {
+    let device = login::DeviceLookup::NotRead;
+    let granted =
+        login::start_session(&mut *tx, state, account, client, Aal::Aal2, None, device, now).await?;
+    tx.clear_throttle(&login::account_key(&account.email_key)).await?;
+    tx.commit().await?;
+    granted.committed(state);
+    Ok(granted)
+}
+
 async fn refuse_sign_in(
     mut tx: Box<dyn Tx>,
     account: Option<&custos_store::AccountRecord>,
@@ -219,19 +222,5 @@ pub async fn finish_sign_in(
         tx.commit().await?;
         return Err(ApiError::AccountInactive);
     }
-    let granted = login::start_session(
-        &mut *tx,
-        state,
-        &account,
-        client,
-        Aal::Aal2,
-        None,
-        login::DeviceLookup::NotRead,
-        now,
-    )
-    .await?;
-    tx.clear_throttle(&login::account_key(&account.email_key)).await?;
-    tx.commit().await?;
-    state.outbox_wake.notify_one();
-    Ok(granted)
+    open_session(tx, state, &account, client, now).await
 }
