@@ -353,16 +353,23 @@ pub struct AuditRecord {
 /// `serde_json` gives for it as a `Value` (whose objects are `BTreeMap`s), which is how every
 /// record so far was hashed — written by [`crate::sorted_json`] without building the `Value`.
 pub fn canonical(chain: &str, seq: i64, at: Timestamp, actor: &Actor, event: &AuditEvent) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Canonical<'a> {
-        chain: &'a str,
-        seq: i64,
-        at: i64,
-        actor: &'a Actor,
-        event: &'a AuditEvent,
-    }
-    let c = Canonical { chain, seq, at: at.as_micros(), actor, event };
-    crate::sorted_json::to_vec(&c).unwrap_or_default()
+    let event = crate::sorted_json::to_vec(event).unwrap_or_default();
+    canonical_around(chain, seq, at, actor, &event)
+}
+
+/// [`canonical`] around an event already in canonical form. The record's keys in sorted order
+/// are `actor`, `at`, `chain`, `event`, `seq`, so the event's bytes sit whole inside the record's:
+/// an appender encodes the event once, for the hash and for storing.
+fn canonical_around(chain: &str, seq: i64, at: Timestamp, actor: &Actor, event: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(event.len() + 160);
+    out.extend_from_slice(b"{\"actor\":");
+    out.extend_from_slice(&crate::sorted_json::to_vec(actor).unwrap_or_default());
+    out.extend_from_slice(format!(",\"at\":{},\"chain\":", at.as_micros()).as_bytes());
+    out.extend_from_slice(&serde_json::to_vec(chain).unwrap_or_default());
+    out.extend_from_slice(b",\"event\":");
+    out.extend_from_slice(event);
+    out.extend_from_slice(format!(",\"seq\":{seq}}}").as_bytes());
+    out
 }
 
 pub fn link(prev_hash: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
@@ -375,14 +382,29 @@ pub fn link(prev_hash: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
 impl AuditRecord {
     /// Builds the next record of a chain whose head is `(prev_seq, prev_hash)` (`(0, GENESIS)` when empty).
     pub fn next(chain: Chain, head: (i64, [u8; 32]), at: Timestamp, actor: Actor, event: AuditEvent) -> Self {
+        Self::next_encoded(chain, head, at, actor, event).0
+    }
+
+    /// [`Self::next`], with the event as the JSON its hash covers (sorted keys), ready to store:
+    /// it reads back as the same event, and the receipt a freeze record carries is encoded once.
+    pub fn next_encoded(
+        chain: Chain,
+        head: (i64, [u8; 32]),
+        at: Timestamp,
+        actor: Actor,
+        event: AuditEvent,
+    ) -> (Self, String) {
         let chain_key = chain.key();
         let seq = head.0 + 1;
-        let hash = link(&head.1, &canonical(&chain_key, seq, at, &actor, &event));
+        let encoded = crate::sorted_json::to_vec(&event).unwrap_or_default();
+        let hash = link(&head.1, &canonical_around(&chain_key, seq, at, &actor, &encoded));
         let account = match chain {
             Chain::Account(a) => Some(a),
             Chain::System => None,
         };
-        Self { chain: chain_key, seq, at, actor, account, event, prev_hash: head.1, hash }
+        let record = Self { chain: chain_key, seq, at, actor, account, event, prev_hash: head.1, hash };
+        // `sorted_json` writes `serde_json`'s own strings and numbers: always UTF-8.
+        (record, String::from_utf8(encoded).unwrap_or_default())
     }
 }
 
@@ -557,6 +579,18 @@ mod tests {
                 "{event:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_event_encoded_for_storing_reads_back_and_its_record_verifies() {
+        let event =
+            AuditEvent::LoginFailed { ip: Some("203.0.113.9".parse().unwrap()), reason: "a \"b\" ü".into() };
+        let at = Timestamp::from_micros(1_700_000_000_000_000);
+        let (record, stored) =
+            AuditRecord::next_encoded(Chain::System, (0, GENESIS), at, Actor::System, event.clone());
+        assert_eq!(serde_json::from_str::<AuditEvent>(&stored).unwrap(), event);
+        assert_eq!(record, AuditRecord::next(Chain::System, (0, GENESIS), at, Actor::System, event));
+        assert_eq!(verify_chain(&[record]), Ok(1));
     }
 
     #[test]

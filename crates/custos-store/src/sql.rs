@@ -921,9 +921,9 @@ macro_rules! impl_sql_store {
                         }
                     }
                 };
-                let rec = AuditRecord::next(chain, head, at, actor, event);
+                // The event is stored as the hash encoded it (sorted keys): encoded once.
+                let (rec, event) = AuditRecord::next_encoded(chain, head, at, actor, event);
                 let actor = serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?;
-                let event = serde_json::to_string(&rec.event).map_err(|_| corrupt("audit event"))?;
                 let sql = concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
                 self.write(&["audit_records"], sql, |q| {
                     q.bind(&rec.chain)

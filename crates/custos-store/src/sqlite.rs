@@ -29,6 +29,38 @@ pub(crate) struct SqliteBackend {
     /// next (a connection discards its cache whenever another connection has written).
     writer: Arc<Mutex<Writer>>,
     options: SqliteConnectOptions,
+    /// Copies the WAL back into the database file, off every command's commit (see
+    /// [`checkpoint_in_background`]).
+    checkpointer: tokio::task::JoinHandle<()>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// What a WAL file is cut back to when it is rewound (bytes): a burst of writes may grow it, and
+/// it should not keep that size.
+const WAL_SIZE_LIMIT: &str = "67108864";
+
+/// Keeps the WAL short without making a command pay for it. SQLite's own automatic checkpoint
+/// runs inside the `COMMIT` of whichever transaction takes the WAL past 1,000 pages: that command
+/// then copies every page back and syncs the database file before it answers (a freeze that
+/// happened to be that transaction took several times as long: most of the freeze benchmark's
+/// p99). The writer connection has it turned off; this task checkpoints every
+/// [`CHECKPOINT_EVERY`] on a reader connection instead. `PASSIVE` copies what no reader still
+/// needs and never waits for, or blocks, the writer or a reader; once the whole WAL is copied, the
+/// writer's next transaction rewinds it and cuts the file back to [`WAL_SIZE_LIMIT`].
+fn checkpoint_in_background(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                Ok(_) => {}
+                Err(_) if pool.is_closed() => return,
+                Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; the next round retries"),
+            }
+        }
+    })
 }
 
 /// A write transaction, holding the writer connection. custos opens and ends it itself rather
@@ -76,6 +108,12 @@ impl Drop for SqliteTx {
 
 crate::deferred::impl_write_queue!(SqliteTx, sqlx::Sqlite, sqlx::SqliteConnection, immediate = false);
 
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
+    }
+}
+
 impl SqliteBackend {
     pub(crate) async fn connect(url: &str) -> crate::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -91,10 +129,15 @@ impl SqliteBackend {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        // Every write statement is prepared on the writer: room for all of them.
-        let options = options.statement_cache_capacity(512);
+        // Every write statement is prepared on the writer: room for all of them. Its commits leave
+        // the WAL to the background checkpoint.
+        let options = options
+            .statement_cache_capacity(512)
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         let writer = SqliteConnection::connect_with(&options).await?;
-        Ok(Self { pool, writer: Arc::new(Mutex::new(Some(writer))), options })
+        let checkpointer = checkpoint_in_background(pool.clone());
+        Ok(Self { pool, writer: Arc::new(Mutex::new(Some(writer))), options, checkpointer })
     }
 }
 
@@ -155,6 +198,7 @@ impl crate::Backend for SqliteBackend {
     }
 
     async fn close(&self) {
+        self.checkpointer.abort();
         if let Some(writer) = self.writer.lock().await.take() {
             let _ = writer.close().await;
         }

@@ -40,6 +40,11 @@ struct Args {
     /// Runs on PostgreSQL (a fresh schema) instead of SQLite.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// SQLite only: before the last freeze, checkpoint the WAL; after it (and its after-commit
+    /// work), copy the database and its WAL into DIR, so `scripts/wal_pages.py DIR` can say which
+    /// tables and indexes the freeze's commit wrote, page by page.
+    #[arg(long, value_name = "DIR")]
+    wal_copy: Option<std::path::PathBuf>,
 }
 
 const SESSIONS: usize = 50;
@@ -72,6 +77,10 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.freezes + 5 {
         let account = prepare(&store).await?;
         let c = timed_commit(&store).await?;
+        let last = i + 1 == args.freezes + 5;
+        if last && args.wal_copy.is_some() {
+            store.execute_unchecked_for_tests("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        }
         let t = Instant::now();
         let f = timed_freeze(&state, account).await?;
         // The work the freeze leaves for after its commit (the incident's facts from the
@@ -79,6 +88,12 @@ async fn main() -> anyhow::Result<()> {
         // the one before it.
         settle(&store, account).await?;
         let s = t.elapsed();
+        if let (true, Some(to)) = (last, &args.wal_copy) {
+            std::fs::create_dir_all(to)?;
+            for file in ["custos.db", "custos.db-wal"] {
+                std::fs::copy(dir.path().join(file), to.join(file))?;
+            }
+        }
         if i >= 5 {
             commits.push(c);
             freezes.push(f);

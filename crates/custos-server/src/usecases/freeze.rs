@@ -339,6 +339,7 @@ pub(crate) async fn freeze_locked(
     };
     let receipt = freeze::receipt(header, &snapshot, &plan, &interceptions);
     // The receipt is stored once, in the `AccountFrozen` record; the freeze row names the record.
+    // It moves into the record and back out, and through the freeze row: never copied.
     let record = tx
         .append_audit(
             Chain::Account(account.id),
@@ -347,24 +348,28 @@ pub(crate) async fn freeze_locked(
             AuditEvent::AccountFrozen {
                 channel: by.channel().as_str().to_owned(),
                 reason: reason.to_owned(),
-                receipt: Box::new(receipt.clone()),
+                receipt: Box::new(receipt),
             },
         )
         .await?;
-    tx.insert_freeze(&FreezeRecord {
+    let AuditEvent::AccountFrozen { receipt, .. } = record.event else {
+        return Err(ApiError::Internal("freeze: the audit record lost its receipt".into()));
+    };
+    let freeze = FreezeRecord {
         id: freeze_id,
         account_id: account.id,
         channel: by.channel(),
         actor: by.describe(),
         reason: reason.to_owned(),
-        receipt: receipt.clone(),
+        receipt: *receipt,
         receipt_record: Some(AuditPosition { chain: record.chain, seq: record.seq }),
         frozen_at: now,
         unfrozen_at: None,
         unfrozen_by: None,
         approved_by: None,
-    })
-    .await?;
+    };
+    tx.insert_freeze(&freeze).await?;
+    let receipt = freeze.receipt;
     tell(state, tx, account, &receipt, now).await?;
     let case = super::incidents::open_for_freeze(state, tx, account, &receipt, &rows, now).await?;
     Ok(Frozen { receipt, already_frozen: false, case: Some(case), diagnose: Some(account.id) })
