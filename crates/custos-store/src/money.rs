@@ -219,7 +219,8 @@ pub trait MoneyReader: Send + Sync {
     async fn withdrawals(&self, account: AccountId, limit: u32) -> Result<Vec<WithdrawalRecord>>;
     async fn withdrawal(&self, id: WithdrawalId) -> Result<Option<WithdrawalRecord>>;
     /// Ids of withdrawals in `state` that are due at `due`, oldest first: `held` ones whose hold
-    /// ends by then, others last changed by then (the wallet worker subtracts its delays).
+    /// ends by then, others last changed by then (the wallet worker subtracts its delays). None for
+    /// a final state.
     async fn withdrawals_due(
         &self,
         state: WithdrawalState,
