@@ -216,8 +216,16 @@ pub(crate) fn prior_sign_ins(json: &str) -> Result<Vec<crate::PriorSignIn>> {
     Ok(out)
 }
 
+/// The sessions the freeze ended: every one it read (live under the account's stamp). They are not
+/// written: the stamp the freeze rotates ends them all at once, so an account's sessions cost the
+/// freeze no page of the sessions table however many there are (see `freeze_sql!`).
+fn ended_with_the_stamp(rows: &FreezeRows) -> Vec<SessionId> {
+    rows.sessions.iter().map(|s| s.id).collect()
+}
+
+/// On PostgreSQL: the ids the freeze's CTEs returned, and the sessions as read.
 pub(crate) fn applied(
-    sessions: &str,
+    rows: &FreezeRows,
     api_keys: &str,
     withdrawals: &str,
     transfers: &str,
@@ -226,7 +234,7 @@ pub(crate) fn applied(
         parse::<String>(json, what)?.iter().map(|s| uuid(s, what)).collect()
     };
     let mut out = FreezeApplied {
-        sessions: ids(sessions, "revoked session ids")?.into_iter().map(SessionId::from_uuid).collect(),
+        sessions: ended_with_the_stamp(rows),
         api_keys: parse::<String>(api_keys, "revoked api key ids")?
             .iter()
             .map(|k| ApiKeyId::parse(k).ok_or_else(|| corrupt("api key id")))
@@ -244,18 +252,19 @@ pub(crate) fn applied(
     Ok(out)
 }
 
-/// The rows read that the freeze's writes select — every live session and key, the withdrawals
+/// The rows read that the freeze ends — every live session (ended by the stamp, not written) and
+/// key, the withdrawals
 /// and transfers in a cancellable state (the states the statements name; the conformance suite
 /// holds them to `cancellable`) — provided the writes changed exactly that many rows, the
 /// account's own among them. Otherwise the store did something else than planned: `Corrupt`.
 pub(crate) fn applied_as_read(rows: &FreezeRows, changed: i64) -> Result<FreezeApplied> {
     let mut out = FreezeApplied {
-        sessions: rows.sessions.iter().map(|s| s.id).collect(),
+        sessions: ended_with_the_stamp(rows),
         api_keys: rows.api_keys.iter().map(|k| k.id.clone()).collect(),
         withdrawals: rows.withdrawals.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect(),
         transfers: rows.transfers.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect(),
     };
-    let expected = 1 + out.sessions.len() + out.api_keys.len() + out.withdrawals.len() + out.transfers.len();
+    let expected = 1 + out.api_keys.len() + out.withdrawals.len() + out.transfers.len();
     if usize::try_from(changed).ok() != Some(expected) {
         return Err(corrupt("freeze: the writes changed other rows than were read"));
     }
@@ -274,16 +283,18 @@ mod tests {
     fn both_backends_uuid_spellings_decode_alike() {
         let hyphenated = r#"["0190f1c2-7a3b-7c4d-8e5f-a0b1c2d3e4f5"]"#;
         let hex = r#"["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5"]"#;
-        let a = applied(hyphenated, "[]", "[]", "[]").unwrap();
-        let b = applied(hex, "[]", "[]", "[]").unwrap();
+        let none = FreezeRows::default();
+        let a = applied(&none, "[]", hyphenated, "[]").unwrap();
+        let b = applied(&none, "[]", hex, "[]").unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.sessions.len(), 1);
+        assert_eq!(a.withdrawals.len(), 1);
     }
 
     #[test]
     fn anything_undecodable_is_corrupt_not_a_panic() {
-        assert!(applied("not json", "[]", "[]", "[]").is_err());
-        assert!(applied(r#"["not-a-uuid"]"#, "[]", "[]", "[]").is_err());
+        let none = FreezeRows::default();
+        assert!(applied(&none, "not json", "[]", "[]").is_err());
+        assert!(applied(&none, "[]", r#"["not-a-uuid"]"#, "[]").is_err());
         let bad_amount = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
             "address":"x","amount":"-1","fee":"0","txid":null,"broadcast_at":null,"created_at":1}]"#;
         assert!(rows("[]", "[]", bad_amount, "[]").is_err());
@@ -305,11 +316,12 @@ mod tests {
         let session =
             r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f7","ip":null,"user_agent":"ua","created_at":1}]"#;
         let read = rows(session, "[]", ws, "[]").unwrap();
-        // The account, one session, the queued withdrawal; the processing one is the wallet's.
-        let applied = applied_as_read(&read, 3).unwrap();
+        // The account and the queued withdrawal change; the processing one is the wallet's, and
+        // the session ends with the stamp (not written).
+        let applied = applied_as_read(&read, 2).unwrap();
         assert_eq!(applied.withdrawals, vec![read.withdrawals[0].id]);
-        assert_eq!(applied.sessions.len(), 1);
-        assert!(applied_as_read(&read, 2).is_err(), "fewer rows changed than read");
-        assert!(applied_as_read(&read, 4).is_err(), "more rows changed than read");
+        assert_eq!(applied.sessions, vec![read.sessions[0].id]);
+        assert!(applied_as_read(&read, 1).is_err(), "fewer rows changed than read");
+        assert!(applied_as_read(&read, 3).is_err(), "more rows changed than read");
     }
 }

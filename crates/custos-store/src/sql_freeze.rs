@@ -43,7 +43,8 @@ macro_rules! freeze_read_sql {
     (batch) => {
         concat!(
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)) FROM sessions WHERE account_id = $3 AND revoked_at IS NULL) AS sessions, ",
+            "'created_at', created_at)) FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
+            "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
             "(SELECT json_group_array(json_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)) ",
             "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'state', state, 'asset', asset, 'network', network, ",
@@ -63,7 +64,8 @@ macro_rules! freeze_read_sql {
     (cte) => {
         concat!(
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $3 AND revoked_at IS NULL) AS sessions, ",
+            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
+            "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)), '[]')::text ",
             "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'asset', asset, 'network', network, ",
@@ -87,9 +89,6 @@ pub(crate) use freeze_read_sql;
 /// account, $4 time, $5 revoke reason, $6 on-chain lookback start, $7 contact-change window start.
 macro_rules! freeze_sql {
     (account) => { "UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3" };
-    (sessions) => {
-        "UPDATE sessions SET revoked_at = $4, revoke_reason = $5 WHERE account_id = $3 AND revoked_at IS NULL"
-    };
     (api_keys) => {
         "UPDATE api_keys SET revoked_at = $4, revoke_reason = $5 WHERE account_id = $3 AND revoked_at IS NULL"
     };
@@ -110,7 +109,6 @@ macro_rules! freeze_sql {
         concat!(
             "SELECT total_changes() AS changes_before, ", freeze_read_sql!(batch), "; ",
             freeze_sql!(account), "; ",
-            freeze_sql!(sessions), "; ",
             freeze_sql!(api_keys), "; ",
             freeze_sql!(withdrawals), "; ",
             freeze_sql!(transfers), "; ",
@@ -124,12 +122,10 @@ macro_rules! freeze_sql {
         concat!(
             "WITH b AS (SELECT asset, available, locked FROM balances WHERE account_id = $3 FOR UPDATE), ",
             "a AS (", freeze_sql!(account), " RETURNING id), ",
-            "s AS (", freeze_sql!(sessions), " RETURNING id), ",
             "k AS (", freeze_sql!(api_keys), " RETURNING id), ",
             "w AS (", freeze_sql!(withdrawals), " RETURNING id), ",
             "t AS (", freeze_sql!(transfers), " RETURNING id) ",
             "SELECT ", freeze_read_sql!(cte), ", ",
-            "(SELECT coalesce(json_agg(id), '[]')::text FROM s) AS revoked_sessions, ",
             "(SELECT coalesce(json_agg(id), '[]')::text FROM k) AS revoked_api_keys, ",
             "(SELECT coalesce(json_agg(id), '[]')::text FROM w) AS cancelled_withdrawals, ",
             "(SELECT coalesce(json_agg(id), '[]')::text FROM t) AS cancelled_transfers"
@@ -149,7 +145,7 @@ macro_rules! freeze_applied {
     }};
     (cte, $read:expr, $touched:expr, $rows:expr, $part:expr) => {
         crate::json_rows::applied(
-            &$part($touched, "revoked_sessions")?,
+            $rows,
             &$part($touched, "revoked_api_keys")?,
             &$part($touched, "cancelled_withdrawals")?,
             &$part($touched, "cancelled_transfers")?,

@@ -84,6 +84,8 @@ pub struct SessionView {
 pub async fn sessions(state: &AppState, who: &UserSession) -> Result<Vec<SessionView>, ApiError> {
     let now = state.clock.now();
     let policy = state.config.sessions;
+    let account = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let stamp = &account.security_stamp;
     Ok(state
         .store
         .sessions(who.account_id, 50)
@@ -92,7 +94,8 @@ pub async fn sessions(state: &AppState, who: &UserSession) -> Result<Vec<Session
         .map(|s| SessionView {
             id: s.id.to_string(),
             current: s.id == who.session_id,
-            active: s.revoked_at.is_none() && now < policy.expires_at(s.created_at, s.last_seen_at),
+            active: s.stands(stamp) && now < policy.expires_at(s.created_at, s.last_seen_at),
+            revoke_reason: s.ended_because(stamp).map(|r| r.as_str()),
             device_id: s.device_id.to_string(),
             ip: s.ip.map(|i| i.to_string()),
             user_agent: s.user_agent,
@@ -100,7 +103,6 @@ pub async fn sessions(state: &AppState, who: &UserSession) -> Result<Vec<Session
             created_at: s.created_at.rfc3339(),
             last_seen_at: s.last_seen_at.rfc3339(),
             revoked_at: s.revoked_at.map(|t| t.rfc3339()),
-            revoke_reason: s.revoke_reason.map(|r| r.as_str()),
         })
         .collect())
 }

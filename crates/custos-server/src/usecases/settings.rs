@@ -61,7 +61,7 @@ pub async fn posture(state: &AppState, who: &UserSession) -> Result<Posture, Api
         .iter()
         .filter(|s| {
             s.id != who.session_id
-                && s.revoked_at.is_none()
+                && s.stands(&account.security_stamp)
                 && now < policy.expires_at(s.created_at, s.last_seen_at)
         })
         .count();

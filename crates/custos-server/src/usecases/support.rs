@@ -101,7 +101,7 @@ pub async fn account_summary(
         email: account.email,
         email_verified: account.email_verified_at.is_some(),
         status: account.status.as_str().to_owned(),
-        sessions_live: u32::try_from(sessions.iter().filter(|s| s.revoked_at.is_none()).count())
+        sessions_live: u32::try_from(sessions.iter().filter(|s| s.stands(&account.security_stamp)).count())
             .unwrap_or(u32::MAX),
         withdrawal_lock_until: account.withdrawal_lock_until.filter(|t| *t > now).map(|t| t.rfc3339()),
         second_factors,

@@ -145,7 +145,15 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         "another account's is untouched"
     );
     let frozen = store.account(a.id).await.unwrap().unwrap();
-    assert_eq!((frozen.status, frozen.security_stamp), (AccountStatus::Frozen, vec![9; 16]));
+    assert_eq!((frozen.status, frozen.security_stamp.clone()), (AccountStatus::Frozen, vec![9; 16]));
+    // Sessions end with the stamp the freeze rotated; their rows are not written.
+    let sessions = store.sessions(a.id, 10).await.unwrap();
+    let still = sessions.iter().find(|s| s.id == live.id).unwrap();
+    assert_eq!(still.revoked_at, None, "the freeze writes no session row");
+    assert!(!still.stands(&frozen.security_stamp));
+    assert_eq!(still.ended_because(&frozen.security_stamp), Some(RevokeReason::SecurityStampRotated));
+    let logged_out = sessions.iter().find(|s| s.id == ended.id).unwrap();
+    assert_eq!(logged_out.ended_because(&frozen.security_stamp), Some(RevokeReason::Logout));
     assert_eq!(store.account(b.id).await.unwrap().unwrap().status, AccountStatus::Active);
     assert_eq!(
         store.api_key(&key.id).await.unwrap().unwrap().revoke_reason.as_deref(),
