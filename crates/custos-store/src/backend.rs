@@ -139,7 +139,9 @@ pub trait Tx:
     async fn use_challenge(&mut self, id: ChallengeId, at: Timestamp) -> Result<bool>;
     /// Gives a live session a new token (and assurance, step-up time and stamp): after a step-up,
     /// and after a change that rotated the stamp, the acting session continues under a new token.
-    async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<()>;
+    /// `false` (nothing written) if the session was revoked or no longer carries
+    /// `new.issued_under`.
+    async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<bool>;
 
     // Devices
     async fn device_by_key(

@@ -300,6 +300,10 @@ pub struct Reissue {
     pub aal: Aal,
     pub stepped_up_at: Option<Timestamp>,
     pub stamp: Vec<u8>,
+    /// The stamp the session must still carry: the account's, as the reissuing transaction locked
+    /// it (before any rotation of its own). A session the stamp has moved past — a freeze ends
+    /// sessions that way, without writing them — is not brought back.
+    pub issued_under: Vec<u8>,
 }
 
 /// A registered passkey.

@@ -722,16 +722,20 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<()> {
-                sqlx::query("UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3, stamp_at_issue = $4 WHERE id = $5")
-                    .bind(new.token_hash.as_bytes())
-                    .bind(new.aal.as_str())
-                    .bind(new.stepped_up_at.map(micros))
-                    .bind(&new.stamp)
-                    .bind(id.as_uuid())
-                    .execute(self.conn().await?)
-                    .await?;
-                Ok(())
+            async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3, stamp_at_issue = $4 \
+                     WHERE id = $5 AND revoked_at IS NULL AND stamp_at_issue = $6",
+                )
+                .bind(new.token_hash.as_bytes())
+                .bind(new.aal.as_str())
+                .bind(new.stepped_up_at.map(micros))
+                .bind(&new.stamp)
+                .bind(id.as_uuid())
+                .bind(&new.issued_under)
+                .execute(self.conn().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn device_by_key(&mut self, account: AccountId, key_hash: &TokenHash) -> Result<Option<DeviceRecord>> {

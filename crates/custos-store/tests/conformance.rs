@@ -658,9 +658,16 @@ async fn sessions_are_reissued_with_a_new_token(store: Store) {
     let (s, old) = create_session(&store, &a, t(1)).await;
     let new = BearerToken::generate();
     let mut tx = store.begin().await.unwrap();
-    let reissue =
-        Reissue { token_hash: new.hash(), aal: Aal::Aal2, stepped_up_at: Some(t(2)), stamp: vec![9; 16] };
-    tx.reissue_session(s.id, &reissue).await.unwrap();
+    let under = |stamp: Vec<u8>| Reissue {
+        token_hash: new.hash(),
+        aal: Aal::Aal2,
+        stepped_up_at: Some(t(2)),
+        stamp: vec![9; 16],
+        issued_under: stamp,
+    };
+    // A session the stamp has moved past (a freeze ends sessions so) is not brought back.
+    assert!(!tx.reissue_session(s.id, &under(vec![7; 16])).await.unwrap());
+    assert!(tx.reissue_session(s.id, &under(a.security_stamp.clone())).await.unwrap());
     tx.commit().await.unwrap();
     assert!(store.session_with_account(&old.hash()).await.unwrap().is_none());
     let found = store.session_with_account(&new.hash()).await.unwrap().unwrap();

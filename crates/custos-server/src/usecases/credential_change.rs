@@ -120,9 +120,16 @@ pub async fn apply(
         // The acting session survives a RevokeOthers change under a new token and the new stamp.
         if let (Some(a), Sessions::RevokeOthers) = (acting, e.sessions) {
             let token = BearerToken::generate();
-            let reissue =
-                Reissue { token_hash: token.hash(), aal: a.aal, stepped_up_at: a.stepped_up_at, stamp };
-            tx.reissue_session(a.session, &reissue).await?;
+            let reissue = Reissue {
+                token_hash: token.hash(),
+                aal: a.aal,
+                stepped_up_at: a.stepped_up_at,
+                stamp,
+                issued_under: account.security_stamp.clone(),
+            };
+            if !tx.reissue_session(a.session, &reissue).await? {
+                return Err(ApiError::Unauthenticated);
+            }
             applied.session_token = Some(token);
         }
     }

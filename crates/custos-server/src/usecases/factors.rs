@@ -275,8 +275,11 @@ pub async fn confirm_totp(
         aal: Aal::Aal2,
         stepped_up_at: Some(now),
         stamp: account.security_stamp.clone(),
+        issued_under: account.security_stamp.clone(),
     };
-    tx.reissue_session(who.session_id, &reissue).await?;
+    if !tx.reissue_session(who.session_id, &reissue).await? {
+        return Err(ApiError::Unauthenticated);
+    }
     tx.commit().await?;
     state.outbox_wake.notify_one();
     Ok(TotpConfirmed { session_token: token, recovery_codes })

@@ -74,8 +74,18 @@ pub(crate) async fn reissue(
     now: Timestamp,
 ) -> Result<BearerToken, ApiError> {
     let token = BearerToken::generate();
-    let r = Reissue { token_hash: token.hash(), aal, stepped_up_at: Some(now), stamp: stamp.to_vec() };
-    tx.reissue_session(who.session_id, &r).await?;
+    let r = Reissue {
+        token_hash: token.hash(),
+        aal,
+        stepped_up_at: Some(now),
+        stamp: stamp.to_vec(),
+        issued_under: stamp.to_vec(),
+    };
+    // A freeze (or a credential change) that committed after this request was admitted ended the
+    // session by moving the stamp on: it stays ended.
+    if !tx.reissue_session(who.session_id, &r).await? {
+        return Err(ApiError::Unauthenticated);
+    }
     Ok(token)
 }
 
