@@ -87,6 +87,8 @@ pub(crate) use freeze_read_sql;
 
 /// The freeze: its read, its writes and what they touched, in one trip. $1 status, $2 stamp, $3
 /// account, $4 time, $5 revoke reason, $6 on-chain lookback start, $7 contact-change window start.
+/// Sessions are read (those live under the current stamp, for the receipt) but not written: the
+/// new stamp ends them all, however many there are (`SessionRecord::stands`).
 macro_rules! freeze_sql {
     (account) => { "UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3" };
     (api_keys) => {
