@@ -253,10 +253,9 @@ pub(crate) fn applied(
 }
 
 /// The rows read that the freeze ends — every live session (ended by the stamp, not written) and
-/// key, the withdrawals
-/// and transfers in a cancellable state (the states the statements name; the conformance suite
-/// holds them to `cancellable`) — provided the writes changed exactly that many rows, the
-/// account's own among them. Otherwise the store did something else than planned: `Corrupt`.
+/// key, the withdrawals and transfers in a cancellable state (the states the statements name; the
+/// conformance suite holds them to `cancellable`) — provided the writes changed exactly the account,
+/// those keys, withdrawals and transfers. Otherwise the store did something else than planned: `Corrupt`.
 pub(crate) fn applied_as_read(rows: &FreezeRows, changed: i64) -> Result<FreezeApplied> {
     let mut out = FreezeApplied {
         sessions: ended_with_the_stamp(rows),

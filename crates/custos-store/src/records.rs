@@ -71,14 +71,15 @@ impl SessionRecord {
     /// security stamp. Rotating the stamp (a freeze, a credential change) ends every session issued
     /// under the old one at once; a freeze writes no session row (see `freeze_sql!`).
     pub fn stands(&self, account_stamp: &[u8]) -> bool {
-        self.revoked_at.is_none() && self.stamp_at_issue == account_stamp
+        self.revoked_at.is_none() && custos_core::crypto::ct_eq(&self.stamp_at_issue, account_stamp)
     }
 
     /// Why it ended, if it did: its own revocation, or the account's stamp moving on.
     pub fn ended_because(&self, account_stamp: &[u8]) -> Option<RevokeReason> {
         match self.revoked_at {
             Some(_) => self.revoke_reason,
-            None => (self.stamp_at_issue != account_stamp).then_some(RevokeReason::SecurityStampRotated),
+            None => (!custos_core::crypto::ct_eq(&self.stamp_at_issue, account_stamp))
+                .then_some(RevokeReason::SecurityStampRotated),
         }
     }
 }
