@@ -277,6 +277,8 @@ pub trait Reader:
     async fn outbox_delivered(&self, id: OutboxId, at: Timestamp, purge_payload: bool) -> Result<()>;
     async fn outbox_failed(&self, id: OutboxId, next_attempt_at: Timestamp, error: &str) -> Result<()>;
     async fn outbox_message(&self, id: OutboxId) -> Result<Option<OutboxRecord>>;
+    /// The message queued under `key` (idempotency keys are unique), delivered or not.
+    async fn outbox_by_key(&self, key: &str) -> Result<Option<OutboxRecord>>;
     /// Undelivered messages, oldest first (operators and tests watch delivery with it).
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>>;
 

@@ -9,7 +9,7 @@ use custos_core::Timestamp;
 use custos_core::api_key::ApiKeyId;
 use custos_core::crypto::TokenHash;
 use custos_core::freeze::{FreezeChannel, FreezeReceipt};
-use custos_core::ids::{AccountId, FreezeId, IncidentId, SessionId, TransferId, Uid, WithdrawalId};
+use custos_core::ids::{AccountId, FreezeId, SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::login::AccountStatus;
 
 use custos_core::api_key::Scopes;
@@ -61,8 +61,6 @@ pub struct FreezeRows {
     /// (read in the same statement: a freeze must not wait for another connection, nor lock the
     /// receiver, while it holds the sender's row lock), oldest first.
     pub transfers: Vec<OpenTransfer>,
-    /// The account's open incident case, if it has one (the freeze attaches to it).
-    pub open_incident: Option<IncidentId>,
     /// Contact changes since `contacts_since`, oldest first (who may receive the case link).
     pub contact_changes: Vec<ContactChange>,
     /// The account's balances, by asset (what released reservations go back to). Read under the

@@ -7,7 +7,7 @@
 
 use custos_core::Timestamp;
 use custos_core::api_key::{ApiKeyId, Scopes};
-use custos_core::ids::{IncidentId, SessionId, TransferId, Uid, WithdrawalId};
+use custos_core::ids::{SessionId, TransferId, Uid, WithdrawalId};
 use custos_core::money::Amount;
 use custos_core::transfer::TransferState;
 use custos_core::withdrawal::WithdrawalState;
@@ -125,7 +125,6 @@ pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers:
                 })
             })
             .collect::<Result<_>>()?,
-        open_incident: None,
         contact_changes: Vec::new(),
         balances: Vec::new(),
     };
@@ -168,10 +167,6 @@ struct ContactChangeJson {
     kind: String,
     previous: String,
     changed_at: i64,
-}
-
-pub(crate) fn incident_id(id: Option<String>) -> Result<Option<IncidentId>> {
-    id.map(|s| uuid(&s, "incident id").map(IncidentId::from_uuid)).transpose()
 }
 
 /// Oldest first, ties by id (the first email change of a window names the trusted address).

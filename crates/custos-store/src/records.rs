@@ -149,6 +149,9 @@ pub enum OutboxTopic {
     Sms,
     /// A Standard Webhooks message; the recipient is the endpoint URL.
     Webhook,
+    /// Work custos itself does once the command that queued it has committed: opening the incident
+    /// case a freeze asked for (`usecases::incidents::CaseFollowUp`). The recipient is `custos`.
+    Case,
 }
 
 impl OutboxTopic {
@@ -157,10 +160,11 @@ impl OutboxTopic {
             Self::Email => "email",
             Self::Sms => "sms",
             Self::Webhook => "webhook",
+            Self::Case => "case",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Email, Self::Sms, Self::Webhook].into_iter().find(|t| t.as_str() == s)
+        [Self::Email, Self::Sms, Self::Webhook, Self::Case].into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -1303,6 +1303,14 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(outbox_row).transpose()
             }
 
+            async fn outbox_by_key(&self, key: &str) -> Result<Option<OutboxRecord>> {
+                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE idempotency_key = $1"))
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(outbox_row).transpose()
+            }
+
             async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>> {
                 let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT CAST($1 AS BIGINT)"))
                     .bind(i64::from(limit))

@@ -54,7 +54,6 @@ macro_rules! freeze_read_sql {
             "(SELECT json_group_array(json_object('id', lower(hex(t.id)), 'state', t.state, 'asset', t.asset, ",
             "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
-            "(SELECT lower(hex(id)) FROM incidents WHERE account_id = $3 AND state <> 'closed') AS open_incident, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
             "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
             "(SELECT json_group_array(json_object('asset', asset, 'available', CAST(available AS TEXT), ",
@@ -75,7 +74,6 @@ macro_rules! freeze_read_sql {
             "(SELECT coalesce(json_agg(json_build_object('id', t.id, 'state', t.state, 'asset', t.asset, ",
             "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
-            "(SELECT id::text FROM incidents WHERE account_id = $3 AND state <> 'closed') AS open_incident, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'previous', previous, ",
             "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
             "(SELECT coalesce(json_agg(json_build_object('asset', asset, 'available', available::text, ",
@@ -234,7 +232,6 @@ macro_rules! impl_freeze_sql {
                         &part(read, "withdrawals")?,
                         &part(read, "transfers")?,
                     )?;
-                    rows.open_incident = crate::json_rows::incident_id(read.try_get("open_incident")?)?;
                     rows.contact_changes = crate::json_rows::contact_changes(&part(read, "contact_changes")?)?;
                     rows.balances = crate::json_rows::balances(&part(read, "balances")?)?;
                     let applied = freeze_applied!($mode, read, touched, &rows, part);

@@ -107,5 +107,15 @@ async fn deliver(state: &AppState, channels: &Channels, m: &OutboxRecord) -> Res
             // it was sent.
             Ok(false)
         }
+        OutboxTopic::Case => {
+            // Not a message: the second step of a freeze, usually done already by the task the
+            // freeze started (then this finds its link stored and does nothing). Its payload holds
+            // the case link's token, so it is purged.
+            let follow_up = serde_json::from_slice(&plaintext).map_err(|e| e.to_string())?;
+            crate::usecases::incidents::open_after_freeze(state, &follow_up)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(true)
+        }
     }
 }

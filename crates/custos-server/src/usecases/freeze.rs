@@ -113,18 +113,20 @@ pub struct Frozen {
     pub already_frozen: bool,
     /// The private link to the account's incident case (see `usecases::incidents`).
     pub case: Option<super::incidents::CaseLink>,
-    /// The account whose new case the diagnosis fills once the freeze has committed.
-    diagnose: Option<custos_core::ids::AccountId>,
+    /// The account and the outbox key of the follow-up that opens its case once the freeze has
+    /// committed (`incidents::case_for_freeze`).
+    follow_up: Option<(custos_core::ids::AccountId, String)>,
 }
 
 impl Frozen {
     /// Call once the freeze's transaction has committed: wakes the outbox for the notices and
-    /// starts the diagnosis that fills the case's facts. Neither may start earlier — the diagnosis
-    /// would wait on the lock the freeze holds, and both would compete with the freeze for the CPU.
+    /// starts the follow-up that opens the case and fills its facts. Neither may start earlier —
+    /// the follow-up would wait on the lock the freeze holds, and both would compete with the
+    /// freeze for the CPU.
     pub(crate) fn committed(&self, state: &AppState) {
         state.outbox_wake.notify_one();
-        if let Some(account) = self.diagnose {
-            super::incidents::diagnose_in_background(state, account);
+        if let Some((account, key)) = &self.follow_up {
+            super::incidents::open_in_background(state, *account, key.clone());
         }
     }
 }
@@ -313,7 +315,7 @@ pub(crate) async fn freeze_locked(
     };
     if let Some(receipt) = freeze::already_frozen(account.status, existing) {
         let case = super::incidents::link_for_frozen(state, tx, account, now).await?;
-        return Ok(Frozen { receipt, already_frozen: true, case, diagnose: None });
+        return Ok(Frozen { receipt, already_frozen: true, case, follow_up: None });
     }
     // The read and the set-based writes go to the store together; the plan is made from the rows
     // as they were, and what the writes touched must be exactly the plan (`apply`), or nothing
@@ -371,8 +373,9 @@ pub(crate) async fn freeze_locked(
     tx.insert_freeze(&freeze).await?;
     let receipt = freeze.receipt;
     tell(state, tx, account, &receipt, now).await?;
-    let case = super::incidents::open_for_freeze(state, tx, account, &receipt, &rows, now).await?;
-    Ok(Frozen { receipt, already_frozen: false, case: Some(case), diagnose: Some(account.id) })
+    let (case, follow_up) =
+        super::incidents::case_for_freeze(state, tx, account, &receipt, &rows, now).await?;
+    Ok(Frozen { receipt, already_frozen: false, case: Some(case), follow_up: Some((account.id, follow_up)) })
 }
 
 /// The rows as core sees them: amounts formatted, transfer counterparties by UID.

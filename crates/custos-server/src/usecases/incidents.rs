@@ -1,11 +1,13 @@
-//! Incident cases (issue 6, "report"): opened by every freeze in the freeze's own transaction and
-//! by the holder's report; a thread between the holder and support; the private case link.
+//! Incident cases (issue 6, "report"): opened for every freeze and by the holder's report; a thread
+//! between the holder and support; the private case link.
 //!
-//! A freeze must stay fast, and the diagnosis reads an account's last month, so a freeze opens
-//! the case with what it knows (UID, email, the receipt as the measures taken) and the diagnosis
-//! fills in the detection time and the unauthorised actions in a second step after the freeze
-//! commits ([`fill_facts`], spawned by the freeze and run again by any reader that finds the facts
-//! still pending — so a crash between the two steps loses nothing).
+//! A freeze must stay fast, so it only queues the case (a follow-up in the outbox, carrying the
+//! link its receipt shows, [`case_for_freeze`]); right after the freeze commits, a task opens the
+//! case with what the freeze knew (UID, email, the receipt as the measures taken) and the
+//! diagnosis, which reads the account's last month, fills in the detection time and the
+//! unauthorised actions ([`open_in_background`]). The outbox worker retries the first step, the
+//! case page runs it if its link arrives first, and any reader that finds the facts still pending
+//! runs the second — so a crash between the steps loses nothing.
 //!
 //! The case link (`LinkPurpose::CaseAccess`) reads and adds to one case, survives the security
 //! stamp, and is emailed only to an address that predates the last email change (see
@@ -15,9 +17,9 @@ use std::time::Duration;
 
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, Chain};
-use custos_core::crypto::BearerToken;
+use custos_core::crypto::{BearerToken, KeyPurpose, TokenHash};
 use custos_core::email::Email;
-use custos_core::freeze::FreezeReceipt;
+use custos_core::freeze::{FreezeChannel, FreezeReceipt};
 use custos_core::ids::{AccountId, IncidentId, IncidentMessageId, LinkTokenId};
 use custos_core::incident::{
     self, IncidentFacts, IncidentOrigin, IncidentState, MessageAuthor, MessageBody, SlaTarget,
@@ -28,9 +30,9 @@ use custos_core::webhook::WebhookEvent;
 use custos_core::{Reason, diagnosis as core_diagnosis};
 use custos_store::{
     AccountRecord, ContactChange, ContactKind, FreezeRows, IncidentMessageRecord, IncidentRecord,
-    LinkTokenRecord, Tx,
+    LinkTokenRecord, OutboxRecord, OutboxTopic, Tx,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::notify::{self, Recipient};
@@ -201,9 +203,23 @@ async fn mint_case_link(
     now: Timestamp,
 ) -> Result<String, ApiError> {
     let token = BearerToken::generate();
+    store_case_link(tx, case, token.hash(), now).await?;
+    Ok(case_url(state, &token))
+}
+
+fn case_url(state: &AppState, token: &BearerToken) -> String {
+    state.config.link(&format!("/case/{}", token.expose()))
+}
+
+async fn store_case_link(
+    tx: &mut dyn Tx,
+    case: &IncidentRecord,
+    token_hash: TokenHash,
+    now: Timestamp,
+) -> Result<(), ApiError> {
     tx.insert_link_token(&LinkTokenRecord {
         id: LinkTokenId::new(),
-        token_hash: token.hash(),
+        token_hash,
         purpose: LinkPurpose::CaseAccess,
         account_id: case.account_id,
         subject: Some(case.id.to_string()),
@@ -214,74 +230,152 @@ async fn mint_case_link(
         used_at: None,
     })
     .await?;
-    Ok(state.config.link(&format!("/case/{}", token.expose())))
+    Ok(())
 }
 
-/// Inside the freeze's transaction (account locked): opens the account's case, or attaches the
-/// freeze to its open one; mints the private case link; emails it to the trusted address only.
-/// The freeze read the open case's id and the contact changes since [`trusted_window_start`]
-/// with everything else (`rows`), so nothing here waits for a read unless a case is open.
-pub(crate) async fn open_for_freeze(
+/// What a freeze leaves for the step after its commit: open the account's case (or attach the
+/// freeze to its open one), make the link the receipt already shows valid, and email it to the
+/// trusted address the freeze chose. Queued in the outbox (topic `case`, sealed, purged once done)
+/// by the freeze's own transaction, so a crash between the two steps loses nothing.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CaseFollowUp {
+    account: AccountId,
+    channel: FreezeChannel,
+    /// The case link's token, as the receipt shows it.
+    token: String,
+    measures: Vec<String>,
+    /// The trusted address at the time of the freeze, if any.
+    email: Option<String>,
+    frozen_at: Timestamp,
+}
+
+/// The outbox key of the follow-up whose link token is `hash`: the case page finds a follow-up
+/// still pending from the link alone.
+fn follow_up_key(hash: &TokenHash) -> String {
+    format!("case:{}", hex::encode(hash.as_bytes()))
+}
+
+/// Inside the freeze's transaction: the case link the receipt shows, where it will be emailed, and
+/// the follow-up that opens the case once the freeze has committed ([`open_after_freeze`]). Opening
+/// the case here would add its row, its link token and their indexes to the commit every victim
+/// waits for. The freeze read the contact changes since [`trusted_window_start`] with everything
+/// else (`rows`), so nothing here waits for a read. Returns the link and the follow-up's key.
+pub(crate) async fn case_for_freeze(
     state: &AppState,
     tx: &mut dyn Tx,
     account: &AccountRecord,
     receipt: &FreezeReceipt,
     rows: &FreezeRows,
     now: Timestamp,
-) -> Result<CaseLink, ApiError> {
-    let channel = receipt.channel;
+) -> Result<(CaseLink, String), ApiError> {
     let mut measures =
-        vec![format!("Account frozen {} at {}.", freeze::channel_words(channel), now.rfc3339())];
+        vec![format!("Account frozen {} at {}.", freeze::channel_words(receipt.channel), now.rfc3339())];
     measures.extend(freeze::receipt_lines(receipt));
     measures.truncate(incident::MAX_FACT_ITEMS);
-    // Kept short: the freeze holds the account lock. A new case is written once; an open one gets
-    // the receipt added. The thread's system message comes with the facts, after the commit.
-    let open = match rows.open_incident {
-        Some(id) => tx.incident_in_tx(id).await?,
-        None => None,
+    let token = BearerToken::generate();
+    let email = trusted_email_of(account, &rows.contact_changes);
+    let link = CaseLink { url: case_url(state, &token), emailed_to: email.as_deref().map(mask) };
+    let follow_up = CaseFollowUp {
+        account: account.id,
+        channel: receipt.channel,
+        token: token.expose().to_owned(),
+        measures,
+        email,
+        frozen_at: now,
     };
+    let key = follow_up_key(&token.hash());
+    let plaintext = serde_json::to_vec(&follow_up).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sealed = state.config.keys.seal(KeyPurpose::OutboxPayload, key.as_bytes(), &plaintext);
+    tx.enqueue(&OutboxRecord::new(
+        OutboxTopic::Case,
+        key.clone(),
+        Some(account.id),
+        "custos".into(),
+        sealed,
+        now,
+    ))
+    .await?;
+    Ok((link, key))
+}
+
+/// The freeze's second step, in a transaction of its own: opens the account's case, or attaches
+/// the freeze to its open one; stores the case link; emails it to the trusted address only. Run
+/// at least once (the task the freeze starts, the outbox worker, the case page); a link already
+/// stored means it ran.
+pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Result<(), ApiError> {
+    let token =
+        BearerToken::parse(&f.token).ok_or_else(|| ApiError::Internal("case follow-up token".into()))?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let Some(account) = tx.lock_account(f.account).await? else { return Ok(()) };
+    if tx.link_token_by_hash(&token.hash()).await?.is_some() {
+        return Ok(());
+    }
+    let open = tx.open_incident_of(account.id).await?;
     let case = match open {
         None => {
-            let origin = IncidentOrigin::Freeze { channel };
-            open_case(tx, state, account, origin, measures, Actor::System, now).await?
+            let origin = IncidentOrigin::Freeze { channel: f.channel };
+            open_case(&mut *tx, state, &account, origin, f.measures.clone(), Actor::System, now).await?
         }
         Some(mut case) => {
             if let Some(to) = case.state.after_new_report() {
                 let event = move_to(&mut case, to, now)?;
-                audit(tx, Chain::Account(account.id), now, Actor::System, event).await?;
+                audit(&mut *tx, Chain::Account(account.id), now, Actor::System, event).await?;
             }
-            case.facts.measures_taken.extend(measures);
+            case.facts.measures_taken.extend(f.measures.iter().cloned());
             case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
             case.updated_at = now;
             tx.update_incident(&case).await?;
             case
         }
     };
-    let url = mint_case_link(tx, state, &case, now).await?;
-    let emailed_to = match trusted_email_of(account, &rows.contact_changes) {
-        Some(to) => {
-            let recipient = Recipient {
-                account: Some(account.id),
-                email: &to,
-                anti_phishing_code: account.anti_phishing_code.as_deref(),
-            };
-            let notice =
-                Notice::CaseLink { uid: account.uid.get(), opened_at: case.opened_at, case_url: url.clone() };
-            let key = format!("case_link:{}:{}", case.id, now.as_micros());
-            notify::email(tx, state, recipient, notice, key, now).await?;
-            Some(mask(&to))
-        }
-        None => None,
-    };
-    // The diagnosis runs after the freeze commits (`Frozen::committed` starts it).
-    Ok(CaseLink { url, emailed_to })
+    store_case_link(&mut *tx, &case, token.hash(), now).await?;
+    if let Some(to) = &f.email {
+        let recipient = Recipient {
+            account: Some(account.id),
+            email: to,
+            anti_phishing_code: account.anti_phishing_code.as_deref(),
+        };
+        let notice = Notice::CaseLink {
+            uid: account.uid.get(),
+            opened_at: case.opened_at,
+            case_url: case_url(state, &token),
+        };
+        let key = format!("case_link:{}:{}", case.id, f.frozen_at.as_micros());
+        notify::email(&mut *tx, state, recipient, notice, key, now).await?;
+    }
+    tx.commit().await?;
+    state.outbox_wake.notify_one();
+    Ok(())
 }
 
-/// Fills the account's open case's facts in a task of its own, after the command that opened or
-/// reopened the case committed. A failure is logged; the next read of the case retries.
-pub(crate) fn diagnose_in_background(state: &AppState, account: AccountId) {
+/// Runs the follow-up queued under `key` now if it is still pending, and marks it done. Answers
+/// whether one was pending.
+async fn open_pending(state: &AppState, key: &str) -> Result<bool, ApiError> {
+    let Some(m) = state.store.outbox_by_key(key).await? else { return Ok(false) };
+    let (None, Some(sealed)) = (m.delivered_at, m.payload.as_deref()) else { return Ok(false) };
+    let plaintext = state
+        .config
+        .keys
+        .open(KeyPurpose::OutboxPayload, key.as_bytes(), sealed)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let f: CaseFollowUp =
+        serde_json::from_slice(&plaintext).map_err(|e| ApiError::Internal(e.to_string()))?;
+    open_after_freeze(state, &f).await?;
+    state.store.outbox_delivered(m.id, state.clock.now(), true).await?;
+    Ok(true)
+}
+
+/// After a freeze commits: opens its case ([`open_after_freeze`]) and fills the case's facts, in a
+/// task of its own. A failure is logged; the outbox worker retries the first, the next read of the
+/// case the second.
+pub(crate) fn open_in_background(state: &AppState, account: AccountId, follow_up: String) {
     let state = state.clone();
     tokio::spawn(async move {
+        if let Err(e) = open_pending(&state, &follow_up).await {
+            tracing::warn!(error = %e, "opening a frozen account's case failed; the outbox retries");
+            return;
+        }
         if let Err(e) = fill_facts(&state, account).await {
             tracing::warn!(error = %e, "filling an incident's facts failed; the next read retries");
         }
@@ -738,8 +832,17 @@ async fn case_of_link(state: &AppState, token: &str) -> Result<IncidentRecord, A
     let token = BearerToken::parse(token).ok_or(ApiError::LinkInvalid)?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let (link, account) = super::open_link(&mut *tx, &token, LinkPurpose::CaseAccess, now).await?;
+    let mut opened = super::open_link(&mut *tx, &token, LinkPurpose::CaseAccess, now).await;
     tx.rollback().await?;
+    // A link from a receipt may arrive before the freeze's follow-up has opened the case.
+    if matches!(opened, Err(ApiError::LinkInvalid))
+        && open_pending(state, &follow_up_key(&token.hash())).await?
+    {
+        let mut tx = state.store.begin().await?;
+        opened = super::open_link(&mut *tx, &token, LinkPurpose::CaseAccess, now).await;
+        tx.rollback().await?;
+    }
+    let (link, account) = opened?;
     let id: IncidentId = link.subject.as_deref().and_then(|s| s.parse().ok()).ok_or(ApiError::LinkInvalid)?;
     match state.store.incident(id).await? {
         Some(c) if c.account_id == account.id => Ok(c),
@@ -891,4 +994,136 @@ pub async fn staff_set_state_because(
     staff_acted(&mut *tx, account_id, &actor, action, format!("incident:{}", case.id), reason, now).await?;
     tx.commit().await?;
     Ok(IncidentView::new(&case, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use custos_core::Clock;
+    use custos_core::clock::SystemClock;
+    use custos_core::crypto::new_security_stamp;
+    use custos_core::ids::Uid;
+    use custos_core::login::AccountStatus;
+    use custos_core::password::PasswordHasher;
+    use custos_store::Store;
+    use custos_store::testing::{TempDir, fresh_sqlite};
+
+    use super::*;
+    use crate::config::RawConfig;
+    use crate::hashing::HashPool;
+    use crate::outbox;
+    use crate::usecases::freeze::{FreezeBy, freeze_locked};
+    use crate::{Config, Overrides};
+
+    /// The app's state without its workers: nothing runs after a commit unless the test runs it.
+    fn state(store: Store, dir: &TempDir) -> AppState {
+        let raw = RawConfig { data_dir: Some(dir.path().display().to_string()), ..Default::default() };
+        let config =
+            Config::from_raw(raw, Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() })
+                .unwrap();
+        let hashes = HashPool::new(PasswordHasher::new(config.hash_cost).unwrap(), 1, 4);
+        AppState::new(store, Arc::new(SystemClock), config, hashes)
+    }
+
+    async fn account(store: &Store, email: &str) -> AccountId {
+        let now = SystemClock.now();
+        let id = AccountId::new();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_account(&AccountRecord {
+            id,
+            uid: Uid::random(),
+            email: email.into(),
+            email_key: email.into(),
+            email_verified_at: Some(now),
+            phone: None,
+            status: AccountStatus::Active,
+            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+            security_stamp: new_security_stamp(),
+            anti_phishing_code: None,
+            created_at: now,
+            withdrawal_lock_until: None,
+            withdrawal_lock_reason: None,
+            phone_verified_at: None,
+            sms_enabled_at: None,
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    /// Freezes and commits, then stops — as a process that dies right after the commit would,
+    /// before the follow-up that opens the case ran. Returns the case link's token.
+    async fn freeze_and_stop(state: &AppState, account: AccountId) -> (String, Option<String>) {
+        let mut tx = state.store.begin().await.unwrap();
+        let locked = tx.lock_account(account).await.unwrap().unwrap();
+        let by = FreezeBy::Policy { name: "test".into() };
+        let frozen = freeze_locked(state, &mut *tx, &locked, &by, "test").await.unwrap();
+        tx.commit().await.unwrap();
+        let case = frozen.case.expect("a first freeze shows a case link");
+        (case.url.rsplit('/').next().unwrap().to_owned(), case.emailed_to)
+    }
+
+    #[tokio::test]
+    async fn a_receipts_case_link_opens_the_case_its_freeze_left_pending_and_only_once() {
+        let (store, dir) = fresh_sqlite().await.unwrap();
+        let state = state(store.clone(), &dir);
+        let id = account(&store, "victim@example.com").await;
+        let (token, emailed_to) = freeze_and_stop(&state, id).await;
+        assert_eq!(emailed_to.as_deref(), Some("v***@example.com"));
+        assert!(store.incidents_of(id).await.unwrap().is_empty(), "the freeze's commit holds no case");
+
+        // The link works at once: the page runs the pending follow-up first.
+        let view = case_by_link(&state, &token).await.unwrap();
+        let cases = store.incidents_of(id).await.unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(view.incident.id, cases[0].id.to_string());
+        assert_eq!(cases[0].origin.as_string(), "freeze:policy");
+        assert!(
+            cases[0].facts.measures_taken[0].starts_with("Account frozen by an automatic security policy")
+        );
+        let key = follow_up_key(&BearerToken::parse(&token).unwrap().hash());
+        let done = store.outbox_by_key(&key).await.unwrap().unwrap();
+        assert!(done.delivered_at.is_some() && done.payload.is_none(), "done, and its token purged");
+
+        // Run again (the outbox worker's lease ran out, say): nothing more is written.
+        let plaintext = serde_json::to_vec(&CaseFollowUp {
+            account: id,
+            channel: FreezeChannel::Policy,
+            token: token.clone(),
+            measures: vec!["again".into()],
+            email: Some("victim@example.com".into()),
+            frozen_at: cases[0].opened_at,
+        })
+        .unwrap();
+        open_after_freeze(&state, &serde_json::from_slice(&plaintext).unwrap()).await.unwrap();
+        let again = store.incidents_of(id).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert!(!again[0].facts.measures_taken.iter().any(|m| m == "again"));
+        let case_mails = store.outbox_pending(100).await.unwrap();
+        let case_mails = case_mails.iter().filter(|m| m.idempotency_key.starts_with("case_link:")).count();
+        assert_eq!(case_mails, 1, "the case link is emailed once, to the address from before any change");
+    }
+
+    #[tokio::test]
+    async fn the_outbox_worker_opens_the_case_of_a_freeze_whose_process_stopped() {
+        let (store, dir) = fresh_sqlite().await.unwrap();
+        let state = state(store.clone(), &dir);
+        let id = account(&store, "owner@example.com").await;
+        let (token, _) = freeze_and_stop(&state, id).await;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let channels = outbox::Channels {
+            mail: outbox::mail::Mailer::from_config(None, "custos@example.com").unwrap(),
+            sms: outbox::sms::SmsSender::from_config(None, "custos").unwrap(),
+            webhooks: outbox::webhook::WebhookSender::new(false).unwrap(),
+        };
+        while outbox::deliver_due(&state, &channels).await.unwrap() > 0 {}
+        assert_eq!(store.incidents_of(id).await.unwrap().len(), 1);
+        assert!(store.outbox_pending(100).await.unwrap().is_empty(), "the case email went too");
+        let mail = store.dev_mail(100).await.unwrap();
+        assert!(mail.iter().any(|m| m.text_body.contains(&format!("/case/{token}"))), "{mail:?}");
+        // The link opens the case the worker opened.
+        case_by_link(&state, &token).await.unwrap();
+    }
 }
