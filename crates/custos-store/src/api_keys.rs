@@ -66,6 +66,9 @@ pub trait ApiKeyTx: Send {
         at: Timestamp,
         why: RevokeReason,
     ) -> Result<Vec<ApiKeyId>>;
+    /// Writes the revocation a freeze made by moving the account's cut (`api_keys_cut_at`) into
+    /// the rows of the keys it covers, so a later cut never redates it. Reads already see it.
+    async fn settle_api_key_cut(&mut self, account: AccountId) -> Result<()>;
     /// Records a signed request's nonce until `expires_at`. False when the (key, nonce) pair is
     /// already recorded (a replay) — detected without a unique violation, so a PostgreSQL
     /// transaction stays usable. Forgets this key's nonces that expired by `now` first.
@@ -83,7 +86,8 @@ pub trait ApiKeyTx: Send {
 /// API-key reads that need no transaction.
 #[async_trait::async_trait]
 pub trait ApiKeyReader: Send + Sync {
-    /// The hot path of a signed request: one read by primary key.
+    /// The hot path of a signed request: one read by primary key (with its account's row, whose
+    /// cut may have revoked it).
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>>;
     /// The account's keys, revoked and expired ones included, newest first.
     async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>>;

@@ -131,12 +131,21 @@ pub struct FreezeApplied {
     pub transfers: Vec<TransferId>,
 }
 
+impl FreezeApplied {
+    pub(crate) fn sort(&mut self) {
+        self.sessions.sort();
+        self.api_keys.sort();
+        self.withdrawals.sort();
+        self.transfers.sort();
+    }
+}
+
 #[async_trait::async_trait]
 pub trait FreezeTx: Send {
     /// The freeze's reads and writes in one round trip. Reads everything a freeze acts on, the
-    /// account's open case, its contact changes since `contacts_since` and its balances — as they
-    /// were before the writes — then applies the set-based writes: status `frozen` and the new
-    /// stamp; every live session and API key revoked (`account_frozen`); every withdrawal the
+    /// account's contact changes since `contacts_since` and its balances — as they were before the
+    /// writes — then applies the set-based writes: status `frozen`, the new stamp (which ends every
+    /// session) and the key cut at `at` (which revokes every API key, `account_frozen`); every withdrawal the
     /// wallet does not have yet (`requested`, `awaiting_confirmation`, `held`, `queued`) and every
     /// unsettled transfer the account sent cancelled, marked `cancelled_by = 'freeze'`. Answers
     /// the rows read and what the writes touched; the caller plans from the first and must find

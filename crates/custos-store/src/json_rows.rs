@@ -211,61 +211,50 @@ pub(crate) fn prior_sign_ins(json: &str) -> Result<Vec<crate::PriorSignIn>> {
     Ok(out)
 }
 
-/// The sessions the freeze ended: every one it read (live under the account's stamp). They are not
-/// written: the stamp the freeze rotates ends them all at once, so an account's sessions cost the
-/// freeze no page of the sessions table however many there are (see `freeze_sql!`).
-fn ended_with_the_stamp(rows: &FreezeRows) -> Vec<SessionId> {
-    rows.sessions.iter().map(|s| s.id).collect()
+/// The sessions and API keys the freeze ended: every one it read (live under the account's stamp
+/// and key cut). They are not written: the stamp the freeze rotates and the key cut it moves end
+/// them all at once, so they cost the freeze no page of their tables however many there are (see
+/// `freeze_sql!`).
+fn ended_by_the_account(rows: &FreezeRows) -> (Vec<SessionId>, Vec<ApiKeyId>) {
+    (rows.sessions.iter().map(|s| s.id).collect(), rows.api_keys.iter().map(|k| k.id.clone()).collect())
 }
 
-/// On PostgreSQL: the ids the freeze's CTEs returned, and the sessions as read.
-pub(crate) fn applied(
-    rows: &FreezeRows,
-    api_keys: &str,
-    withdrawals: &str,
-    transfers: &str,
-) -> Result<FreezeApplied> {
+/// On PostgreSQL: the ids the freeze's CTEs returned, and the sessions and keys as read.
+pub(crate) fn applied(rows: &FreezeRows, withdrawals: &str, transfers: &str) -> Result<FreezeApplied> {
     let ids = |json: &str, what: &str| -> Result<Vec<uuid::Uuid>> {
         parse::<String>(json, what)?.iter().map(|s| uuid(s, what)).collect()
     };
+    let (sessions, api_keys) = ended_by_the_account(rows);
     let mut out = FreezeApplied {
-        sessions: ended_with_the_stamp(rows),
-        api_keys: parse::<String>(api_keys, "revoked api key ids")?
-            .iter()
-            .map(|k| ApiKeyId::parse(k).ok_or_else(|| corrupt("api key id")))
-            .collect::<Result<_>>()?,
+        sessions,
+        api_keys,
         withdrawals: ids(withdrawals, "cancelled withdrawal ids")?
             .into_iter()
             .map(WithdrawalId::from_uuid)
             .collect(),
         transfers: ids(transfers, "cancelled transfer ids")?.into_iter().map(TransferId::from_uuid).collect(),
     };
-    out.sessions.sort();
-    out.api_keys.sort();
-    out.withdrawals.sort();
-    out.transfers.sort();
+    out.sort();
     Ok(out)
 }
 
-/// The rows read that the freeze ends — every live session (ended by the stamp, not written) and
-/// key, the withdrawals and transfers in a cancellable state (the states the statements name; the
-/// conformance suite holds them to `cancellable`) — provided the writes changed exactly the account,
-/// those keys, withdrawals and transfers. Otherwise the store did something else than planned: `Corrupt`.
+/// The rows read that the freeze ends — every live session and key (ended by the account row, not
+/// written), the withdrawals and transfers in a cancellable state (the states the statements name;
+/// the conformance suite holds them to `cancellable`) — provided the writes changed exactly the
+/// account and those withdrawals and transfers (`changed`, SQLite's count).
 pub(crate) fn applied_as_read(rows: &FreezeRows, changed: i64) -> Result<FreezeApplied> {
+    let (sessions, api_keys) = ended_by_the_account(rows);
     let mut out = FreezeApplied {
-        sessions: ended_with_the_stamp(rows),
-        api_keys: rows.api_keys.iter().map(|k| k.id.clone()).collect(),
+        sessions,
+        api_keys,
         withdrawals: rows.withdrawals.iter().filter(|w| w.state.cancellable()).map(|w| w.id).collect(),
         transfers: rows.transfers.iter().filter(|t| t.state.cancellable()).map(|t| t.id).collect(),
     };
-    let expected = 1 + out.api_keys.len() + out.withdrawals.len() + out.transfers.len();
+    let expected = 1 + out.withdrawals.len() + out.transfers.len();
     if usize::try_from(changed).ok() != Some(expected) {
         return Err(corrupt("freeze: the writes changed other rows than were read"));
     }
-    out.sessions.sort();
-    out.api_keys.sort();
-    out.withdrawals.sort();
-    out.transfers.sort();
+    out.sort();
     Ok(out)
 }
 
@@ -278,8 +267,8 @@ mod tests {
         let hyphenated = r#"["0190f1c2-7a3b-7c4d-8e5f-a0b1c2d3e4f5"]"#;
         let hex = r#"["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5"]"#;
         let none = FreezeRows::default();
-        let a = applied(&none, "[]", hyphenated, "[]").unwrap();
-        let b = applied(&none, "[]", hex, "[]").unwrap();
+        let a = applied(&none, hyphenated, "[]").unwrap();
+        let b = applied(&none, hex, "[]").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.withdrawals.len(), 1);
     }
@@ -287,8 +276,8 @@ mod tests {
     #[test]
     fn anything_undecodable_is_corrupt_not_a_panic() {
         let none = FreezeRows::default();
-        assert!(applied(&none, "not json", "[]", "[]").is_err());
-        assert!(applied(&none, "[]", r#"["not-a-uuid"]"#, "[]").is_err());
+        assert!(applied(&none, "not json", "[]").is_err());
+        assert!(applied(&none, r#"["not-a-uuid"]"#, "[]").is_err());
         let bad_amount = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
             "address":"x","amount":"-1","fee":"0","txid":null,"broadcast_at":null,"created_at":1}]"#;
         assert!(rows("[]", "[]", bad_amount, "[]").is_err());

@@ -8,6 +8,33 @@ macro_rules! api_key_columns {
 }
 pub(crate) use api_key_columns;
 
+/// A key as every read sees it: revoked (reason `account_frozen`, at the cut) when it was created
+/// at or before its account's `api_keys_cut_at`, which a freeze moves instead of writing each key.
+/// Followed by the statement's `WHERE` (on `k`).
+macro_rules! api_key_select {
+    () => {
+        concat!(
+            "SELECT k.id, k.account_id, k.label, k.kind, k.public_key, k.secret_sealed, k.scopes, k.ip_allowlist, ",
+            "k.created_at, k.valid_until, ",
+            "CASE WHEN k.revoked_at IS NULL AND k.created_at <= a.api_keys_cut_at THEN a.api_keys_cut_at ",
+            "ELSE k.revoked_at END AS revoked_at, ",
+            "CASE WHEN k.revoked_at IS NULL AND k.created_at <= a.api_keys_cut_at THEN 'account_frozen' ",
+            "ELSE k.revoke_reason END AS revoke_reason, ",
+            "k.last_used_at, k.last_used_ip, k.created_by_session, k.created_ip ",
+            "FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+        )
+    };
+}
+pub(crate) use api_key_select;
+
+/// `api_keys` rows the account's cut has not revoked (for statements on the bare table).
+macro_rules! api_key_not_cut {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = api_keys.account_id AND api_keys.created_at <= a.api_keys_cut_at)"
+    };
+}
+pub(crate) use api_key_not_cut;
+
 macro_rules! impl_api_keys_sql {
     ($db:ty, $backend:ident, $tx:ident) => {
         mod api_keys_sql {
@@ -22,7 +49,7 @@ macro_rules! impl_api_keys_sql {
             use super::{$backend, $tx};
             use crate::api_keys::*;
             use crate::backend::{corrupt, ip, micros, opt_ts, ts};
-            use crate::sql_api_keys::api_key_columns;
+            use crate::sql_api_keys::{api_key_columns, api_key_not_cut, api_key_select};
             use crate::{Result, conflict_or};
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -89,7 +116,7 @@ macro_rules! impl_api_keys_sql {
 
                 async fn api_key_of(&mut self, account: AccountId, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
                     let row = sqlx::query(concat!(
-                        "SELECT ", api_key_columns!(), " FROM api_keys WHERE id = $1 AND account_id = $2"
+                        api_key_select!(), "WHERE k.id = $1 AND k.account_id = $2"
                     ))
                     .bind(id.as_str())
                     .bind(account.as_uuid())
@@ -105,10 +132,11 @@ macro_rules! impl_api_keys_sql {
                     at: Timestamp,
                     why: RevokeReason,
                 ) -> Result<bool> {
-                    let n = sqlx::query(
+                    let n = sqlx::query(concat!(
                         "UPDATE api_keys SET revoked_at = $1, revoke_reason = $2 \
-                         WHERE id = $3 AND account_id = $4 AND revoked_at IS NULL",
-                    )
+                         WHERE id = $3 AND account_id = $4 AND revoked_at IS NULL AND ",
+                        api_key_not_cut!()
+                    ))
                     .bind(micros(at))
                     .bind(why.as_str())
                     .bind(id.as_str())
@@ -125,10 +153,12 @@ macro_rules! impl_api_keys_sql {
                     at: Timestamp,
                     why: RevokeReason,
                 ) -> Result<Vec<ApiKeyId>> {
-                    let ids: Vec<String> = sqlx::query_scalar(
+                    let ids: Vec<String> = sqlx::query_scalar(concat!(
                         "UPDATE api_keys SET revoked_at = $1, revoke_reason = $2 \
-                         WHERE account_id = $3 AND revoked_at IS NULL RETURNING id",
-                    )
+                         WHERE account_id = $3 AND revoked_at IS NULL AND ",
+                        api_key_not_cut!(),
+                        " RETURNING id"
+                    ))
                     .bind(micros(at))
                     .bind(why.as_str())
                     .bind(account.as_uuid())
@@ -140,6 +170,18 @@ macro_rules! impl_api_keys_sql {
                         .collect::<Result<Vec<_>>>()?;
                     ids.sort();
                     Ok(ids)
+                }
+
+                async fn settle_api_key_cut(&mut self, account: AccountId) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE api_keys SET revoked_at = (SELECT api_keys_cut_at FROM accounts WHERE id = $1), \
+                         revoke_reason = 'account_frozen' WHERE account_id = $1 AND revoked_at IS NULL \
+                         AND created_at <= (SELECT api_keys_cut_at FROM accounts WHERE id = $1)",
+                    )
+                    .bind(account.as_uuid())
+                    .execute(self.conn().await?)
+                    .await?;
+                    Ok(())
                 }
 
                 async fn record_api_nonce(
@@ -183,7 +225,7 @@ macro_rules! impl_api_keys_sql {
             #[async_trait::async_trait]
             impl ApiKeyReader for $backend {
                 async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
-                    let row = sqlx::query(concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE id = $1"))
+                    let row = sqlx::query(concat!(api_key_select!(), "WHERE k.id = $1"))
                         .bind(id.as_str())
                         .fetch_optional(&self.pool)
                         .await?;
@@ -192,8 +234,7 @@ macro_rules! impl_api_keys_sql {
 
                 async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>> {
                     let rows = sqlx::query(concat!(
-                        "SELECT ", api_key_columns!(),
-                        " FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id"
+                        api_key_select!(), "WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
                     ))
                     .bind(account.as_uuid())
                     .fetch_all(&self.pool)

@@ -36,9 +36,13 @@ pub(crate) use freeze_select;
 /// start, `$7` the contact-change window start. The dialects differ only in their JSON functions
 /// and how a UUID prints; rows are sorted by the caller.
 macro_rules! freeze_read_sql {
+    // Keys an earlier freeze's cut revoked are not live (`sql_api_keys::api_key_select!`).
+    (@not_cut) => {
+        "AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = $3 AND k.created_at <= a.api_keys_cut_at)"
+    };
     (@withdrawals_where) => {
         "WHERE account_id = $3 AND (state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing') OR \
-         (state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $6)))"
+         (state IN ('broadcast', 'confirmed') AND (broadcast_at IS NULL OR broadcast_at >= $5)))"
     };
     (batch) => {
         concat!(
@@ -46,7 +50,7 @@ macro_rules! freeze_read_sql {
             "'created_at', created_at)) FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
             "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
             "(SELECT json_group_array(json_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)) ",
-            "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
+            "FROM api_keys k WHERE k.account_id = $3 AND k.revoked_at IS NULL ", freeze_read_sql!(@not_cut), ") AS api_keys, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'state', state, 'asset', asset, 'network', network, ",
             "'address', address, 'amount', CAST(amount AS TEXT), 'fee', CAST(fee AS TEXT), 'txid', txid, ",
             "'broadcast_at', broadcast_at, 'created_at', created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
@@ -55,7 +59,7 @@ macro_rules! freeze_read_sql {
             "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
-            "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
+            "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $6) AS contact_changes, ",
             "(SELECT json_group_array(json_object('asset', asset, 'available', CAST(available AS TEXT), ",
             "'locked', CAST(locked AS TEXT))) FROM balances WHERE account_id = $3) AS balances"
         )
@@ -66,7 +70,7 @@ macro_rules! freeze_read_sql {
             "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
             "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)), '[]')::text ",
-            "FROM api_keys WHERE account_id = $3 AND revoked_at IS NULL) AS api_keys, ",
+            "FROM api_keys k WHERE k.account_id = $3 AND k.revoked_at IS NULL ", freeze_read_sql!(@not_cut), ") AS api_keys, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'asset', asset, 'network', network, ",
             "'address', address, 'amount', amount::text, 'fee', fee::text, 'txid', txid, ",
             "'broadcast_at', broadcast_at, 'created_at', created_at)), '[]')::text FROM withdrawals ",
@@ -75,7 +79,7 @@ macro_rules! freeze_read_sql {
             "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'previous', previous, ",
-            "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $3 AND changed_at >= $7) AS contact_changes, ",
+            "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $3 AND changed_at >= $6) AS contact_changes, ",
             "(SELECT coalesce(json_agg(json_build_object('asset', asset, 'available', available::text, ",
             "'locked', locked::text)), '[]')::text FROM b) AS balances"
         )
@@ -84,14 +88,12 @@ macro_rules! freeze_read_sql {
 pub(crate) use freeze_read_sql;
 
 /// The freeze: its read, its writes and what they touched, in one trip. $1 status, $2 stamp, $3
-/// account, $4 time, $5 revoke reason, $6 on-chain lookback start, $7 contact-change window start.
-/// Sessions are read (those live under the current stamp, for the receipt) but not written: the
-/// new stamp ends them all, however many there are (`SessionRecord::stands`).
+/// account, $4 time, $5 on-chain lookback start, $6 contact-change window start. Sessions and API
+/// keys are read (those live, for the receipt) but not written: the new stamp ends every session
+/// (`SessionRecord::stands`) and the account's key cut, moved to the freeze's time, revokes every
+/// key (`sql_api_keys::api_key_select!`), however many there are.
 macro_rules! freeze_sql {
-    (account) => { "UPDATE accounts SET status = $1, security_stamp = $2 WHERE id = $3" };
-    (api_keys) => {
-        "UPDATE api_keys SET revoked_at = $4, revoke_reason = $5 WHERE account_id = $3 AND revoked_at IS NULL"
-    };
+    (account) => { "UPDATE accounts SET status = $1, security_stamp = $2, api_keys_cut_at = $4 WHERE id = $3" };
     (withdrawals) => {
         "UPDATE withdrawals SET state = 'cancelled', cancelled_at = $4, cancelled_by = 'freeze', updated_at = $4 \
          WHERE account_id = $3 AND state IN ('requested', 'awaiting_confirmation', 'held', 'queued')"
@@ -109,7 +111,6 @@ macro_rules! freeze_sql {
         concat!(
             "SELECT total_changes() AS changes_before, ", freeze_read_sql!(batch), "; ",
             freeze_sql!(account), "; ",
-            freeze_sql!(api_keys), "; ",
             freeze_sql!(withdrawals), "; ",
             freeze_sql!(transfers), "; ",
             "SELECT total_changes() AS changes_after"
@@ -122,11 +123,9 @@ macro_rules! freeze_sql {
         concat!(
             "WITH b AS (SELECT asset, available, locked FROM balances WHERE account_id = $3 FOR UPDATE), ",
             "a AS (", freeze_sql!(account), " RETURNING id), ",
-            "k AS (", freeze_sql!(api_keys), " RETURNING id), ",
             "w AS (", freeze_sql!(withdrawals), " RETURNING id), ",
             "t AS (", freeze_sql!(transfers), " RETURNING id) ",
             "SELECT ", freeze_read_sql!(cte), ", ",
-            "(SELECT coalesce(json_agg(id), '[]')::text FROM k) AS revoked_api_keys, ",
             "(SELECT coalesce(json_agg(id), '[]')::text FROM w) AS cancelled_withdrawals, ",
             "(SELECT coalesce(json_agg(id), '[]')::text FROM t) AS cancelled_transfers"
         )
@@ -146,7 +145,6 @@ macro_rules! freeze_applied {
     (cte, $read:expr, $touched:expr, $rows:expr, $part:expr) => {
         crate::json_rows::applied(
             $rows,
-            &$part($touched, "revoked_api_keys")?,
             &$part($touched, "cancelled_withdrawals")?,
             &$part($touched, "cancelled_transfers")?,
         )?
@@ -158,7 +156,6 @@ macro_rules! impl_freeze_sql {
     ($db:ty, $backend:ident, $tx:ident, $mode:ident, $dialect:ident) => {
         mod freeze_sql {
             use custos_core::Timestamp;
-            use custos_core::audit::RevokeReason;
             use custos_core::crypto::TokenHash;
             use custos_core::freeze::FreezeChannel;
             use custos_core::ids::{AccountId, FreezeId};
@@ -212,7 +209,6 @@ macro_rules! impl_freeze_sql {
                                 .bind(stamp)
                                 .bind(account.as_uuid())
                                 .bind(micros(at))
-                                .bind(RevokeReason::AccountFrozen.as_str())
                                 .bind(micros(on_chain_since))
                                 .bind(micros(contacts_since))
                         })?

@@ -298,8 +298,9 @@ pub(crate) async fn case_for_freeze(
     Ok((link, key))
 }
 
-/// The freeze's second step, in a transaction of its own: opens the account's case, or attaches
-/// the freeze to its open one; stores the case link; emails it to the trusted address only. Run
+/// The freeze's second step, in a transaction of its own: writes the key revocation into the key
+/// rows; opens the account's case, or attaches the freeze to its open one; stores the case link;
+/// emails it to the trusted address only. Run
 /// at least once (the task the freeze starts, the outbox worker, the case page); a link already
 /// stored means it ran.
 pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Result<(), ApiError> {
@@ -311,6 +312,8 @@ pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Res
     if tx.link_token_by_hash(&token.hash()).await?.is_some() {
         return Ok(());
     }
+    // The freeze revoked the keys with the account's cut; their rows now say so too.
+    tx.settle_api_key_cut(account.id).await?;
     let open = tx.open_incident_of(account.id).await?;
     let case = match open {
         None => {

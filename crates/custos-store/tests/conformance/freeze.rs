@@ -10,6 +10,7 @@ use super::*;
 conformance!(
     a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not_got,
     freezes_keep_their_receipt_and_close_once,
+    the_key_cut_revokes_every_older_key_at_once_and_never_redates_a_revocation,
     a_new_panic_code_replaces_the_old,
 );
 
@@ -158,6 +159,52 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
         store.api_key(&key.id).await.unwrap().unwrap().revoke_reason.as_deref(),
         Some("account_frozen")
     );
+}
+
+/// A freeze revokes keys by moving the account's cut, not by writing them: every read sees the
+/// revocation, the revoking statements leave such keys alone, a key made after the cut is live,
+/// and settling writes the cut into the rows so a later cut does not move it.
+async fn the_key_cut_revokes_every_older_key_at_once_and_never_redates_a_revocation(store: Store) {
+    let a = create_account(&store, "keys@example.com").await;
+    let b = create_account(&store, "bystander@example.com").await;
+    let old = api_key(&a, KeyKind::Ed25519, &["read"], &[], t(1));
+    let revoked = api_key(&a, KeyKind::Ed25519, &["read"], &[], t(2));
+    let others = api_key(&b, KeyKind::Ed25519, &["read"], &[], t(1));
+    let mut tx = store.begin().await.unwrap();
+    for k in [&old, &revoked, &others] {
+        tx.insert_api_key(k).await.unwrap();
+    }
+    tx.revoke_api_key(a.id, &revoked.id, t(3), RevokeReason::RevokedByUser).await.unwrap();
+    let (rows, applied) = tx.freeze_account(a.id, &[9; 16], t(10), t(0), t(0)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows.api_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![old.id.clone()]);
+    assert_eq!(applied.api_keys, vec![old.id.clone()]);
+    let read = store.api_key(&old.id).await.unwrap().unwrap();
+    assert_eq!((read.revoked_at, read.revoke_reason.as_deref()), (Some(t(10)), Some("account_frozen")));
+    assert!(!read.is_live(t(11)));
+    let listed = store.api_keys(a.id).await.unwrap();
+    assert!(listed.iter().all(|k| k.revoked_at.is_some()), "{listed:?}");
+    let kept = store.api_key(&revoked.id).await.unwrap().unwrap();
+    assert_eq!((kept.revoked_at, kept.revoke_reason.as_deref()), (Some(t(3)), Some("revoked_by_user")));
+    assert!(store.api_key(&others.id).await.unwrap().unwrap().is_live(t(11)), "another account's key stands");
+
+    // Nothing left to revoke; a key made after the cut is live and revocable.
+    let new = api_key(&a, KeyKind::Ed25519, &["read"], &[], t(20));
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.revoke_api_key(a.id, &old.id, t(21), RevokeReason::RevokedByUser).await.unwrap());
+    assert!(tx.revoke_api_keys(a.id, t(21), RevokeReason::CredentialChanged).await.unwrap().is_empty());
+    tx.insert_api_key(&new).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.api_key(&new.id).await.unwrap().unwrap().is_live(t(21)));
+
+    // Settled, then cut again later: the first revocation keeps its time.
+    let mut tx = store.begin().await.unwrap();
+    tx.settle_api_key_cut(a.id).await.unwrap();
+    tx.freeze_account(a.id, &[8; 16], t(30), t(0), t(0)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.api_key(&old.id).await.unwrap().unwrap().revoked_at, Some(t(10)));
+    let later = store.api_key(&new.id).await.unwrap().unwrap();
+    assert_eq!((later.revoked_at, later.revoke_reason.as_deref()), (Some(t(30)), Some("account_frozen")));
 }
 
 fn want_first(ws: &[WithdrawalRecord]) -> WithdrawalId {
