@@ -374,7 +374,7 @@ pub(crate) async fn freeze_locked(
     let receipt = freeze.receipt;
     tell(state, tx, account, &receipt, now).await?;
     let (case, follow_up) =
-        super::incidents::case_for_freeze(state, tx, account, &receipt, &rows, now).await?;
+        super::incidents::case_for_freeze(state, tx, account, freeze_id, &rows, now).await?;
     Ok(Frozen { receipt, already_frozen: false, case: Some(case), follow_up: Some((account.id, follow_up)) })
 }
 

@@ -19,8 +19,7 @@ use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, KeyPurpose, TokenHash};
 use custos_core::email::Email;
-use custos_core::freeze::{FreezeChannel, FreezeReceipt};
-use custos_core::ids::{AccountId, IncidentId, IncidentMessageId, LinkTokenId};
+use custos_core::ids::{AccountId, FreezeId, IncidentId, IncidentMessageId, LinkTokenId};
 use custos_core::incident::{
     self, IncidentFacts, IncidentOrigin, IncidentState, MessageAuthor, MessageBody, SlaTarget,
 };
@@ -240,13 +239,13 @@ async fn store_case_link(
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CaseFollowUp {
     account: AccountId,
-    channel: FreezeChannel,
+    /// The freeze whose receipt becomes the case's measures taken (read back from its row, so the
+    /// follow-up stays small).
+    freeze: FreezeId,
     /// The case link's token, as the receipt shows it.
     token: String,
-    measures: Vec<String>,
     /// The trusted address at the time of the freeze, if any.
     email: Option<String>,
-    frozen_at: Timestamp,
 }
 
 /// The outbox key of the follow-up whose link token is `hash`: the case page finds a follow-up
@@ -264,25 +263,14 @@ pub(crate) async fn case_for_freeze(
     state: &AppState,
     tx: &mut dyn Tx,
     account: &AccountRecord,
-    receipt: &FreezeReceipt,
+    freeze: FreezeId,
     rows: &FreezeRows,
     now: Timestamp,
 ) -> Result<(CaseLink, String), ApiError> {
-    let mut measures =
-        vec![format!("Account frozen {} at {}.", freeze::channel_words(receipt.channel), now.rfc3339())];
-    measures.extend(freeze::receipt_lines(receipt));
-    measures.truncate(incident::MAX_FACT_ITEMS);
     let token = BearerToken::generate();
     let email = trusted_email_of(account, &rows.contact_changes);
     let link = CaseLink { url: case_url(state, &token), emailed_to: email.as_deref().map(mask) };
-    let follow_up = CaseFollowUp {
-        account: account.id,
-        channel: receipt.channel,
-        token: token.expose().to_owned(),
-        measures,
-        email,
-        frozen_at: now,
-    };
+    let follow_up = CaseFollowUp { account: account.id, freeze, token: token.expose().to_owned(), email };
     let key = follow_up_key(&token.hash());
     let plaintext = serde_json::to_vec(&follow_up).map_err(|e| ApiError::Internal(e.to_string()))?;
     let sealed = state.config.keys.seal(KeyPurpose::OutboxPayload, key.as_bytes(), &plaintext);
@@ -298,6 +286,15 @@ pub(crate) async fn case_for_freeze(
     Ok((link, key))
 }
 
+/// What a freeze did, in sentences, for the case's measures taken.
+fn measures_of(freeze: &custos_store::FreezeRecord) -> Vec<String> {
+    let words = freeze::channel_words(freeze.channel);
+    let mut measures = vec![format!("Account frozen {words} at {}.", freeze.frozen_at.rfc3339())];
+    measures.extend(freeze::receipt_lines(&freeze.receipt));
+    measures.truncate(incident::MAX_FACT_ITEMS);
+    measures
+}
+
 /// The freeze's second step, in a transaction of its own: writes the key revocation into the key
 /// rows; opens the account's case, or attaches the freeze to its open one; stores the case link;
 /// emails it to the trusted address only. Run
@@ -306,6 +303,9 @@ pub(crate) async fn case_for_freeze(
 pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Result<(), ApiError> {
     let token =
         BearerToken::parse(&f.token).ok_or_else(|| ApiError::Internal("case follow-up token".into()))?;
+    // Committed with the follow-up, so always there.
+    let frozen = state.store.freezes(f.account).await?.into_iter().find(|r| r.id == f.freeze);
+    let frozen = frozen.ok_or_else(|| ApiError::Internal("case follow-up: its freeze is missing".into()))?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let Some(account) = tx.lock_account(f.account).await? else { return Ok(()) };
@@ -317,15 +317,15 @@ pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Res
     let open = tx.open_incident_of(account.id).await?;
     let case = match open {
         None => {
-            let origin = IncidentOrigin::Freeze { channel: f.channel };
-            open_case(&mut *tx, state, &account, origin, f.measures.clone(), Actor::System, now).await?
+            let origin = IncidentOrigin::Freeze { channel: frozen.channel };
+            open_case(&mut *tx, state, &account, origin, measures_of(&frozen), Actor::System, now).await?
         }
         Some(mut case) => {
             if let Some(to) = case.state.after_new_report() {
                 let event = move_to(&mut case, to, now)?;
                 audit(&mut *tx, Chain::Account(account.id), now, Actor::System, event).await?;
             }
-            case.facts.measures_taken.extend(f.measures.iter().cloned());
+            case.facts.measures_taken.extend(measures_of(&frozen));
             case.facts.measures_taken.truncate(incident::MAX_FACT_ITEMS);
             case.updated_at = now;
             tx.update_incident(&case).await?;
@@ -344,7 +344,7 @@ pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Res
             opened_at: case.opened_at,
             case_url: case_url(state, &token),
         };
-        let key = format!("case_link:{}:{}", case.id, f.frozen_at.as_micros());
+        let key = format!("case_link:{}:{}", case.id, frozen.frozen_at.as_micros());
         notify::email(&mut *tx, state, recipient, notice, key, now).await?;
     }
     tx.commit().await?;
@@ -1091,19 +1091,17 @@ mod tests {
         assert!(done.delivered_at.is_some() && done.payload.is_none(), "done, and its token purged");
 
         // Run again (the outbox worker's lease ran out, say): nothing more is written.
-        let plaintext = serde_json::to_vec(&CaseFollowUp {
+        let freeze = store.freezes(id).await.unwrap()[0].id;
+        let follow_up = CaseFollowUp {
             account: id,
-            channel: FreezeChannel::Policy,
+            freeze,
             token: token.clone(),
-            measures: vec!["again".into()],
             email: Some("victim@example.com".into()),
-            frozen_at: cases[0].opened_at,
-        })
-        .unwrap();
-        open_after_freeze(&state, &serde_json::from_slice(&plaintext).unwrap()).await.unwrap();
+        };
+        open_after_freeze(&state, &follow_up).await.unwrap();
         let again = store.incidents_of(id).await.unwrap();
         assert_eq!(again.len(), 1);
-        assert!(!again[0].facts.measures_taken.iter().any(|m| m == "again"));
+        assert_eq!(again[0].facts.measures_taken, cases[0].facts.measures_taken);
         let case_mails = store.outbox_pending(100).await.unwrap();
         let case_mails = case_mails.iter().filter(|m| m.idempotency_key.starts_with("case_link:")).count();
         assert_eq!(case_mails, 1, "the case link is emailed once, to the address from before any change");
