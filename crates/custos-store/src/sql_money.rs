@@ -533,13 +533,14 @@ macro_rules! impl_money_sql {
                     limit: u32,
                 ) -> Result<Vec<WithdrawalId>> {
                     // A final state is never due; the others are those the `withdrawals_moving`
-                    // index holds, named here so the planner may use it (migration 0052).
+                    // index holds, named here as its condition names them (as ORs, migration
+                    // 0055) so the planner may use it.
                     if state.is_final() {
                         return Ok(Vec::new());
                     }
                     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
                         "SELECT id FROM withdrawals WHERE state = $1 \
-                         AND state IN ('requested', 'awaiting_confirmation', 'held', 'queued', 'processing', 'broadcast') \
+                         AND (state = 'requested' OR state = 'awaiting_confirmation' OR state = 'held' OR state = 'queued' OR state = 'processing' OR state = 'broadcast') \
                          AND (CASE WHEN state = 'held' THEN hold_until ELSE updated_at END) <= $2 \
                          ORDER BY updated_at, id LIMIT CAST($3 AS BIGINT)",
                     )
