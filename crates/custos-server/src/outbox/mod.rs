@@ -112,7 +112,7 @@ async fn deliver(state: &AppState, channels: &Channels, m: &OutboxRecord) -> Res
             // freeze started (then this finds its link stored and does nothing). Its payload holds
             // the case link's token, so it is purged.
             let follow_up = serde_json::from_slice(&plaintext).map_err(|e| e.to_string())?;
-            crate::usecases::incidents::open_after_freeze(state, &follow_up)
+            crate::usecases::case_followup::open_after_freeze(state, &follow_up)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(true)

@@ -114,7 +114,7 @@ pub struct Frozen {
     /// The private link to the account's incident case (see `usecases::incidents`).
     pub case: Option<super::incidents::CaseLink>,
     /// The account and the outbox key of the follow-up that opens its case once the freeze has
-    /// committed (`incidents::case_for_freeze`).
+    /// committed (`case_followup::case_for_freeze`).
     follow_up: Option<(custos_core::ids::AccountId, String)>,
 }
 
@@ -126,7 +126,7 @@ impl Frozen {
     pub(crate) fn committed(&self, state: &AppState) {
         state.outbox_wake.notify_one();
         if let Some((account, key)) = &self.follow_up {
-            super::incidents::open_in_background(state, *account, key.clone());
+            super::case_followup::open_in_background(state, *account, key.clone());
         }
     }
 }
@@ -374,7 +374,7 @@ pub(crate) async fn freeze_locked(
     let receipt = freeze.receipt;
     tell(state, tx, account, &receipt, now).await?;
     let (case, follow_up) =
-        super::incidents::case_for_freeze(state, tx, account, freeze_id, &rows, now).await?;
+        super::case_followup::case_for_freeze(state, tx, account, freeze_id, &rows, now).await?;
     Ok(Frozen { receipt, already_frozen: false, case: Some(case), follow_up: Some((account.id, follow_up)) })
 }
 

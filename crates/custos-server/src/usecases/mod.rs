@@ -7,6 +7,7 @@ pub mod allowlist;
 pub mod api_keys;
 pub mod authorize;
 pub mod bindings;
+pub mod case_followup;
 pub mod case_timeline;
 pub mod console;
 pub mod credential_change;
