@@ -4,9 +4,13 @@
 //! encoding, which hashes every record and must never change. The tests hold it byte for byte
 //! against the `Value` route.
 //!
-//! Objects are gathered as (key, encoded value) pairs, sorted by key bytes, a later duplicate key
-//! replacing an earlier one as `BTreeMap::insert` does; arrays and scalars are written in place.
+//! An object's values are written in place as they come, each noted with its key; when the object
+//! ends they are rewritten sorted by key bytes, a later duplicate key replacing an earlier one as
+//! `BTreeMap::insert` does. Arrays and scalars are written in place.
 //! Scalars go through `serde_json` itself, so numbers and string escapes are its own.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::Serialize;
 use serde::ser;
@@ -31,10 +35,15 @@ struct Ser<'a> {
     out: &'a mut Vec<u8>,
 }
 
-/// An object being gathered: its entries, sorted when it ends.
+/// An object being gathered: its values are written one after another at the end of `out`, as
+/// they come, and rewritten in key order, with their keys, when it ends — one buffer per object,
+/// not one per value.
 struct Object<'a> {
     out: &'a mut Vec<u8>,
-    entries: Vec<(String, Vec<u8>)>,
+    /// Where this object's gathered values start in `out`.
+    start: usize,
+    /// Each entry's key and where its value lies, counted from `start`.
+    entries: Vec<(Cow<'static, str>, Range<usize>)>,
     /// The key of the map entry whose value comes next.
     key: Option<String>,
     /// For enum variants written as `{"variant": …}`: the variant, around the object.
@@ -43,18 +52,23 @@ struct Object<'a> {
 
 impl<'a> Object<'a> {
     fn new(out: &'a mut Vec<u8>, variant: Option<&'static str>, len: usize) -> Self {
-        Self { out, entries: Vec::with_capacity(len), key: None, variant }
+        let start = out.len();
+        Self { out, start, entries: Vec::with_capacity(len), key: None, variant }
     }
 
-    fn entry<T: Serialize + ?Sized>(&mut self, key: String, value: &T) -> Result<(), Error> {
-        self.entries.push((key, to_vec(value)?));
+    fn entry<T: Serialize + ?Sized>(&mut self, key: Cow<'static, str>, value: &T) -> Result<(), Error> {
+        let from = self.out.len() - self.start;
+        value.serialize(Ser { out: &mut *self.out })?;
+        self.entries.push((key, from..self.out.len() - self.start));
         Ok(())
     }
 
     fn finish(mut self) -> Result<(), Error> {
         // Stable: among equal keys the last one written stays last, and is the one kept.
         self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let values = self.out.split_off(self.start);
         let out = self.out;
+        out.reserve(values.len() + 8 * self.entries.len() + 2);
         if let Some(v) = self.variant {
             out.push(b'{');
             scalar(out, v)?;
@@ -70,9 +84,9 @@ impl<'a> Object<'a> {
                 out.push(b',');
             }
             first = false;
-            scalar(out, key)?;
+            scalar(out, key.as_ref())?;
             out.push(b':');
-            out.extend_from_slice(value);
+            out.extend_from_slice(&values[value.clone()]);
         }
         out.push(b'}');
         if self.variant.is_some() {
@@ -307,7 +321,7 @@ impl ser::SerializeMap for Object<'_> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         let key = self.key.take().ok_or_else(|| ser::Error::custom("map value without a key"))?;
-        self.entry(key, value)
+        self.entry(Cow::Owned(key), value)
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -321,7 +335,7 @@ macro_rules! struct_like {
             type Ok = ();
             type Error = Error;
             fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-                self.entry(key.to_owned(), value)
+                self.entry(Cow::Borrowed(key), value)
             }
             fn end(self) -> Result<(), Error> {
                 self.finish()
