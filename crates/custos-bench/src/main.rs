@@ -35,6 +35,10 @@ use tokio::sync::oneshot;
 use load::{Outcome, Sample, Window};
 use report::{Round, Row};
 
+/// The allocator `custos serve` runs with (see `crates/custos/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery staple bench";
 const DEVICE: &str = "bench-device";

@@ -181,12 +181,16 @@ pub struct Interception {
     pub txid: Option<String>,
 }
 
+// The receipt's lines declare their fields in key order: the audit chain's canonical encoding
+// (`sorted_json`) then writes each line as it comes instead of sorting it — 50 sessions and 20
+// withdrawals are the bulk of a freeze's one `AccountFrozen` record.
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedSession {
+    pub created_at: Timestamp,
     pub id: String,
     pub ip: Option<String>,
     pub user_agent: String,
-    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,23 +203,23 @@ pub struct RevokedApiKey {
 /// One withdrawal on the receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WithdrawalLine {
-    pub id: String,
-    /// Its state when the freeze found it.
-    pub state: String,
-    pub asset: String,
-    pub network: String,
-    pub amount: String,
     pub address: String,
-    pub txid: Option<String>,
+    pub amount: String,
+    pub asset: String,
+    pub id: String,
+    pub network: String,
     /// For interception requests: the wallet's answer in words.
     pub outcome: Option<String>,
+    /// Its state when the freeze found it.
+    pub state: String,
+    pub txid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferLine {
-    pub id: String,
-    pub asset: String,
     pub amount: String,
+    pub asset: String,
+    pub id: String,
     pub to_uid: u64,
 }
 
@@ -341,6 +345,34 @@ mod tests {
     use proptest::prelude::*;
 
     const NOW: i64 = 1_800_000_000_000_000;
+
+    #[test]
+    fn the_receipts_lines_are_declared_in_key_order() {
+        // As declared (`serde_json`) equals as the audit chain encodes it (sorted keys): the
+        // canonical encoding writes them straight through.
+        fn declared_sorted<T: Serialize>(x: &T) {
+            assert_eq!(serde_json::to_vec(x).unwrap(), crate::sorted_json::to_vec(x).unwrap());
+        }
+        let s = "x".to_owned();
+        declared_sorted(&RevokedSession {
+            created_at: Timestamp::from_micros(NOW),
+            id: s.clone(),
+            ip: Some(s.clone()),
+            user_agent: s.clone(),
+        });
+        declared_sorted(&RevokedApiKey { id: s.clone(), label: s.clone(), scopes: vec![s.clone()] });
+        declared_sorted(&WithdrawalLine {
+            address: s.clone(),
+            amount: s.clone(),
+            asset: s.clone(),
+            id: s.clone(),
+            network: s.clone(),
+            outcome: None,
+            state: s.clone(),
+            txid: Some(s.clone()),
+        });
+        declared_sorted(&TransferLine { amount: s.clone(), asset: s.clone(), id: s, to_uid: 1 });
+    }
 
     fn withdrawal(state: WithdrawalState, broadcast_at: Option<i64>) -> WithdrawalFact {
         WithdrawalFact {

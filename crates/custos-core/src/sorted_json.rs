@@ -4,9 +4,9 @@
 //! encoding, which hashes every record and must never change. The tests hold it byte for byte
 //! against the `Value` route.
 //!
-//! An object's values are written in place as they come, each noted with its key; when the object
-//! ends they are rewritten sorted by key bytes, a later duplicate key replacing an earlier one as
-//! `BTreeMap::insert` does. Arrays and scalars are written in place.
+//! Everything is written in place as it comes. An object whose keys came in any order but sorted
+//! is rewritten when it ends, sorted by key bytes, a later duplicate key replacing an earlier one
+//! as `BTreeMap::insert` does.
 //! Scalars go through `serde_json` itself, so numbers and string escapes are its own.
 
 use std::borrow::Cow;
@@ -35,28 +35,43 @@ struct Ser<'a> {
     out: &'a mut Vec<u8>,
 }
 
-/// An object being gathered: its values are written one after another at the end of `out`, as
-/// they come, and rewritten in key order, with their keys, when it ends — one buffer per object,
-/// not one per value.
+/// An object being written: each entry goes out in place as it comes, key and value, and is noted
+/// with its key. Fields that come in key order (most structs' do) are then already as they must
+/// be; an object whose keys came in any other order is rewritten, sorted, when it ends.
 struct Object<'a> {
     out: &'a mut Vec<u8>,
-    /// Where this object's gathered values start in `out`.
+    /// Where the object's entries start in `out` (after its opening brace).
     start: usize,
     /// Each entry's key and where its value lies, counted from `start`.
     entries: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// Whether each key so far came after the one before it (then no key repeats, either).
+    in_order: bool,
     /// The key of the map entry whose value comes next.
     key: Option<String>,
-    /// For enum variants written as `{"variant": …}`: the variant, around the object.
-    variant: Option<&'static str>,
+    /// Whether the object is an enum variant's, written as `{"variant": …}`.
+    variant: bool,
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut Vec<u8>, variant: Option<&'static str>, len: usize) -> Self {
+    fn open(out: &'a mut Vec<u8>, variant: Option<&'static str>, len: usize) -> Result<Self, Error> {
+        if let Some(v) = variant {
+            out.push(b'{');
+            scalar(out, v)?;
+            out.push(b':');
+        }
+        out.push(b'{');
         let start = out.len();
-        Self { out, start, entries: Vec::with_capacity(len), key: None, variant }
+        let entries = Vec::with_capacity(len);
+        Ok(Self { out, start, entries, in_order: true, key: None, variant: variant.is_some() })
     }
 
     fn entry<T: Serialize + ?Sized>(&mut self, key: Cow<'static, str>, value: &T) -> Result<(), Error> {
+        if let Some((last, _)) = self.entries.last() {
+            self.in_order &= key > *last;
+            self.out.push(b',');
+        }
+        scalar(self.out, key.as_ref())?;
+        self.out.push(b':');
         let from = self.out.len() - self.start;
         value.serialize(Ser { out: &mut *self.out })?;
         self.entries.push((key, from..self.out.len() - self.start));
@@ -64,33 +79,28 @@ impl<'a> Object<'a> {
     }
 
     fn finish(mut self) -> Result<(), Error> {
-        // Stable: among equal keys the last one written stays last, and is the one kept.
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let values = self.out.split_off(self.start);
-        let out = self.out;
-        out.reserve(values.len() + 8 * self.entries.len() + 2);
-        if let Some(v) = self.variant {
-            out.push(b'{');
-            scalar(out, v)?;
-            out.push(b':');
-        }
-        out.push(b'{');
-        let mut first = true;
-        for (i, (key, value)) in self.entries.iter().enumerate() {
-            if self.entries.get(i + 1).is_some_and(|next| next.0 == *key) {
-                continue;
+        if !self.in_order {
+            // Stable: among equal keys the last one written stays last, and is the one kept.
+            self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let written = self.out.split_off(self.start);
+            let out = &mut *self.out;
+            let mut first = true;
+            for (i, (key, value)) in self.entries.iter().enumerate() {
+                if self.entries.get(i + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                scalar(out, key.as_ref())?;
+                out.push(b':');
+                out.extend_from_slice(&written[value.clone()]);
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            scalar(out, key.as_ref())?;
-            out.push(b':');
-            out.extend_from_slice(&values[value.clone()]);
         }
-        out.push(b'}');
-        if self.variant.is_some() {
-            out.push(b'}');
+        self.out.push(b'}');
+        if self.variant {
+            self.out.push(b'}');
         }
         Ok(())
     }
@@ -274,10 +284,10 @@ impl<'a> ser::Serializer for Ser<'a> {
         Array::open(self.out, Some(variant))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Object<'a>, Error> {
-        Ok(Object::new(self.out, None, len.unwrap_or(0)))
+        Object::open(self.out, None, len.unwrap_or(0))
     }
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Object<'a>, Error> {
-        Ok(Object::new(self.out, None, len))
+        Object::open(self.out, None, len)
     }
     fn serialize_struct_variant(
         self,
@@ -286,7 +296,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         variant: &'static str,
         len: usize,
     ) -> Result<Object<'a>, Error> {
-        Ok(Object::new(self.out, Some(variant), len))
+        Object::open(self.out, Some(variant), len)
     }
 }
 

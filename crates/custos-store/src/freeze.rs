@@ -122,6 +122,20 @@ pub struct OpenTransfer {
     pub created_at: Timestamp,
 }
 
+/// What a freeze writes, and how far back it reads (see [`FreezeTx::freeze_account`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FreezeWrite<'a> {
+    /// The account's new security stamp: it ends every session issued under the old one.
+    pub stamp: &'a [u8],
+    /// The freeze's time: the account's key cut, and when the withdrawals and transfers were
+    /// cancelled.
+    pub at: Timestamp,
+    /// Withdrawals broadcast since then are read (the receipt lists them as beyond reach).
+    pub on_chain_since: Timestamp,
+    /// Contact changes since then are read (the trusted address for the case link).
+    pub contacts_since: Timestamp,
+}
+
 /// What [`FreezeTx::freeze_account`]'s writes touched, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FreezeApplied {
@@ -157,11 +171,18 @@ pub trait FreezeTx: Send {
     async fn freeze_account(
         &mut self,
         account: AccountId,
-        stamp: &[u8],
-        at: Timestamp,
-        on_chain_since: Timestamp,
-        contacts_since: Timestamp,
+        w: FreezeWrite<'_>,
     ) -> Result<(FreezeRows, FreezeApplied)>;
+    /// Locks the account as `Tx::lock_account` does and freezes it as [`Self::freeze_account`]
+    /// does, in one round trip on SQLite (one batch). Answers `None` without the account; else the
+    /// account as it was before, with what the freeze read and touched — or `None` there when the
+    /// account was left as it was: frozen by an earlier freeze of record, whose receipt stands (on
+    /// PostgreSQL, frozen at all: the caller then looks for that receipt).
+    async fn lock_and_freeze_account(
+        &mut self,
+        account: AccountId,
+        w: FreezeWrite<'_>,
+    ) -> Result<Option<(crate::AccountRecord, Option<(FreezeRows, FreezeApplied)>)>>;
     async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()>;
     /// Sets the status and rotates the security stamp in one statement (a freeze, an unfreeze).
     async fn set_status_and_stamp(

@@ -17,45 +17,33 @@ use crate::backend::corrupt;
 use crate::incidents::{ContactChange, ContactKind};
 use crate::{FreezeApplied, FreezeRows, LiveApiKey, LiveSession, OpenTransfer, OpenWithdrawal, Result};
 
+/// `[id, ip, user_agent, created_at]`. Identifiers, addresses of the network kind, states and
+/// amounts are borrowed from the answer (they never need escaping); free text is owned.
 #[derive(Deserialize)]
-struct SessionJson {
-    id: String,
-    ip: Option<String>,
-    user_agent: String,
-    created_at: i64,
-}
+struct SessionJson<'a>(&'a str, Option<&'a str>, String, i64);
 
+/// `[id, label, scopes, created_at]`
 #[derive(Deserialize)]
-struct ApiKeyJson {
-    id: String,
-    label: String,
-    scopes: String,
-    created_at: i64,
-}
+struct ApiKeyJson<'a>(&'a str, String, &'a str, i64);
 
+/// `[id, state, asset, network, address, amount, fee, txid, broadcast_at, created_at]`
 #[derive(Deserialize)]
-struct WithdrawalJson {
-    id: String,
-    state: String,
-    asset: String,
-    network: String,
-    address: String,
-    amount: String,
-    fee: String,
-    txid: Option<String>,
-    broadcast_at: Option<i64>,
-    created_at: i64,
-}
+struct WithdrawalJson<'a>(
+    &'a str,
+    &'a str,
+    String,
+    String,
+    String,
+    &'a str,
+    &'a str,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
 
+/// `[id, state, asset, amount, to_uid, created_at]`
 #[derive(Deserialize)]
-struct TransferJson {
-    id: String,
-    state: String,
-    asset: String,
-    amount: String,
-    to_uid: i64,
-    created_at: i64,
-}
+struct TransferJson<'a>(&'a str, &'a str, String, &'a str, i64, i64);
 
 fn parse<'a, T: Deserialize<'a>>(json: &'a str, what: &str) -> Result<Vec<T>> {
     serde_json::from_str(json).map_err(|_| corrupt(what))
@@ -74,54 +62,67 @@ pub(crate) fn rows(sessions: &str, api_keys: &str, withdrawals: &str, transfers:
     let mut out = FreezeRows {
         sessions: parse::<SessionJson>(sessions, "freeze sessions")?
             .into_iter()
-            .map(|s| {
+            .map(|SessionJson(id, ip, user_agent, created_at)| {
                 Ok(LiveSession {
-                    id: SessionId::from_uuid(uuid(&s.id, "session id")?),
-                    ip: s.ip.and_then(|i| i.parse().ok()),
-                    user_agent: s.user_agent,
-                    created_at: Timestamp::from_micros(s.created_at),
+                    id: SessionId::from_uuid(uuid(id, "session id")?),
+                    ip: ip.and_then(|i| i.parse().ok()),
+                    user_agent,
+                    created_at: Timestamp::from_micros(created_at),
                 })
             })
             .collect::<Result<_>>()?,
         api_keys: parse::<ApiKeyJson>(api_keys, "freeze api keys")?
             .into_iter()
-            .map(|k| {
-                let names: Vec<&str> = k.scopes.split(',').filter(|s| !s.is_empty()).collect();
+            .map(|ApiKeyJson(id, label, scopes, created_at)| {
+                let names: Vec<&str> = scopes.split(',').filter(|s| !s.is_empty()).collect();
                 Ok(LiveApiKey {
-                    id: ApiKeyId::parse(&k.id).ok_or_else(|| corrupt("api key id"))?,
-                    label: k.label,
+                    id: ApiKeyId::parse(id).ok_or_else(|| corrupt("api key id"))?,
+                    label,
                     scopes: Scopes::parse(&names).map_err(|_| corrupt("api key scopes"))?,
-                    created_at: Timestamp::from_micros(k.created_at),
+                    created_at: Timestamp::from_micros(created_at),
                 })
             })
             .collect::<Result<_>>()?,
         withdrawals: parse::<WithdrawalJson>(withdrawals, "freeze withdrawals")?
             .into_iter()
-            .map(|w| {
-                Ok(OpenWithdrawal {
-                    id: WithdrawalId::from_uuid(uuid(&w.id, "withdrawal id")?),
-                    state: WithdrawalState::parse(&w.state).ok_or_else(|| corrupt("withdrawal state"))?,
-                    amount: amount(&w.amount, "withdrawal amount")?,
-                    fee: amount(&w.fee, "withdrawal fee")?,
-                    asset: w.asset,
-                    network: w.network,
-                    address: w.address,
-                    txid: w.txid,
-                    broadcast_at: w.broadcast_at.map(Timestamp::from_micros),
-                    created_at: Timestamp::from_micros(w.created_at),
-                })
-            })
+            .map(
+                |WithdrawalJson(
+                    id,
+                    state,
+                    asset,
+                    network,
+                    address,
+                    amount_text,
+                    fee,
+                    txid,
+                    broadcast_at,
+                    created_at,
+                )| {
+                    Ok(OpenWithdrawal {
+                        id: WithdrawalId::from_uuid(uuid(id, "withdrawal id")?),
+                        state: WithdrawalState::parse(state).ok_or_else(|| corrupt("withdrawal state"))?,
+                        amount: amount(amount_text, "withdrawal amount")?,
+                        fee: amount(fee, "withdrawal fee")?,
+                        asset,
+                        network,
+                        address,
+                        txid,
+                        broadcast_at: broadcast_at.map(Timestamp::from_micros),
+                        created_at: Timestamp::from_micros(created_at),
+                    })
+                },
+            )
             .collect::<Result<_>>()?,
         transfers: parse::<TransferJson>(transfers, "freeze transfers")?
             .into_iter()
-            .map(|t| {
+            .map(|TransferJson(id, state, asset, amount_text, to_uid, created_at)| {
                 Ok(OpenTransfer {
-                    id: TransferId::from_uuid(uuid(&t.id, "transfer id")?),
-                    state: TransferState::parse(&t.state).ok_or_else(|| corrupt("transfer state"))?,
-                    amount: amount(&t.amount, "transfer amount")?,
-                    asset: t.asset,
-                    to_uid: Uid::from_u64_unchecked(u64::try_from(t.to_uid).map_err(|_| corrupt("uid"))?),
-                    created_at: Timestamp::from_micros(t.created_at),
+                    id: TransferId::from_uuid(uuid(id, "transfer id")?),
+                    state: TransferState::parse(state).ok_or_else(|| corrupt("transfer state"))?,
+                    amount: amount(amount_text, "transfer amount")?,
+                    asset,
+                    to_uid: Uid::from_u64_unchecked(u64::try_from(to_uid).map_err(|_| corrupt("uid"))?),
+                    created_at: Timestamp::from_micros(created_at),
                 })
             })
             .collect::<Result<_>>()?,
@@ -278,11 +279,13 @@ mod tests {
         let none = FreezeRows::default();
         assert!(applied(&none, "not json", "[]").is_err());
         assert!(applied(&none, r#"["not-a-uuid"]"#, "[]").is_err());
-        let bad_amount = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
-            "address":"x","amount":"-1","fee":"0","txid":null,"broadcast_at":null,"created_at":1}]"#;
+        let bad_amount =
+            r#"[["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","queued","BTC","BTC","x","-1","0",null,null,1]]"#;
         assert!(rows("[]", "[]", bad_amount, "[]").is_err());
         let bad_state = bad_amount.replace("queued", "vanished").replace("-1", "1");
         assert!(rows("[]", "[]", &bad_state, "[]").is_err());
+        let short = r#"[["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","queued","BTC"]]"#;
+        assert!(rows("[]", "[]", short, "[]").is_err(), "a row with columns missing");
         let fine = bad_amount.replace("-1", "1");
         assert_eq!(
             rows("[]", "[]", &fine, "[]").unwrap().withdrawals[0].total(),
@@ -292,18 +295,16 @@ mod tests {
 
     #[test]
     fn rows_read_count_as_applied_only_when_the_changed_count_agrees() {
-        let ws = r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","state":"queued","asset":"BTC","network":"BTC",
-            "address":"x","amount":"1","fee":"0","txid":null,"broadcast_at":null,"created_at":1},
-            {"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f6","state":"processing","asset":"BTC","network":"BTC",
-            "address":"x","amount":"1","fee":"0","txid":null,"broadcast_at":null,"created_at":2}]"#;
-        let session =
-            r#"[{"id":"0190f1c27a3b7c4d8e5fa0b1c2d3e4f7","ip":null,"user_agent":"ua","created_at":1}]"#;
+        let ws = r#"[["0190f1c27a3b7c4d8e5fa0b1c2d3e4f5","queued","BTC","BTC","x","1","0",null,null,1],
+            ["0190f1c27a3b7c4d8e5fa0b1c2d3e4f6","processing","BTC","BTC","x","1","0",null,null,2]]"#;
+        let session = r#"[["0190f1c27a3b7c4d8e5fa0b1c2d3e4f7",null,"ua \"quoted\" \u00e9",1]]"#;
         let read = rows(session, "[]", ws, "[]").unwrap();
         // The account and the queued withdrawal change; the processing one is the wallet's, and
         // the session ends with the stamp (not written).
         let applied = applied_as_read(&read, 2).unwrap();
         assert_eq!(applied.withdrawals, vec![read.withdrawals[0].id]);
         assert_eq!(applied.sessions, vec![read.sessions[0].id]);
+        assert_eq!(read.sessions[0].user_agent, "ua \"quoted\" é", "free text is unescaped");
         assert!(applied_as_read(&read, 1).is_err(), "fewer rows changed than read");
         assert!(applied_as_read(&read, 3).is_err(), "more rows changed than read");
     }

@@ -982,19 +982,21 @@ macro_rules! impl_sql_store {
             }
 
             async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
-                let r = sqlx::query(
-                    "INSERT INTO throttles (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                       failures = CASE WHEN throttles.window_start <= $3 THEN 1 ELSE throttles.failures + 1 END, \
-                       window_start = CASE WHEN throttles.window_start <= $3 THEN $2 ELSE throttles.window_start END, \
-                       last_failure_at = $2 \
-                     RETURNING failures, window_start, last_failure_at",
-                )
-                .bind(key)
-                .bind(micros(now))
-                .bind(micros(now) - duration_micros(window))
-                .fetch_one(self.conn().await?)
-                .await?;
+                // With whatever is queued (a held-back `BEGIN IMMEDIATE`, when it opens the
+                // transaction): one trip.
+                let r = self
+                    .with_queue(
+                        "INSERT INTO throttles (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                           failures = CASE WHEN throttles.window_start <= $3 THEN 1 ELSE throttles.failures + 1 END, \
+                           window_start = CASE WHEN throttles.window_start <= $3 THEN $2 ELSE throttles.window_start END, \
+                           last_failure_at = $2 \
+                         RETURNING failures, window_start, last_failure_at",
+                        |q| q.bind(key).bind(micros(now)).bind(micros(now) - duration_micros(window)),
+                    )?
+                    .fetch_one(self.raw()?)
+                    .await
+                    .map_err(|e| crate::conflict_or(e, "queued write"))?;
                 Ok(ThrottleState {
                     failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
                     window_start: ts(r.try_get("window_start")?),

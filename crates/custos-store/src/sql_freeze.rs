@@ -32,7 +32,8 @@ pub(crate) use freeze_select;
 
 /// The freeze's read: one JSON array per table (a row per session, key, withdrawal and transfer
 /// would cost a hand-off per row between SQLite's worker thread and the caller), as the select
-/// list of one row. Parameters are [`freeze_sql!`]'s: `$3` account, `$6` the on-chain lookback
+/// list of one row. Sessions, keys, withdrawals and transfers come as arrays of columns, in the
+/// order `json_rows` names (no key to write, read and match per field). Parameters are [`freeze_sql!`]'s: `$3` account, `$6` the on-chain lookback
 /// start, `$7` the contact-change window start. The dialects differ only in their JSON functions
 /// and how a UUID prints; rows are sorted by the caller.
 macro_rules! freeze_read_sql {
@@ -46,17 +47,16 @@ macro_rules! freeze_read_sql {
     };
     (batch) => {
         concat!(
-            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)) FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
+            "(SELECT json_group_array(json_array(lower(hex(id)), ip, user_agent, created_at)) ",
+            "FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
             "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
-            "(SELECT json_group_array(json_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)) ",
+            "(SELECT json_group_array(json_array(id, label, scopes, created_at)) ",
             "FROM api_keys k WHERE k.account_id = $3 AND k.revoked_at IS NULL ", freeze_read_sql!(@not_cut), ") AS api_keys, ",
-            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'state', state, 'asset', asset, 'network', network, ",
-            "'address', address, 'amount', CAST(amount AS TEXT), 'fee', CAST(fee AS TEXT), 'txid', txid, ",
-            "'broadcast_at', broadcast_at, 'created_at', created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
+            "(SELECT json_group_array(json_array(lower(hex(id)), state, asset, network, address, CAST(amount AS TEXT), ",
+            "CAST(fee AS TEXT), txid, broadcast_at, created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
             ") AS withdrawals, ",
-            "(SELECT json_group_array(json_object('id', lower(hex(t.id)), 'state', t.state, 'asset', t.asset, ",
-            "'amount', CAST(t.amount AS TEXT), 'to_uid', a.uid, 'created_at', t.created_at)) FROM transfers t ",
+            "(SELECT json_group_array(json_array(lower(hex(t.id)), t.state, t.asset, CAST(t.amount AS TEXT), a.uid, ",
+            "t.created_at)) FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
             "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
             "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $6) AS contact_changes, ",
@@ -66,17 +66,16 @@ macro_rules! freeze_read_sql {
     };
     (cte) => {
         concat!(
-            "(SELECT coalesce(json_agg(json_build_object('id', id, 'ip', ip, 'user_agent', user_agent, ",
-            "'created_at', created_at)), '[]')::text FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
+            "(SELECT coalesce(json_agg(json_build_array(id, ip, user_agent, created_at)), '[]')::text ",
+            "FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
             "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
-            "(SELECT coalesce(json_agg(json_build_object('id', id, 'label', label, 'scopes', scopes, 'created_at', created_at)), '[]')::text ",
+            "(SELECT coalesce(json_agg(json_build_array(id, label, scopes, created_at)), '[]')::text ",
             "FROM api_keys k WHERE k.account_id = $3 AND k.revoked_at IS NULL ", freeze_read_sql!(@not_cut), ") AS api_keys, ",
-            "(SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'asset', asset, 'network', network, ",
-            "'address', address, 'amount', amount::text, 'fee', fee::text, 'txid', txid, ",
-            "'broadcast_at', broadcast_at, 'created_at', created_at)), '[]')::text FROM withdrawals ",
+            "(SELECT coalesce(json_agg(json_build_array(id, state, asset, network, address, amount::text, fee::text, ",
+            "txid, broadcast_at, created_at)), '[]')::text FROM withdrawals ",
             freeze_read_sql!(@withdrawals_where), ") AS withdrawals, ",
-            "(SELECT coalesce(json_agg(json_build_object('id', t.id, 'state', t.state, 'asset', t.asset, ",
-            "'amount', t.amount::text, 'to_uid', a.uid, 'created_at', t.created_at)), '[]')::text FROM transfers t ",
+            "(SELECT coalesce(json_agg(json_build_array(t.id, t.state, t.asset, t.amount::text, a.uid, t.created_at)), ",
+            "'[]')::text FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
             "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'previous', previous, ",
             "'changed_at', changed_at)), '[]')::text FROM contact_changes WHERE account_id = $3 AND changed_at >= $6) AS contact_changes, ",
@@ -106,16 +105,34 @@ macro_rules! freeze_sql {
     // the batch) answering two rows: the read, before the writes, and how many rows the writes
     // changed. `BEGIN IMMEDIATE` keeps every other writer out and the writes select with the
     // read's own predicates, so they touch exactly the rows read that those predicates pick;
-    // SQLite's count of changed rows (`total_changes()` after less before) confirms it.
+    // SQLite's count of changed rows (`total_changes()` after less before) confirms it. The
+    // account is left as it is when an earlier freeze of record stands (see `lock_batch`), and
+    // then so is everything else: the other writes apply only once the account has this freeze's
+    // stamp.
     (batch) => {
         concat!(
             "SELECT total_changes() AS changes_before, ", freeze_read_sql!(batch), "; ",
-            freeze_sql!(account), "; ",
-            freeze_sql!(withdrawals), "; ",
-            freeze_sql!(transfers), "; ",
+            freeze_sql!(account), " AND NOT (", freeze_sql!(@of_record), "); ",
+            freeze_sql!(withdrawals), " AND ", freeze_sql!(@stamped), "; ",
+            freeze_sql!(transfers), " AND ", freeze_sql!(@stamped), "; ",
             "SELECT total_changes() AS changes_after"
         )
     };
+    // SQLite, for an account not locked yet: the row `Tx::lock_account` reads (with the head of
+    // the account's audit chain, `$7`), and whether an earlier freeze of record stands, as they
+    // were before the batch that follows — one trip for the lock and the freeze. The
+    // transaction's `BEGIN IMMEDIATE` goes with it.
+    (lock_batch) => {
+        concat!(
+            "SELECT ", crate::backend::account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash, ",
+            "(", freeze_sql!(@of_record), ") AS frozen_of_record FROM accounts ",
+            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $7 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+            "WHERE accounts.id = $3; ",
+            freeze_sql!(batch)
+        )
+    };
+    (@of_record) => { "status = 'frozen' AND EXISTS (SELECT 1 FROM freezes WHERE account_id = $3)" };
+    (@stamped) => { "EXISTS (SELECT 1 FROM accounts WHERE id = $3 AND security_stamp = $2)" };
     // PostgreSQL: one statement answering one row. Data-modifying CTEs all run, referenced or not;
     // the read's subqueries see the snapshot the statement started with, so they read the rows
     // as they were before the writes. The balances are locked as `lock_balance` locks them.
@@ -142,15 +159,50 @@ macro_rules! freeze_applied {
         let after: i64 = $touched.try_get("changes_after")?;
         crate::json_rows::applied_as_read($rows, after - before)?
     }};
-    (cte, $read:expr, $touched:expr, $rows:expr, $part:expr) => {
+    (cte, $read:expr, $touched:expr, $rows:expr, $part:expr) => {{
+        let _one_row = $read;
         crate::json_rows::applied(
             $rows,
             &$part($touched, "cancelled_withdrawals")?,
             &$part($touched, "cancelled_transfers")?,
         )?
-    };
+    }};
 }
 pub(crate) use freeze_applied;
+
+/// [`crate::FreezeTx::lock_and_freeze_account`]. SQLite: one batch (`freeze_sql!(lock_batch)`)
+/// answering the locked row (none without the account), the read and the count of changed rows. PostgreSQL: the lock, then the freeze's one statement unless the account is frozen.
+macro_rules! lock_and_freeze {
+    (batch, $self:ident, $account:ident, $w:ident) => {{
+        let chain = custos_core::audit::Chain::Account($account).key();
+        let query =
+            $self.with_queue(freeze_sql!(lock_batch), |q| bind_freeze(q, $account, &$w).bind(&chain))?;
+        let (locked, rows, applied) = run_freeze(query, $self.raw()?, true).await?;
+        let Some(locked) = &locked else { return Ok(None) };
+        let found = super::account_row(locked)?;
+        if !$self.audit_heads.contains_key(&chain) {
+            let head = match locked.try_get::<Option<i64>, _>("head_seq")? {
+                Some(seq) => (seq, hash32(locked.try_get("head_hash")?)?.0),
+                None => (0, custos_core::audit::GENESIS),
+            };
+            $self.audit_heads.insert(chain, head);
+        }
+        if locked.try_get::<bool, _>("frozen_of_record")? {
+            return Ok(Some((found, None)));
+        }
+        Ok(Some((found, Some((rows, applied)))))
+    }};
+    (cte, $self:ident, $account:ident, $w:ident) => {{
+        use crate::backend::Tx;
+        let Some(found) = $self.lock_account($account).await? else { return Ok(None) };
+        if found.status == AccountStatus::Frozen {
+            return Ok(Some((found, None)));
+        }
+        let frozen = $self.freeze_account($account, $w).await?;
+        Ok(Some((found, Some(frozen))))
+    }};
+}
+pub(crate) use lock_and_freeze;
 
 macro_rules! impl_freeze_sql {
     ($db:ty, $backend:ident, $tx:ident, $mode:ident, $dialect:ident) => {
@@ -166,7 +218,8 @@ macro_rules! impl_freeze_sql {
             use crate::Result;
             use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_freeze::{freeze_applied, freeze_columns, freeze_read_sql, freeze_select, freeze_sql};
+            use crate::sql_freeze::{freeze_applied, freeze_columns, freeze_read_sql, freeze_select, freeze_sql, lock_and_freeze};
+            use crate::AccountRecord;
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -192,46 +245,91 @@ macro_rules! impl_freeze_sql {
                 })
             }
 
+            /// Binds `freeze_sql!`'s `$1` to `$6`.
+            fn bind_freeze<'q>(
+                q: crate::deferred::Binder<'q, $db>,
+                account: AccountId,
+                w: &FreezeWrite<'_>,
+            ) -> crate::deferred::Binder<'q, $db> {
+                q.bind(AccountStatus::Frozen.as_str())
+                    .bind(w.stamp.to_vec())
+                    .bind(account.as_uuid())
+                    .bind(micros(w.at))
+                    .bind(micros(w.on_chain_since))
+                    .bind(micros(w.contacts_since))
+            }
+
+            /// A freeze's answer: the locked account's row when the batch locks it, the rows read and
+            /// what the writes touched.
+            type Answer = (Option<DbRow>, FreezeRows, FreezeApplied);
+
+            /// Runs a freeze's batch (or statement), decoding the read the moment its row arrives:
+            /// on SQLite the writes after it in the batch run on the connection's thread meanwhile.
+            /// Rows are told apart by their columns: the lock's (when `locking`; missing without the
+            /// account), the read, and the one saying what the writes touched (on PostgreSQL, the
+            /// read's own).
+            async fn run_freeze(
+                query: sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                locking: bool,
+            ) -> Result<Answer> {
+                use futures_util::TryStreamExt;
+                let part = |r: &DbRow, col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
+                let has = |r: &DbRow, col: &str| r.try_column(col).is_ok();
+                let (mut locked, mut read, mut touched, mut rows) = (None, None, None, None);
+                let mut answer = query.fetch(conn);
+                while let Some(r) = answer.try_next().await.map_err(|e| crate::conflict_or(e, "queued write"))? {
+                    if has(&r, "frozen_of_record") {
+                        locked = Some(r);
+                        continue;
+                    }
+                    if has(&r, "sessions") {
+                        let mut read_rows = crate::json_rows::rows(
+                            &part(&r, "sessions")?,
+                            &part(&r, "api_keys")?,
+                            &part(&r, "withdrawals")?,
+                            &part(&r, "transfers")?,
+                        )?;
+                        read_rows.contact_changes = crate::json_rows::contact_changes(&part(&r, "contact_changes")?)?;
+                        read_rows.balances = crate::json_rows::balances(&part(&r, "balances")?)?;
+                        rows = Some(read_rows);
+                    }
+                    if has(&r, "changes_after") || has(&r, "cancelled_withdrawals") {
+                        touched = Some(r);
+                    } else {
+                        read = Some(r);
+                    }
+                }
+                let (Some(rows), Some(touched)) = (rows, touched) else { return Err(corrupt("freeze answer")) };
+                // No account to lock, or one an earlier freeze of record left frozen (left as it
+                // was): the writes changed nothing, and nothing is applied.
+                let left_alone = match &locked {
+                    Some(l) => l.try_get::<bool, _>("frozen_of_record")?,
+                    None => locking,
+                };
+                if left_alone {
+                    return Ok((locked, rows, FreezeApplied::default()));
+                }
+                let read = read.as_ref().unwrap_or(&touched);
+                let applied = freeze_applied!($mode, read, &touched, &rows, part);
+                Ok((locked, rows, applied))
+            }
+
             #[async_trait::async_trait]
             impl FreezeTx for $tx {
-                async fn freeze_account(
+                async fn freeze_account(&mut self, account: AccountId, w: FreezeWrite<'_>) -> Result<(FreezeRows, FreezeApplied)> {
+                    // With whatever is queued before it: one trip.
+                    let query = self.with_queue(freeze_sql!($mode), |q| bind_freeze(q, account, &w))?;
+                    let (_, rows, applied) = run_freeze(query, self.raw()?, false).await?;
+                    Ok((rows, applied))
+                }
+
+                async fn lock_and_freeze_account(
                     &mut self,
                     account: AccountId,
-                    stamp: &[u8],
-                    at: Timestamp,
-                    on_chain_since: Timestamp,
-                    contacts_since: Timestamp,
-                ) -> Result<(FreezeRows, FreezeApplied)> {
-                    // With whatever is queued before it: one trip.
-                    let answer = self
-                        .with_queue(freeze_sql!($mode), |q| {
-                            q.bind(AccountStatus::Frozen.as_str())
-                                .bind(stamp)
-                                .bind(account.as_uuid())
-                                .bind(micros(at))
-                                .bind(micros(on_chain_since))
-                                .bind(micros(contacts_since))
-                        })?
-                        .fetch_all(self.raw()?)
-                        .await
-                        .map_err(|e| crate::conflict_or(e, "queued write"))?;
-                    // SQLite answers the read and the writes' row; PostgreSQL one row with both.
-                    let (read, touched) = match answer.as_slice() {
-                        [one] => (one, one),
-                        [read, touched] => (read, touched),
-                        _ => return Err(corrupt("freeze answer")),
-                    };
-                    let part = |r: &DbRow, col: &str| -> Result<String> { Ok(r.try_get::<String, _>(col)?) };
-                    let mut rows = crate::json_rows::rows(
-                        &part(read, "sessions")?,
-                        &part(read, "api_keys")?,
-                        &part(read, "withdrawals")?,
-                        &part(read, "transfers")?,
-                    )?;
-                    rows.contact_changes = crate::json_rows::contact_changes(&part(read, "contact_changes")?)?;
-                    rows.balances = crate::json_rows::balances(&part(read, "balances")?)?;
-                    let applied = freeze_applied!($mode, read, touched, &rows, part);
-                    Ok((rows, applied))
+                    w: FreezeWrite<'_>,
+                ) -> Result<Option<(AccountRecord, Option<(FreezeRows, FreezeApplied)>)>> {
+                    lock_and_freeze!($mode, self, account, w)
                 }
 
                 async fn set_account_status(&mut self, account: AccountId, status: AccountStatus) -> Result<()> {

@@ -10,6 +10,12 @@ use custos_server::usecases::{accounts::Registration, operator};
 use custos_server::{Application, Config, Mode, Overrides};
 use custos_store::Store;
 
+/// mimalloc rather than the system allocator: a command's own work is mostly small, short-lived
+/// allocations (decoding rows, encoding JSON, sealing), and with glibc's allocator they were about
+/// a third of the freeze's time outside the store (BENCHMARKS.md, "Eighth session").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "custos",

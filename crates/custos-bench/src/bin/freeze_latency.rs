@@ -51,6 +51,10 @@ const SESSIONS: usize = 50;
 const KEYS: usize = 10;
 const WITHDRAWALS: usize = 20;
 
+/// The allocator `custos serve` runs with (see `crates/custos/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();

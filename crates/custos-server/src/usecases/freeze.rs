@@ -31,7 +31,7 @@ use custos_core::money::Amount;
 use custos_core::notice::{Notice, SmsText};
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::Event;
-use custos_store::{AccountRecord, AuditPosition, FreezeApplied, FreezeRecord, FreezeRows, Tx};
+use custos_store::{AccountRecord, AuditPosition, FreezeApplied, FreezeRecord, FreezeRows, FreezeWrite, Tx};
 
 use super::ledger;
 use super::notify::{self, Recipient};
@@ -167,8 +167,9 @@ pub async fn by_session(
     let by = FreezeBy::Session(who.clone());
     let reason = reason_or_default(reason, &by)?;
     let mut tx = state.store.begin().await?;
-    let account = tx.lock_account(who.account_id).await?.ok_or(ApiError::Unauthenticated)?;
-    let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
+    let (_, frozen) = lock_and_freeze(state, &mut *tx, who.account_id, &by, &reason)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     tx.commit().await?;
     frozen.committed(state);
     Ok(frozen)
@@ -252,8 +253,8 @@ pub async fn by_staff(
 ) -> Result<Frozen, ApiError> {
     let by = FreezeBy::Staff { staff_id: staff.code.as_str().to_owned(), name: staff.name.clone() };
     let mut tx = state.store.begin().await?;
-    let account = tx.lock_account(account).await?.ok_or(ApiError::NotFound)?;
-    let frozen = freeze_locked(state, &mut *tx, &account, &by, reason).await?;
+    let (account, frozen) =
+        lock_and_freeze(state, &mut *tx, account, &by, reason).await?.ok_or(ApiError::NotFound)?;
     if !frozen.already_frozen {
         let event = custos_core::audit::AuditEvent::StaffActed {
             action: custos_core::staff::StaffAction::FreezeAccount.as_str().into(),
@@ -292,11 +293,48 @@ async fn by_policy_or_operator(
 ) -> Result<Frozen, ApiError> {
     let reason = reason_or_default(reason, &by)?;
     let mut tx = state.store.begin().await?;
-    let account = tx.lock_account(account).await?.ok_or(ApiError::NotFound)?;
-    let frozen = freeze_locked(state, &mut *tx, &account, &by, &reason).await?;
+    let (_, frozen) =
+        lock_and_freeze(state, &mut *tx, account, &by, &reason).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     frozen.committed(state);
     Ok(frozen)
+}
+
+/// Locks the account and freezes it, inside `tx`: the lock and the freeze's read and writes go to
+/// the store together where it can take them so (`FreezeTx::lock_and_freeze_account`). `None`
+/// without the account; else the account as it was locked, and what the freeze answers.
+pub(crate) async fn lock_and_freeze(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: custos_core::ids::AccountId,
+    by: &FreezeBy,
+    reason: &str,
+) -> Result<Option<(AccountRecord, Frozen)>, ApiError> {
+    let now = state.clock.now();
+    let answer = tx.lock_and_freeze_account(account, write(&new_security_stamp(), now)).await?;
+    let frozen = match answer {
+        None => return Ok(None),
+        // Left as it was: frozen already (`freeze_locked` answers the earlier receipt).
+        Some((account, None)) => {
+            let frozen = freeze_locked(state, tx, &account, by, reason).await?;
+            (account, frozen)
+        }
+        Some((account, Some((rows, applied)))) => {
+            let frozen = complete(state, tx, &account, by, reason, &rows, &applied, now).await?;
+            (account, frozen)
+        }
+    };
+    Ok(Some(frozen))
+}
+
+/// What a freeze at `now` writes and reads: `stamp` is the account's new one.
+fn write(stamp: &[u8], now: Timestamp) -> FreezeWrite<'_> {
+    FreezeWrite {
+        stamp,
+        at: now,
+        on_chain_since: now.minus(BEYOND_REACH_LOOKBACK),
+        contacts_since: super::incidents::trusted_window_start(now),
+    }
 }
 
 /// The freeze itself, inside `tx`, with `account` already locked by it.
@@ -320,19 +358,28 @@ pub(crate) async fn freeze_locked(
     // The read and the set-based writes go to the store together; the plan is made from the rows
     // as they were, and what the writes touched must be exactly the plan (`apply`), or nothing
     // commits.
-    let (rows, applied) = tx
-        .freeze_account(
-            account.id,
-            &new_security_stamp(),
-            now,
-            now.minus(BEYOND_REACH_LOOKBACK),
-            super::incidents::trusted_window_start(now),
-        )
-        .await?;
-    let snapshot = snapshot(state, &rows);
+    let (rows, applied) = tx.freeze_account(account.id, write(&new_security_stamp(), now)).await?;
+    complete(state, tx, account, by, reason, &rows, &applied, now).await
+}
+
+/// The rest of a freeze once the store has read and written: the plan, which the writes must have
+/// matched; the reservations released and the wallet asked; the receipt in one `AccountFrozen`
+/// record and the freeze row; the notices; the case link.
+#[allow(clippy::too_many_arguments)]
+async fn complete(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: &AccountRecord,
+    by: &FreezeBy,
+    reason: &str,
+    rows: &FreezeRows,
+    applied: &FreezeApplied,
+    now: Timestamp,
+) -> Result<Frozen, ApiError> {
+    let snapshot = snapshot(state, rows);
     let plan = freeze::plan_for(&snapshot);
     let freeze_id = FreezeId::new();
-    let interceptions = apply(state, tx, account, &rows, &applied, &plan, freeze_id, now).await?;
+    let interceptions = apply(state, tx, account, rows, applied, &plan, freeze_id, now).await?;
     let header = ReceiptHeader {
         uid: account.uid.get(),
         frozen_at: now,
@@ -374,7 +421,7 @@ pub(crate) async fn freeze_locked(
     let receipt = freeze.receipt;
     tell(state, tx, account, &receipt, now).await?;
     let (case, follow_up) =
-        super::case_followup::case_for_freeze(state, tx, account, freeze_id, &rows, now).await?;
+        super::case_followup::case_for_freeze(state, tx, account, freeze_id, rows, now).await?;
     Ok(Frozen { receipt, already_frozen: false, case: Some(case), follow_up: Some((account.id, follow_up)) })
 }
 

@@ -11,8 +11,18 @@ conformance!(
     a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not_got,
     freezes_keep_their_receipt_and_close_once,
     the_key_cut_revokes_every_older_key_at_once_and_never_redates_a_revocation,
+    locking_and_freezing_at_once_answers_the_account_and_leaves_one_frozen_of_record_as_it_was,
     a_new_panic_code_replaces_the_old,
 );
+
+fn write(
+    stamp: &[u8],
+    at: Timestamp,
+    on_chain_since: Timestamp,
+    contacts_since: Timestamp,
+) -> FreezeWrite<'_> {
+    FreezeWrite { stamp, at, on_chain_since, contacts_since }
+}
 
 fn transfer(a: &AccountRecord, b: &AccountRecord, state: TransferState) -> TransferRecord {
     TransferRecord {
@@ -85,7 +95,7 @@ async fn a_freeze_reads_what_is_live_and_cancels_exactly_what_the_wallet_has_not
 
     let mut tx = store.begin().await.unwrap();
     tx.lock_account(a.id).await.unwrap();
-    let (rows, applied) = tx.freeze_account(a.id, &[9; 16], t(10), t(0), t(1)).await.unwrap();
+    let (rows, applied) = tx.freeze_account(a.id, write(&[9; 16], t(10), t(0), t(1))).await.unwrap();
     assert_eq!(
         rows.balances,
         vec![HeldBalance { asset: "BTC".into(), balance: held }],
@@ -175,7 +185,7 @@ async fn the_key_cut_revokes_every_older_key_at_once_and_never_redates_a_revocat
         tx.insert_api_key(k).await.unwrap();
     }
     tx.revoke_api_key(a.id, &revoked.id, t(3), RevokeReason::RevokedByUser).await.unwrap();
-    let (rows, applied) = tx.freeze_account(a.id, &[9; 16], t(10), t(0), t(0)).await.unwrap();
+    let (rows, applied) = tx.freeze_account(a.id, write(&[9; 16], t(10), t(0), t(0))).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(rows.api_keys.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![old.id.clone()]);
     assert_eq!(applied.api_keys, vec![old.id.clone()]);
@@ -200,11 +210,98 @@ async fn the_key_cut_revokes_every_older_key_at_once_and_never_redates_a_revocat
     // Settled, then cut again later: the first revocation keeps its time.
     let mut tx = store.begin().await.unwrap();
     tx.settle_api_key_cut(a.id).await.unwrap();
-    tx.freeze_account(a.id, &[8; 16], t(30), t(0), t(0)).await.unwrap();
+    tx.freeze_account(a.id, write(&[8; 16], t(30), t(0), t(0))).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.api_key(&old.id).await.unwrap().unwrap().revoked_at, Some(t(10)));
     let later = store.api_key(&new.id).await.unwrap().unwrap();
     assert_eq!((later.revoked_at, later.revoke_reason.as_deref()), (Some(t(30)), Some("account_frozen")));
+}
+
+/// The lock and the freeze in one call (one trip on SQLite): the account as it was locked, the
+/// freeze's answer, and the chain head the lock reads; an account already frozen by a freeze of
+/// record is left as it was, and no account is no answer.
+async fn locking_and_freezing_at_once_answers_the_account_and_leaves_one_frozen_of_record_as_it_was(
+    store: Store,
+) {
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.lock_and_freeze_account(AccountId::new(), write(&[9; 16], t(10), t(0), t(0)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.rollback().await.unwrap();
+
+    let a = create_account(&store, "locked@example.com").await;
+    let (session, _) = create_session(&store, &a, t(1)).await;
+    let mut queued = withdrawal(&a, None, t(2));
+    queued.state = WithdrawalState::Queued;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_withdrawal(&queued).await.unwrap();
+    tx.append_audit(
+        Chain::Account(a.id),
+        t(3),
+        Actor::System,
+        AuditEvent::OtherSessionsRevoked { kept: session.id, count: 0 },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let (locked, answer) =
+        tx.lock_and_freeze_account(a.id, write(&[9; 16], t(10), t(0), t(0))).await.unwrap().unwrap();
+    assert_eq!((locked.id, locked.status), (a.id, AccountStatus::Active), "as it was locked");
+    let (rows, applied) = answer.expect("an active account is frozen");
+    assert_eq!(rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![session.id]);
+    assert_eq!(applied.withdrawals, vec![queued.id]);
+    let record = tx
+        .append_audit(
+            Chain::Account(a.id),
+            t(10),
+            Actor::System,
+            AuditEvent::AccountFrozen {
+                channel: "policy".into(),
+                reason: "test".into(),
+                receipt: Box::new(receipt(a.uid.get(), t(10))),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.seq, 2, "the chain goes on from the head read with the lock");
+    tx.insert_freeze(&FreezeRecord {
+        id: FreezeId::new(),
+        account_id: a.id,
+        channel: FreezeChannel::Policy,
+        actor: "policy test".into(),
+        reason: "test".into(),
+        receipt: receipt(a.uid.get(), t(10)),
+        receipt_record: Some(AuditPosition { chain: record.chain, seq: record.seq }),
+        frozen_at: t(10),
+        unfrozen_at: None,
+        unfrozen_by: None,
+        approved_by: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let frozen = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!((frozen.status, frozen.security_stamp.clone()), (AccountStatus::Frozen, vec![9; 16]));
+
+    // Frozen, with a freeze of record: nothing changes, whatever the account holds now.
+    let mut later = withdrawal(&a, None, t(11));
+    later.state = WithdrawalState::Queued;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_withdrawal(&later).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let (locked, answer) =
+        tx.lock_and_freeze_account(a.id, write(&[8; 16], t(20), t(0), t(0))).await.unwrap().unwrap();
+    assert_eq!(locked.status, AccountStatus::Frozen);
+    assert!(answer.is_none(), "left as it was");
+    tx.commit().await.unwrap();
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().security_stamp, vec![9; 16], "the stamp stays");
+    assert_eq!(store.withdrawal(later.id).await.unwrap().unwrap().state, WithdrawalState::Queued);
 }
 
 fn want_first(ws: &[WithdrawalRecord]) -> WithdrawalId {
