@@ -1,7 +1,13 @@
 //! Freeze latency (issue 5's goal): p50 and p99 of freezing an account that holds 50 sessions,
 //! 10 API keys and 20 pending withdrawals — the whole use case, one transaction — against one
-//! durable single-row commit (figure C of `custos-bench`), measured interleaved in the same run so
-//! the shared machine's load falls on both. Goal: the freeze takes at most 3× the commit.
+//! durable single-row commit, measured interleaved in the same run so the shared machine's load
+//! falls on both. Goal: the freeze takes at most 3× the commit.
+//!
+//! Two single-row commits are timed before each freeze. C is `custos-bench`'s figure C: a one-row
+//! upsert that answers its row (one trip to the store, `BEGIN IMMEDIATE` riding with it), then
+//! `COMMIT` (a second trip). C1 is the cheapest durable one-row commit the store makes: deleting
+//! the row C wrote, a write nobody waits for, which rides with `COMMIT` in one trip. The goal is
+//! judged against C1, the stricter; the ratio to C is printed as earlier sessions reported it.
 //!
 //! Each freeze gets a fresh account, prepared (in one transaction of its own) outside the timing;
 //! the work a freeze leaves for after its commit (the incident's facts, its emails) ends before the
@@ -75,12 +81,14 @@ async fn main() -> anyhow::Result<()> {
     let state = app.state().clone();
 
     let mut commits = Vec::with_capacity(args.freezes);
+    let mut cheapest = Vec::with_capacity(args.freezes);
     let mut freezes = Vec::with_capacity(args.freezes);
     let mut settled = Vec::with_capacity(args.freezes);
     // A few unrecorded rounds first: connections, statement caches, the file's first pages.
     for i in 0..args.freezes + 5 {
         let account = prepare(&store).await?;
         let c = timed_commit(&store).await?;
+        let c1 = timed_cheapest_commit(&store).await?;
         let last = i + 1 == args.freezes + 5;
         if last && args.wal_copy.is_some() {
             store.execute_unchecked_for_tests("PRAGMA wal_checkpoint(TRUNCATE)").await?;
@@ -100,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         }
         if i >= 5 {
             commits.push(c);
+            cheapest.push(c1);
             freezes.push(f);
             settled.push(s);
         }
@@ -110,31 +119,56 @@ async fn main() -> anyhow::Result<()> {
         "SQLite (WAL, synchronous=FULL)"
     };
     let (c50, c99) = (percentile(&mut commits, 50.0), percentile(&mut commits, 99.0));
+    let (k50, k99) = (percentile(&mut cheapest, 50.0), percentile(&mut cheapest, 99.0));
     let (f50, f99) = (percentile(&mut freezes, 50.0), percentile(&mut freezes, 99.0));
     let (s50, s99) = (percentile(&mut settled, 50.0), percentile(&mut settled, 99.0));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "freeze_latency — store: {backend}; {} freezes of an account with {SESSIONS} sessions, {KEYS} API keys and \
-         {WITHDRAWALS} pending withdrawals, each after one durable single-row commit\n",
+         {WITHDRAWALS} pending withdrawals, each after two durable single-row commits (C, then C1)\n",
         args.freezes
     );
-    println!("| Figure | p50 | p99 | p50 ratio to C | p99 ratio to C | Goal |");
-    println!("|---|---:|---:|---:|---:|---|");
-    println!("| C: one durable single-row commit | {:.2} ms | {:.2} ms | 1.00 | 1.00 | |", ms(c50), ms(c99));
-    let r50 = f50.as_secs_f64() / c50.as_secs_f64();
-    let r99 = f99.as_secs_f64() / c99.as_secs_f64();
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
-        "| freeze (use case, one transaction) | {:.2} ms | {:.2} ms | {r50:.2} | {r99:.2} | ≤ 3× ({}) |",
-        ms(f50),
-        ms(f99),
-        if r50 <= 3.0 { "met at p50" } else { "missed at p50" }
+        "| Figure | p50 | p99 | p50 ratio to C1 | p99 ratio to C1 | p50 ratio to C | p99 ratio to C | Goal |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| C1: the cheapest durable single-row commit (one trip) | {:.2} ms | {:.2} ms | 1.00 | 1.00 | {:.2} | {:.2} | |",
+        ms(k50),
+        ms(k99),
+        ratio(k50, c50),
+        ratio(k99, c99)
     );
     println!(
-        "| freeze, then its after-commit work: the incident's facts, the emails (not the freeze's latency) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | |",
+        "| C: one durable single-row upsert answering its row (two trips) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | 1.00 | 1.00 | |",
+        ms(c50),
+        ms(c99),
+        ratio(c50, k50),
+        ratio(c99, k99)
+    );
+    let (r50, r99) = (ratio(f50, k50), ratio(f99, k99));
+    println!(
+        "| freeze (use case, one transaction) | {:.2} ms | {:.2} ms | {r50:.2} | {r99:.2} | {:.2} | {:.2} | ≤ 3× C1 ({}) |",
+        ms(f50),
+        ms(f99),
+        ratio(f50, c50),
+        ratio(f99, c99),
+        match (r50 <= 3.0, r99 <= 3.0) {
+            (true, true) => "met",
+            (true, false) => "met at p50, missed at p99",
+            (false, true) => "missed at p50, met at p99",
+            (false, false) => "missed",
+        }
+    );
+    println!(
+        "| freeze, then its after-commit work: the incident's facts, the emails (not the freeze's latency) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | |",
         ms(s50),
         ms(s99),
-        s50.as_secs_f64() / c50.as_secs_f64(),
-        s99.as_secs_f64() / c99.as_secs_f64(),
+        ratio(s50, k50),
+        ratio(s99, k99),
+        ratio(s50, c50),
+        ratio(s99, c99),
     );
     if args.postgres.is_some() {
         store
@@ -157,6 +191,16 @@ async fn timed_commit(store: &Store) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let mut tx = store.begin().await?;
     tx.record_failure("bench:commit", SystemClock.now(), Duration::from_secs(60)).await?;
+    tx.commit().await?;
+    Ok(t.elapsed())
+}
+
+/// C1: deletes the row `timed_commit` just wrote — a one-row change nobody waits for, sent with
+/// `COMMIT` in one trip.
+async fn timed_cheapest_commit(store: &Store) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let mut tx = store.begin().await?;
+    tx.clear_throttle("bench:commit").await?;
     tx.commit().await?;
     Ok(t.elapsed())
 }
