@@ -341,3 +341,17 @@ fn labels_are_short_and_printable() {
         assert_eq!(KeyLabel::parse(bad).unwrap_err().code.0, "api-key-label-invalid");
     }
 }
+
+#[test]
+fn a_key_id_is_its_prefix_and_24_letters_of_the_base32_alphabet_exactly() {
+    let id = ApiKeyId::generate();
+    assert_eq!(ApiKeyId::parse(id.as_str()), Some(id.clone()));
+    for b in 0..=u8::MAX {
+        let mut s = id.as_str().to_owned().into_bytes();
+        s[5] = b;
+        let parsed = String::from_utf8(s).ok().and_then(|s| ApiKeyId::parse(&s));
+        assert_eq!(parsed.is_some(), BASE32.contains(&b), "byte {b}");
+    }
+    assert_eq!(ApiKeyId::parse(&id.as_str()[..id.as_str().len() - 1]), None, "too short");
+    assert_eq!(ApiKeyId::parse(&id.as_str().replacen("ck_", "cx_", 1)), None, "another prefix");
+}

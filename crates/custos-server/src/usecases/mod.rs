@@ -14,6 +14,7 @@ pub mod credential_change;
 pub mod diagnosis;
 pub mod factors;
 pub mod freeze;
+mod freeze_notices;
 pub mod incidents;
 pub mod ledger;
 pub mod login;
