@@ -171,7 +171,8 @@ macro_rules! freeze_applied {
 pub(crate) use freeze_applied;
 
 /// [`crate::FreezeTx::lock_and_freeze_account`]. SQLite: one batch (`freeze_sql!(lock_batch)`)
-/// answering the locked row (none without the account), the read and the count of changed rows. PostgreSQL: the lock, then the freeze's one statement unless the account is frozen.
+/// answering the locked row (none without the account), the read and the count of changed rows.
+/// PostgreSQL: the lock, then the freeze's one statement unless the account is frozen.
 macro_rules! lock_and_freeze {
     (batch, $self:ident, $account:ident, $w:ident) => {{
         let chain = custos_core::audit::Chain::Account($account).key();
