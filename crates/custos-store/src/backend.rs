@@ -324,6 +324,36 @@ macro_rules! account_columns {
 }
 pub(crate) use account_columns;
 
+/// The locked account row with the head of its audit chain: the select list, and the join (the
+/// chain's key bound as `$chain`), read back by [`audit_head_of`]. Where the lock on the account
+/// is the lock on every writer (SQLite), the append that nearly every such command makes then
+/// needs no read of its own.
+macro_rules! account_with_audit_head {
+    () => {
+        concat!(crate::backend::account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash")
+    };
+    (join $chain:literal) => {
+        concat!(
+            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = ",
+            $chain,
+            " ORDER BY seq DESC LIMIT 1) h ON 1 = 1 "
+        )
+    };
+}
+pub(crate) use account_with_audit_head;
+
+/// The audit-chain head read with [`account_with_audit_head`]: `(seq, hash)` of the chain's last
+/// record, or `(0, GENESIS)` for a chain with none.
+macro_rules! audit_head_of {
+    ($row:expr) => {
+        match $row.try_get::<Option<i64>, _>("head_seq")? {
+            Some(seq) => (seq, crate::backend::hash32($row.try_get("head_hash")?)?.0),
+            None => (0, custos_core::audit::GENESIS),
+        }
+    };
+}
+pub(crate) use audit_head_of;
+
 macro_rules! session_columns {
     () => {
         "id, account_id, token_hash, device_id, ip, user_agent, aal, authenticated_at, stepped_up_at, created_at, last_seen_at, stamp_at_issue, revoked_at, revoke_reason"

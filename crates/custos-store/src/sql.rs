@@ -326,10 +326,9 @@ macro_rules! impl_sql_store {
                 let row = self
                     .with_queue(
                         concat!(
-                            "SELECT ", account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash, ",
+                            "SELECT ", account_with_audit_head!(), ", ",
                             "(SELECT d.id FROM devices d WHERE d.account_id = accounts.id AND d.key_hash = $2) AS device_id ",
-                            "FROM accounts ",
-                            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $3 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+                            "FROM accounts ", account_with_audit_head!(join "$3"),
                             "WHERE accounts.id = $1"
                         ),
                         |q| q.bind(id.as_uuid()).bind(device_key).bind(&key),
@@ -339,11 +338,7 @@ macro_rules! impl_sql_store {
                     .map_err(|e| crate::conflict_or(e, "queued write"))?;
                 let Some(r) = row else { return Ok(None) };
                 if !self.audit_heads.contains_key(&key) {
-                    let head = match r.try_get::<Option<i64>, _>("head_seq")? {
-                        Some(seq) => (seq, hash32(r.try_get("head_hash")?)?.0),
-                        None => (0, GENESIS),
-                    };
-                    self.audit_heads.insert(key, head);
+                    self.audit_heads.insert(key, audit_head_of!(r));
                 }
                 Ok(Some((account_row(&r)?, device_of(&r)?)))
             }

@@ -124,9 +124,9 @@ macro_rules! freeze_sql {
     // transaction's `BEGIN IMMEDIATE` goes with it.
     (lock_batch) => {
         concat!(
-            "SELECT ", crate::backend::account_columns!(), ", h.seq AS head_seq, h.hash AS head_hash, ",
+            "SELECT ", crate::backend::account_with_audit_head!(), ", ",
             "(", freeze_sql!(@of_record), ") AS frozen_of_record FROM accounts ",
-            "LEFT JOIN (SELECT seq, hash FROM audit_records WHERE chain = $7 ORDER BY seq DESC LIMIT 1) h ON 1 = 1 ",
+            crate::backend::account_with_audit_head!(join "$7"),
             "WHERE accounts.id = $3; ",
             freeze_sql!(batch)
         )
@@ -182,11 +182,7 @@ macro_rules! lock_and_freeze {
         let Some(locked) = &locked else { return Ok(None) };
         let found = super::account_row(locked)?;
         if !$self.audit_heads.contains_key(&chain) {
-            let head = match locked.try_get::<Option<i64>, _>("head_seq")? {
-                Some(seq) => (seq, hash32(locked.try_get("head_hash")?)?.0),
-                None => (0, custos_core::audit::GENESIS),
-            };
-            $self.audit_heads.insert(chain, head);
+            $self.audit_heads.insert(chain, crate::backend::audit_head_of!(locked));
         }
         if locked.try_get::<bool, _>("frozen_of_record")? {
             return Ok(Some((found, None)));
