@@ -335,11 +335,7 @@ async fn finish(
         withdrawals::announce(&mut *tx, state, account, w, event, now).await?;
     }
     if let Some(status) = effects.status_mail {
-        let to = Recipient {
-            account: Some(account.id),
-            email: &account.email,
-            anti_phishing_code: account.anti_phishing_code.as_deref(),
-        };
+        let to = Recipient::holder(account);
         let summary = withdrawals::summary(w, &state.config.money.assets);
         let key = format!("withdrawal_{}:{}", w.state.as_str(), w.id);
         notify::email(&mut *tx, state, to, Notice::WithdrawalStatus { summary, status }, key, now).await?;

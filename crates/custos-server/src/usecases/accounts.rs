@@ -97,11 +97,7 @@ async fn register_once(
         notify::email(
             &mut *tx,
             state,
-            Recipient {
-                account: Some(existing.id),
-                email: &existing.email,
-                anti_phishing_code: existing.anti_phishing_code.as_deref(),
-            },
+            Recipient::holder(&existing),
             Notice::AlreadyRegistered { login_url: state.config.link("/login") },
             format!("already_registered:{}", uuid::Uuid::now_v7()),
             now,
@@ -183,11 +179,7 @@ pub(crate) async fn send_verification(
     notify::email(
         tx,
         state,
-        Recipient {
-            account: Some(account.id),
-            email: &account.email,
-            anti_phishing_code: account.anti_phishing_code.as_deref(),
-        },
+        Recipient::holder(account),
         Notice::VerifyEmail { verify_url: state.config.link(&format!("/verify-email/{}", token.expose())) },
         format!("verify_email:{}", link.id),
         now,

@@ -136,10 +136,6 @@ pub(crate) fn in_words(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-fn recipient(a: &AccountRecord) -> Recipient<'_> {
-    Recipient { account: Some(a.id), email: &a.email, anti_phishing_code: a.anti_phishing_code.as_deref() }
-}
-
 fn describe(e: &AllowlistEntryRecord) -> String {
     format!(
         "\"{}\" ({} on {}, {}{})",
@@ -191,7 +187,7 @@ async fn tell(
     now: Timestamp,
 ) -> Result<(), ApiError> {
     let notice = Notice::AllowlistChanged { change: sentence, at: now, ip: ip.map(|i| i.to_string()) };
-    notify::email(tx, state, recipient(account), notice, key.clone(), now).await?;
+    notify::email(tx, state, Recipient::holder(account), notice, key.clone(), now).await?;
     announce(tx, state, account, change, &key, now).await
 }
 
@@ -281,7 +277,7 @@ pub async fn add(
         ip: ip.map(|i| i.to_string()),
     };
     let key = format!("confirm_allowlist_entry:{}", entry.id);
-    notify::email(&mut *tx, state, recipient(&account), notice, key.clone(), now).await?;
+    notify::email(&mut *tx, state, Recipient::holder(&account), notice, key.clone(), now).await?;
     let change = Change { what: "entry_added", entry: Some(&entry), turns_off_at: None };
     announce(&mut *tx, state, &account, change, &key, now).await?;
     tx.commit().await?;

@@ -112,11 +112,7 @@ fn actor(who: &UserSession) -> Actor {
 }
 
 fn recipient(account: &AccountRecord) -> Recipient<'_> {
-    Recipient {
-        account: Some(account.id),
-        email: &account.email,
-        anti_phishing_code: account.anti_phishing_code.as_deref(),
-    }
+    Recipient::holder(account)
 }
 
 /// Creates a key for the caller's account. A key with a money scope needs a recent `aal2` step-up

@@ -80,11 +80,7 @@ pub(super) async fn tell(
     notify::email(
         tx,
         state,
-        Recipient {
-            account: Some(account.id),
-            email: &account.email,
-            anti_phishing_code: account.anti_phishing_code.as_deref(),
-        },
+        Recipient::holder(account),
         Notice::AccountFrozen {
             at: now,
             channel: channel_words(receipt.channel).to_owned(),

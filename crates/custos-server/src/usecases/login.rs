@@ -413,11 +413,7 @@ pub(crate) async fn start_session(
         notify::email(
             tx,
             state,
-            Recipient {
-                account: Some(account.id),
-                email: &account.email,
-                anti_phishing_code: account.anti_phishing_code.as_deref(),
-            },
+            Recipient::holder(account),
             Notice::NewDeviceLogin {
                 at: now,
                 ip: client.ip.to_string(),

@@ -23,6 +23,17 @@ pub struct Recipient<'a> {
     pub anti_phishing_code: Option<&'a str>,
 }
 
+impl<'a> Recipient<'a> {
+    /// The account's holder, at its current address, with its anti-phishing code.
+    pub fn holder(account: &'a custos_store::AccountRecord) -> Self {
+        Self {
+            account: Some(account.id),
+            email: &account.email,
+            anti_phishing_code: account.anti_phishing_code.as_deref(),
+        }
+    }
+}
+
 /// Queues an email. The recipient is snapshotted now; the payload is sealed at rest (it may hold
 /// a bearer link), bound to its idempotency key. Stranger-triggerable notices are dropped beyond
 /// the per-recipient hourly limit; returns whether the message was queued.

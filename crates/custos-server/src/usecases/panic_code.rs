@@ -43,11 +43,7 @@ pub async fn generate(state: &AppState, who: &UserSession) -> Result<Zeroizing<S
     notify::email(
         &mut *tx,
         state,
-        Recipient {
-            account: Some(account.id),
-            email: &account.email,
-            anti_phishing_code: account.anti_phishing_code.as_deref(),
-        },
+        Recipient::holder(&account),
         Notice::SecurityChange {
             change: "A new panic code was made for your account; any earlier one no longer works.".into(),
             at: now,

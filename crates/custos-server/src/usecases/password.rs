@@ -162,11 +162,7 @@ pub async fn request_reset(state: &AppState, email: &str, ip: Option<IpAddr>) ->
         used_at: None,
     };
     tx.insert_link_token(&link).await?;
-    let recipient = Recipient {
-        account: Some(account.id),
-        email: &account.email,
-        anti_phishing_code: account.anti_phishing_code.as_deref(),
-    };
+    let recipient = Recipient::holder(&account);
     let notice = Notice::PasswordReset {
         reset_url: state.config.link(&format!("/reset-password/{}", token.expose())),
     };

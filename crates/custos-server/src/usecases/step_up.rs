@@ -131,11 +131,7 @@ pub async fn start_email(
         subject: None,
     };
     tx.insert_challenge(&record).await?;
-    let recipient = Recipient {
-        account: Some(account.id),
-        email: &account.email,
-        anti_phishing_code: account.anti_phishing_code.as_deref(),
-    };
+    let recipient = Recipient::holder(&account);
     notify::email(
         &mut *tx,
         state,

@@ -99,10 +99,6 @@ fn refuse(code: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::Validation(vec![Reason::new(code, detail)])
 }
 
-fn recipient(a: &AccountRecord) -> Recipient<'_> {
-    Recipient { account: Some(a.id), email: &a.email, anti_phishing_code: a.anti_phishing_code.as_deref() }
-}
-
 /// Sends value to another account. The gate decides as for a withdrawal (no allowlist: the
 /// destination is an account here, not an address); a deny changes nothing.
 pub async fn request(
@@ -278,7 +274,7 @@ pub async fn request(
     notify::email(
         &mut *tx,
         state,
-        recipient(&sender),
+        Recipient::holder(&sender),
         Notice::TransferStatus {
             outgoing: true,
             asset: spec.code.to_owned(),
@@ -315,7 +311,7 @@ async fn tell_receiver(
     notify::email(
         tx,
         state,
-        recipient(receiver),
+        Recipient::holder(receiver),
         Notice::TransferStatus {
             outgoing: false,
             asset: t.asset.clone(),

@@ -506,7 +506,7 @@ pub async fn request(
     notify::email(
         &mut *tx,
         state,
-        recipient(&account),
+        Recipient::holder(&account),
         Notice::ConfirmWithdrawal {
             summary: summary(&w, &money.assets),
             confirm_url,
@@ -537,10 +537,6 @@ pub(crate) async fn announce(
     });
     notify::webhook(tx, state, Some(account.id), event, data, format!("{}:{}", event.as_str(), w.id), now)
         .await
-}
-
-fn recipient(a: &AccountRecord) -> Recipient<'_> {
-    Recipient { account: Some(a.id), email: &a.email, anti_phishing_code: a.anti_phishing_code.as_deref() }
 }
 
 /// What the confirmation page shows before anything is done (GET changes nothing).
@@ -620,7 +616,7 @@ pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
         notify::email(
             &mut *tx,
             state,
-            recipient(&account),
+            Recipient::holder(&account),
             Notice::WithdrawalStatus {
                 summary: summary(&w, &money.assets),
                 status: format!(
@@ -749,7 +745,7 @@ pub async fn cancel(
     notify::email(
         &mut *tx,
         state,
-        recipient(&account),
+        Recipient::holder(&account),
         Notice::WithdrawalStatus {
             summary: summary(&w, &money.assets),
             status: match by {
