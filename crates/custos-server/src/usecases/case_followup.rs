@@ -141,10 +141,15 @@ pub(crate) async fn open_after_freeze(state: &AppState, f: &CaseFollowUp) -> Res
 }
 
 /// Runs the follow-up queued under `key` now if it is still pending, and marks it done. Answers
-/// whether one was pending.
+/// whether there is a follow-up under `key` at all: pending until now, or run already (by the
+/// task its freeze started or by the outbox worker, perhaps while the caller was looking for the
+/// link). Either way, once this answers `true` the link it stores exists.
 pub(super) async fn open_pending(state: &AppState, key: &str) -> Result<bool, ApiError> {
     let Some(m) = state.store.outbox_by_key(key).await? else { return Ok(false) };
-    let (None, Some(sealed)) = (m.delivered_at, m.payload.as_deref()) else { return Ok(false) };
+    if m.delivered_at.is_some() {
+        return Ok(true);
+    }
+    let Some(sealed) = m.payload.as_deref() else { return Ok(false) };
     let plaintext = state
         .config
         .keys
@@ -258,6 +263,25 @@ mod tests {
         let case_mails = store.outbox_pending(100).await.unwrap();
         let case_mails = case_mails.iter().filter(|m| m.idempotency_key.starts_with("case_link:")).count();
         assert_eq!(case_mails, 1, "the case link is emailed once, to the address from before any change");
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_that_ran_while_the_page_looked_for_its_link_still_lets_the_page_open_it() {
+        let (store, dir) = fresh_sqlite().await.unwrap();
+        let state = state(store.clone(), &dir);
+        let id = account(&state, "racer@example.com").await;
+        let (token, _) = freeze_and_stop(&state, id).await;
+        let key = follow_up_key(&BearerToken::parse(&token).unwrap().hash());
+        // The page found no link yet; meanwhile the freeze's own task ran the follow-up to the end.
+        assert!(open_pending(&state, &key).await.unwrap(), "it ran now");
+        assert!(store.outbox_by_key(&key).await.unwrap().unwrap().delivered_at.is_some());
+        // The page asks next: the follow-up is done, so the link it stored is there to open.
+        assert!(open_pending(&state, &key).await.unwrap(), "it ran before: the link exists");
+        assert_eq!(store.incidents_of(id).await.unwrap().len(), 1, "and it did not run twice");
+        case_by_link(&state, &token).await.unwrap();
+        // A key no freeze queued has no follow-up.
+        let forged = follow_up_key(&BearerToken::generate().hash());
+        assert!(!open_pending(&state, &forged).await.unwrap());
     }
 
     #[tokio::test]

@@ -683,7 +683,8 @@ async fn case_of_link(state: &AppState, token: &str) -> Result<IncidentRecord, A
     let mut tx = state.store.begin().await?;
     let mut opened = super::open_link(&mut *tx, &token, LinkPurpose::CaseAccess, now).await;
     tx.rollback().await?;
-    // A link from a receipt may arrive before the freeze's follow-up has opened the case.
+    // A link from a receipt may arrive before the freeze's follow-up has opened the case, or while
+    // it does (then `open_pending` answers once it is done).
     if matches!(opened, Err(ApiError::LinkInvalid))
         && super::case_followup::open_pending(state, &super::case_followup::follow_up_key(&token.hash()))
             .await?
