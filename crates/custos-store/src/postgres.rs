@@ -31,6 +31,21 @@ impl PgBackend {
     }
 }
 
+/// A write outside any transaction runs on any pooled connection: PostgreSQL has no one writer.
+pub(crate) struct LoneWriter<'a>(&'a PgPool);
+
+impl<'a> LoneWriter<'a> {
+    pub(crate) fn ex(&mut self) -> &'a PgPool {
+        self.0
+    }
+}
+
+impl PgBackend {
+    pub(crate) async fn lone_writer(&self) -> crate::Result<LoneWriter<'_>> {
+        Ok(LoneWriter(&self.pool))
+    }
+}
+
 impl PgTx {
     fn raw(&mut self) -> crate::Result<&mut sqlx::PgConnection> {
         Ok(&mut *self.tx)

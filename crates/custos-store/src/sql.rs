@@ -1063,7 +1063,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
                     .bind(micros(at))
                     .bind(id.as_uuid())
-                    .execute(&self.pool)
+                    .execute(self.lone_writer().await?.ex())
                     .await?;
                 Ok(())
             }
@@ -1256,6 +1256,19 @@ macro_rules! impl_sql_store {
             }
 
             async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxRecord>> {
+                // Most polls find nothing due. A reader says so without taking the writer (on SQLite
+                // an UPDATE takes the write lock even when it matches no row), so an idle outbox
+                // never makes a command wait.
+                let due: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+                     AND (lease_until IS NULL OR lease_until <= $1))",
+                )
+                .bind(micros(now))
+                .fetch_one(&self.pool)
+                .await?;
+                if !due {
+                    return Ok(Vec::new());
+                }
                 // The claim conditions are repeated outside the subquery: on PostgreSQL a row that
                 // another worker claimed meanwhile is re-checked after its lock is released and skipped.
                 let rows = sqlx::query(concat!(
@@ -1267,7 +1280,7 @@ macro_rules! impl_sql_store {
                 .bind(micros(now) + duration_micros(lease))
                 .bind(micros(now))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(self.lone_writer().await?.ex())
                 .await?;
                 rows.iter().map(outbox_row).collect()
             }
@@ -1278,7 +1291,7 @@ macro_rules! impl_sql_store {
                 } else {
                     "UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2"
                 };
-                sqlx::query(sql).bind(micros(at)).bind(id.as_uuid()).execute(&self.pool).await?;
+                sqlx::query(sql).bind(micros(at)).bind(id.as_uuid()).execute(self.lone_writer().await?.ex()).await?;
                 Ok(())
             }
 
@@ -1287,7 +1300,7 @@ macro_rules! impl_sql_store {
                     .bind(micros(next_attempt_at))
                     .bind(error)
                     .bind(id.as_uuid())
-                    .execute(&self.pool)
+                    .execute(self.lone_writer().await?.ex())
                     .await?;
                 Ok(())
             }
@@ -1326,7 +1339,7 @@ macro_rules! impl_sql_store {
                     .bind(&m.text_body)
                     .bind(&m.html_body)
                     .bind(micros(m.received_at))
-                    .execute(&self.pool)
+                    .execute(self.lone_writer().await?.ex())
                     .await?;
                 Ok(())
             }

@@ -322,7 +322,7 @@ macro_rules! impl_staff_sql {
                     sqlx::query("UPDATE staff_sessions SET last_seen_at = $1 WHERE id = $2")
                         .bind(micros(at))
                         .bind(id.as_uuid())
-                        .execute(&self.pool)
+                        .execute(self.lone_writer().await?.ex())
                         .await?;
                     Ok(())
                 }

@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL` (DESIGN "Durability"),
 //! foreign keys on, a busy timeout, and write transactions that take the write lock up front, one
-//! at a time on one writer connection; reads outside transactions use a pool.
+//! at a time on one writer connection, which the few writes made outside a transaction share
+//! ([`LoneWriter`]); reads outside transactions use a pool.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,6 +41,10 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// it should not keep that size.
 const WAL_SIZE_LIMIT: &str = "67108864";
 
+/// Past this many frames (16 MiB; SQLite's own automatic checkpoint starts at 1,000), a WAL that the
+/// background checkpoint copied but that was never rewound is finished with the writer held.
+const REWIND_AFTER_FRAMES: i64 = 4096;
+
 /// Keeps the WAL short without making a command pay for it. SQLite's own automatic checkpoint
 /// runs inside the `COMMIT` of whichever transaction takes the WAL past 1,000 pages: that command
 /// then copies every page back and syncs the database file before it answers (a freeze that
@@ -48,19 +53,49 @@ const WAL_SIZE_LIMIT: &str = "67108864";
 /// [`CHECKPOINT_EVERY`] on a reader connection instead. `PASSIVE` copies what no reader still
 /// needs and never waits for, or blocks, the writer or a reader; once the whole WAL is copied, the
 /// writer's next transaction rewinds it and cuts the file back to [`WAL_SIZE_LIMIT`].
-fn checkpoint_in_background(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
+///
+/// Under a steady stream of writes the writer appends while the copy runs, so the WAL is never
+/// wholly copied when a transaction begins, and it is never rewound: it grows without end, and
+/// every commit extends the file, which makes its sync slower (the freeze benchmark saw the WAL
+/// pass 200 MB in seconds once every write went through the writer). So when the WAL holds more
+/// than [`REWIND_AFTER_FRAMES`] after the copy, the task takes the writer, as a transaction does,
+/// and copies the few frames appended meanwhile; the next transaction then rewinds the WAL.
+/// Commands wait for that short second copy only, and only when the WAL has grown.
+fn checkpoint_in_background(pool: SqlitePool, writer: Arc<Mutex<Writer>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                Ok(_) => {}
+            let frames = match passive_checkpoint(&pool).await {
+                Ok(frames) => frames,
                 Err(_) if pool.is_closed() => return,
-                Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; the next round retries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a WAL checkpoint failed; the next round retries");
+                    continue;
+                }
+            };
+            if frames <= REWIND_AFTER_FRAMES {
+                continue;
+            }
+            let mut writer = writer.lock().await;
+            let Some(conn) = writer.as_mut() else { continue };
+            if let Err(e) = passive_checkpoint(conn).await {
+                tracing::warn!(error = %e, "finishing a WAL checkpoint on the writer failed; the next round retries");
             }
         }
     })
+}
+
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)`; answers how many frames the WAL holds.
+async fn passive_checkpoint<'c, E>(on: E) -> crate::Result<i64>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    // Columns: whether it was blocked, the frames in the WAL, the frames copied.
+    let (_, frames, _): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(on).await?;
+    Ok(frames)
 }
 
 /// A write transaction, holding the writer connection. custos opens and ends it itself rather
@@ -135,9 +170,36 @@ impl SqliteBackend {
             .statement_cache_capacity(512)
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", WAL_SIZE_LIMIT);
-        let writer = SqliteConnection::connect_with(&options).await?;
-        let checkpointer = checkpoint_in_background(pool.clone());
-        Ok(Self { pool, writer: Arc::new(Mutex::new(Some(writer))), options, checkpointer })
+        let writer = Arc::new(Mutex::new(Some(SqliteConnection::connect_with(&options).await?)));
+        let checkpointer = checkpoint_in_background(pool.clone(), writer.clone());
+        Ok(Self { pool, writer, options, checkpointer })
+    }
+}
+
+/// The writer, taken for one write statement outside any transaction (an autocommit: a session
+/// touched, an outbox delivery marked). Every write goes through the one writer, so none of them
+/// meets SQLite's lock held by another connection (its busy handler would sleep a millisecond or
+/// more, and a transaction's `BEGIN IMMEDIATE` would sleep behind the lone write likewise), and
+/// the writer's page cache stays valid (a write from a pool connection discards it).
+pub(crate) struct LoneWriter(OwnedMutexGuard<Writer>);
+
+impl LoneWriter {
+    pub(crate) fn ex(&mut self) -> &mut SqliteConnection {
+        self.0.as_mut().expect("the writer is opened before it is handed out")
+    }
+}
+
+impl SqliteBackend {
+    /// Waits for the writer as [`crate::Backend::begin`] does, reopening it if a failure left it
+    /// unusable. A statement that fails leaves no transaction open (it was its own).
+    pub(crate) async fn lone_writer(&self) -> crate::Result<LoneWriter> {
+        let mut writer = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        if writer.is_none() {
+            *writer = Some(SqliteConnection::connect_with(&self.options).await?);
+        }
+        Ok(LoneWriter(writer))
     }
 }
 
@@ -175,12 +237,7 @@ impl SqliteTx {
 impl crate::Backend for SqliteBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
         // As long as SQLite's busy timeout would have let it wait for the write lock.
-        let mut writer = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        if writer.is_none() {
-            *writer = Some(SqliteConnection::connect_with(&self.options).await?);
-        }
+        let LoneWriter(writer) = self.lone_writer().await?;
         Ok(Box::new(SqliteTx {
             conn: Some(writer),
             audit_heads: Default::default(),

@@ -51,6 +51,11 @@ struct Args {
     /// tables and indexes the freeze's commit wrote, page by page.
     #[arg(long, value_name = "DIR")]
     wal_copy: Option<std::path::PathBuf>,
+    /// Meanwhile, another account's session is touched (its last-seen time written, as every
+    /// signed-in request does now and then) this many times a second, outside any transaction:
+    /// the freeze then shares the store with other customers' writes.
+    #[arg(long, default_value_t = 0)]
+    touches_per_second: u32,
 }
 
 const SESSIONS: usize = 50;
@@ -80,6 +85,10 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build_with_store(config, Arc::new(SystemClock), store.clone()).await?;
     let state = app.state().clone();
 
+    let toucher = match args.touches_per_second {
+        0 => None,
+        n => Some(touch_in_background(&store, n).await?),
+    };
     let mut commits = Vec::with_capacity(args.freezes);
     let mut cheapest = Vec::with_capacity(args.freezes);
     let mut freezes = Vec::with_capacity(args.freezes);
@@ -113,6 +122,13 @@ async fn main() -> anyhow::Result<()> {
             settled.push(s);
         }
     }
+    let mut touches = match toucher {
+        Some((task, stop)) => {
+            let _ = stop.send(());
+            task.await?
+        }
+        None => Vec::new(),
+    };
     let backend = if args.postgres.is_some() {
         "PostgreSQL (synchronous commit)"
     } else {
@@ -123,9 +139,13 @@ async fn main() -> anyhow::Result<()> {
     let (f50, f99) = (percentile(&mut freezes, 50.0), percentile(&mut freezes, 99.0));
     let (s50, s99) = (percentile(&mut settled, 50.0), percentile(&mut settled, 99.0));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let meanwhile = match args.touches_per_second {
+        0 => String::new(),
+        n => format!("; meanwhile another account's session is touched {n} times a second"),
+    };
     println!(
         "freeze_latency — store: {backend}; {} freezes of an account with {SESSIONS} sessions, {KEYS} API keys and \
-         {WITHDRAWALS} pending withdrawals, each after two durable single-row commits (C, then C1)\n",
+         {WITHDRAWALS} pending withdrawals, each after two durable single-row commits (C, then C1){meanwhile}\n",
         args.freezes
     );
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -170,6 +190,19 @@ async fn main() -> anyhow::Result<()> {
         ratio(s50, c50),
         ratio(s99, c99),
     );
+    if !touches.is_empty() {
+        let (t50, t99) = (percentile(&mut touches, 50.0), percentile(&mut touches, 99.0));
+        println!(
+            "| meanwhile: another account's session touched ({} touches; not part of the goal) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | |",
+            touches.len(),
+            ms(t50),
+            ms(t99),
+            ratio(t50, k50),
+            ratio(t99, k99),
+            ratio(t50, c50),
+            ratio(t99, c99),
+        );
+    }
     if args.postgres.is_some() {
         store
             .execute_unchecked_for_tests(
@@ -179,6 +212,39 @@ async fn main() -> anyhow::Result<()> {
             .ok();
     }
     Ok(())
+}
+
+/// Touches a session of an account of its own `per_second` times a second until aborted (see
+/// `Args::touches_per_second`).
+/// Answers each touch's time when stopped.
+async fn touch_in_background(
+    store: &Store,
+    per_second: u32,
+) -> anyhow::Result<(tokio::task::JoinHandle<Vec<Duration>>, tokio::sync::oneshot::Sender<()>)> {
+    let bystander = prepare(store).await?;
+    let session =
+        store.sessions(bystander, 1).await?.first().map(|s| s.id).ok_or_else(|| anyhow!("no session"))?;
+    let store = store.clone();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    Ok((
+        tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => return times,
+                }
+                let t = Instant::now();
+                match store.touch_session(session, SystemClock.now()).await {
+                    Ok(()) => times.push(t.elapsed()),
+                    Err(e) => eprintln!("touching the bystander's session failed: {e}"),
+                }
+            }
+        }),
+        stop,
+    ))
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
