@@ -47,18 +47,18 @@ macro_rules! freeze_read_sql {
     };
     (batch) => {
         concat!(
-            "(SELECT json_group_array(json_array(lower(hex(id)), ip, user_agent, created_at)) ",
+            "(SELECT json_group_array(json_array(hex(id), ip, user_agent, created_at)) ",
             "FROM sessions WHERE account_id = $3 AND revoked_at IS NULL ",
             "AND stamp_at_issue = (SELECT security_stamp FROM accounts WHERE id = $3)) AS sessions, ",
             "(SELECT json_group_array(json_array(id, label, scopes, created_at)) ",
             "FROM api_keys k WHERE k.account_id = $3 AND k.revoked_at IS NULL ", freeze_read_sql!(@not_cut), ") AS api_keys, ",
-            "(SELECT json_group_array(json_array(lower(hex(id)), state, asset, network, address, CAST(amount AS TEXT), ",
+            "(SELECT json_group_array(json_array(hex(id), state, asset, network, address, CAST(amount AS TEXT), ",
             "CAST(fee AS TEXT), txid, broadcast_at, created_at)) FROM withdrawals ", freeze_read_sql!(@withdrawals_where),
             ") AS withdrawals, ",
-            "(SELECT json_group_array(json_array(lower(hex(t.id)), t.state, t.asset, CAST(t.amount AS TEXT), a.uid, ",
+            "(SELECT json_group_array(json_array(hex(t.id), t.state, t.asset, CAST(t.amount AS TEXT), a.uid, ",
             "t.created_at)) FROM transfers t ",
             "JOIN accounts a ON a.id = t.to_account WHERE t.from_account = $3 AND t.state IN ('requested', 'held')) AS transfers, ",
-            "(SELECT json_group_array(json_object('id', lower(hex(id)), 'kind', kind, 'previous', previous, ",
+            "(SELECT json_group_array(json_object('id', hex(id), 'kind', kind, 'previous', previous, ",
             "'changed_at', changed_at)) FROM contact_changes WHERE account_id = $3 AND changed_at >= $6) AS contact_changes, ",
             "(SELECT json_group_array(json_object('asset', asset, 'available', CAST(available AS TEXT), ",
             "'locked', CAST(locked AS TEXT))) FROM balances WHERE account_id = $3) AS balances"
