@@ -199,6 +199,13 @@ pub trait Tx:
 
     /// Writes an outbox row; a row with the same idempotency key already present is kept as is.
     async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()>;
+    /// The undelivered messages of `topic` queued for `account`, oldest first (a freeze finds the
+    /// case follow-up an earlier freeze left pending).
+    async fn pending_outbox_of(
+        &mut self,
+        account: AccountId,
+        topic: OutboxTopic,
+    ) -> Result<Vec<OutboxRecord>>;
     /// Messages written to `recipient` since `since` (per-recipient throttle).
     /// Only rows whose idempotency key starts with one of `key_prefixes` count (the caller names
     /// the kinds of message it throttles).

@@ -962,6 +962,20 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn pending_outbox_of(&mut self, account: AccountId, topic: OutboxTopic) -> Result<Vec<OutboxRecord>> {
+                // `next_attempt_at >= 0` lets the planner read the index of undelivered messages
+                // (`outbox_due`) rather than every message ever sent.
+                let rows = sqlx::query(concat!(
+                    "SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL AND next_attempt_at >= 0 \
+                     AND account_id = $1 AND topic = $2 ORDER BY created_at, id"
+                ))
+                .bind(account.as_uuid())
+                .bind(topic.as_str())
+                .fetch_all(self.conn().await?)
+                .await?;
+                rows.iter().map(outbox_row).collect()
+            }
+
             async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp, key_prefixes: &[&str]) -> Result<u32> {
                 let mut total = 0i64;
                 for prefix in key_prefixes {

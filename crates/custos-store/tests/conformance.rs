@@ -55,6 +55,7 @@ conformance!(
     audit_records_cannot_be_updated_or_deleted,
     the_outbox_is_idempotent_and_claims_each_message_once,
     failed_deliveries_come_back_after_their_backoff,
+    an_accounts_pending_messages_of_a_topic_are_listed_oldest_first,
     every_outbox_topic_round_trips,
     throttles_count_failures_in_a_window,
     login_events_and_devices_are_listed_newest_first,
@@ -388,6 +389,30 @@ async fn failed_deliveries_come_back_after_their_backoff(store: Store) {
     let back = store.claim_outbox(t(30), Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].last_error.as_deref(), Some("451 try later"));
+}
+
+async fn an_accounts_pending_messages_of_a_topic_are_listed_oldest_first(store: Store) {
+    let a = create_account(&store, "pending@example.com").await;
+    let b = create_account(&store, "other@example.com").await;
+    let queued = |key: &str, account: AccountId, topic: OutboxTopic, at: Timestamp| {
+        OutboxRecord::new(topic, key.into(), Some(account), "custos".into(), b"sealed".to_vec(), at)
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue(&queued("case:2", a.id, OutboxTopic::Case, t(2))).await.unwrap();
+    tx.enqueue(&queued("case:1", a.id, OutboxTopic::Case, t(1))).await.unwrap();
+    tx.enqueue(&queued("case:done", a.id, OutboxTopic::Case, t(0))).await.unwrap();
+    tx.enqueue(&queued("mail:a", a.id, OutboxTopic::Email, t(1))).await.unwrap();
+    tx.enqueue(&queued("case:b", b.id, OutboxTopic::Case, t(1))).await.unwrap();
+    tx.commit().await.unwrap();
+    let done = store.outbox_by_key("case:done").await.unwrap().unwrap();
+    store.outbox_delivered(done.id, t(5), true).await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let pending = tx.pending_outbox_of(a.id, OutboxTopic::Case).await.unwrap();
+    let keys: Vec<&str> = pending.iter().map(|m| m.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["case:1", "case:2"], "undelivered, this account's, this topic's, oldest first");
+    assert!(tx.pending_outbox_of(a.id, OutboxTopic::Sms).await.unwrap().is_empty());
+    tx.rollback().await.unwrap();
 }
 
 async fn a_login_reads_account_device_factors_and_throttles_in_one_lookup(store: Store) {

@@ -74,6 +74,34 @@ pub(crate) async fn case_for_freeze(
     Ok((link, key))
 }
 
+/// Inside a freeze that found the account frozen already, before the first freeze's follow-up has
+/// opened the case: the link that freeze's receipt shows, taken from the follow-up still queued.
+/// The case page opens it at once (it runs a pending follow-up first). Not emailed again.
+pub(crate) async fn pending_link(
+    state: &AppState,
+    tx: &mut dyn Tx,
+    account: AccountId,
+) -> Result<Option<CaseLink>, ApiError> {
+    let pending = tx.pending_outbox_of(account, OutboxTopic::Case).await?;
+    let Some(f) = pending.last().map(|m| queued_follow_up(state, m)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    let token =
+        BearerToken::parse(&f.token).ok_or_else(|| ApiError::Internal("case follow-up token".into()))?;
+    Ok(Some(CaseLink { url: case_url(state, &token), emailed_to: None }))
+}
+
+/// The follow-up a queued message carries (`None` once its payload was purged).
+fn queued_follow_up(state: &AppState, m: &OutboxRecord) -> Result<Option<CaseFollowUp>, ApiError> {
+    let Some(sealed) = m.payload.as_deref() else { return Ok(None) };
+    let plaintext = state
+        .config
+        .keys
+        .open(KeyPurpose::OutboxPayload, m.idempotency_key.as_bytes(), sealed)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::from_slice(&plaintext).map(Some).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// What a freeze did, in sentences, for the case's measures taken.
 fn measures_of(freeze: &custos_store::FreezeRecord) -> Vec<String> {
     let words = freeze::channel_words(freeze.channel);
@@ -149,14 +177,7 @@ pub(super) async fn open_pending(state: &AppState, key: &str) -> Result<bool, Ap
     if m.delivered_at.is_some() {
         return Ok(true);
     }
-    let Some(sealed) = m.payload.as_deref() else { return Ok(false) };
-    let plaintext = state
-        .config
-        .keys
-        .open(KeyPurpose::OutboxPayload, key.as_bytes(), sealed)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let f: CaseFollowUp =
-        serde_json::from_slice(&plaintext).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(f) = queued_follow_up(state, &m)? else { return Ok(false) };
     open_after_freeze(state, &f).await?;
     state.store.outbox_delivered(m.id, state.clock.now(), true).await?;
     Ok(true)
@@ -217,13 +238,19 @@ mod tests {
     /// Freezes and commits, then stops — as a process that dies right after the commit would,
     /// before the follow-up that opens the case ran. Returns the case link's token.
     async fn freeze_and_stop(state: &AppState, account: AccountId) -> (String, Option<String>) {
-        let mut tx = state.store.begin().await.unwrap();
-        let locked = tx.lock_account(account).await.unwrap().unwrap();
-        let by = FreezeBy::Policy { name: "test".into() };
-        let frozen = freeze_locked(state, &mut *tx, &locked, &by, "test").await.unwrap();
-        tx.commit().await.unwrap();
+        let frozen = freeze_committed(state, account, "test").await;
         let case = frozen.case.expect("a first freeze shows a case link");
         (case.url.rsplit('/').next().unwrap().to_owned(), case.emailed_to)
+    }
+
+    /// Freezes by policy `name` and commits, running nothing after the commit.
+    async fn freeze_committed(state: &AppState, account: AccountId, name: &str) -> freeze::Frozen {
+        let mut tx = state.store.begin().await.unwrap();
+        let locked = tx.lock_account(account).await.unwrap().unwrap();
+        let by = FreezeBy::Policy { name: name.into() };
+        let frozen = freeze_locked(state, &mut *tx, &locked, &by, name).await.unwrap();
+        tx.commit().await.unwrap();
+        frozen
     }
 
     #[tokio::test]
@@ -282,6 +309,23 @@ mod tests {
         // A key no freeze queued has no follow-up.
         let forged = follow_up_key(&BearerToken::generate().hash());
         assert!(!open_pending(&state, &forged).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_second_freeze_before_the_case_opened_shows_the_first_freezes_case_link() {
+        let (store, dir) = fresh_sqlite().await.unwrap();
+        let state = state(store.clone(), &dir);
+        let id = account(&state, "twice@example.com").await;
+        let (token, _) = freeze_and_stop(&state, id).await;
+        // Frozen again (another channel) while the first freeze's follow-up is still queued.
+        let again = freeze_committed(&state, id, "again").await;
+        assert!(again.already_frozen);
+        let case = again.case.expect("the first freeze's case link");
+        assert!(case.url.ends_with(&format!("/case/{token}")), "{}", case.url);
+        assert_eq!(case.emailed_to, None, "not emailed again");
+        // It opens the case at once.
+        case_by_link(&state, &token).await.unwrap();
+        assert_eq!(store.incidents_of(id).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -339,7 +339,11 @@ pub(crate) async fn freeze_locked(
         _ => None,
     };
     if let Some(receipt) = freeze::already_frozen(account.status, existing) {
-        let case = super::incidents::link_for_frozen(state, tx, account, now).await?;
+        let case = match super::incidents::link_for_frozen(state, tx, account, now).await? {
+            Some(case) => Some(case),
+            // The first freeze's follow-up has not opened the case yet: the link it will make valid.
+            None => super::case_followup::pending_link(state, tx, account.id).await?,
+        };
         return Ok(Frozen { receipt, already_frozen: true, case, follow_up: None });
     }
     // The read and the set-based writes go to the store together; the plan is made from the rows
