@@ -243,6 +243,25 @@ mod tests {
         (case.url.rsplit('/').next().unwrap().to_owned(), case.emailed_to)
     }
 
+    /// An account frozen by a process that stopped right after the commit ([`freeze_and_stop`]).
+    struct Stopped {
+        store: Store,
+        dir: TempDir,
+        state: AppState,
+        id: AccountId,
+        /// The case link's token, as the receipt shows it.
+        token: String,
+        emailed_to: Option<String>,
+    }
+
+    async fn frozen_and_stopped(email: &str) -> Stopped {
+        let (store, dir) = fresh_sqlite().await.unwrap();
+        let state = state(store.clone(), &dir);
+        let id = account(&state, email).await;
+        let (token, emailed_to) = freeze_and_stop(&state, id).await;
+        Stopped { store, dir, state, id, token, emailed_to }
+    }
+
     /// Freezes by policy `name` and commits, running nothing after the commit.
     async fn freeze_committed(state: &AppState, account: AccountId, name: &str) -> freeze::Frozen {
         let mut tx = state.store.begin().await.unwrap();
@@ -255,10 +274,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_receipts_case_link_opens_the_case_its_freeze_left_pending_and_only_once() {
-        let (store, dir) = fresh_sqlite().await.unwrap();
-        let state = state(store.clone(), &dir);
-        let id = account(&state, "victim@example.com").await;
-        let (token, emailed_to) = freeze_and_stop(&state, id).await;
+        let Stopped { store, state, id, token, emailed_to, dir: _dir } =
+            frozen_and_stopped("victim@example.com").await;
         assert_eq!(emailed_to.as_deref(), Some("v***@example.com"));
         assert!(store.incidents_of(id).await.unwrap().is_empty(), "the freeze's commit holds no case");
 
@@ -294,10 +311,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_follow_up_that_ran_while_the_page_looked_for_its_link_still_lets_the_page_open_it() {
-        let (store, dir) = fresh_sqlite().await.unwrap();
-        let state = state(store.clone(), &dir);
-        let id = account(&state, "racer@example.com").await;
-        let (token, _) = freeze_and_stop(&state, id).await;
+        let Stopped { store, state, id, token, dir: _dir, .. } =
+            frozen_and_stopped("racer@example.com").await;
         let key = follow_up_key(&BearerToken::parse(&token).unwrap().hash());
         // The page found no link yet; meanwhile the freeze's own task ran the follow-up to the end.
         assert!(open_pending(&state, &key).await.unwrap(), "it ran now");
@@ -313,10 +328,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_freeze_before_the_case_opened_shows_the_first_freezes_case_link() {
-        let (store, dir) = fresh_sqlite().await.unwrap();
-        let state = state(store.clone(), &dir);
-        let id = account(&state, "twice@example.com").await;
-        let (token, _) = freeze_and_stop(&state, id).await;
+        let Stopped { store, state, id, token, dir: _dir, .. } =
+            frozen_and_stopped("twice@example.com").await;
         // Frozen again (another channel) while the first freeze's follow-up is still queued.
         let again = freeze_committed(&state, id, "again").await;
         assert!(again.already_frozen);
@@ -330,10 +343,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_outbox_worker_opens_the_case_of_a_freeze_whose_process_stopped() {
-        let (store, dir) = fresh_sqlite().await.unwrap();
-        let state = state(store.clone(), &dir);
-        let id = account(&state, "owner@example.com").await;
-        let (token, _) = freeze_and_stop(&state, id).await;
+        let Stopped { store, state, id, token, dir: _dir, .. } =
+            frozen_and_stopped("owner@example.com").await;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let channels = outbox::Channels {
             mail: outbox::mail::Mailer::from_config(None, "custos@example.com").unwrap(),

@@ -255,19 +255,7 @@ async fn locking_and_freezing_at_once_answers_the_account_and_leaves_one_frozen_
     let (rows, applied) = answer.expect("an active account is frozen");
     assert_eq!(rows.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![session.id]);
     assert_eq!(applied.withdrawals, vec![queued.id]);
-    let record = tx
-        .append_audit(
-            Chain::Account(a.id),
-            t(10),
-            Actor::System,
-            AuditEvent::AccountFrozen {
-                channel: "policy".into(),
-                reason: "test".into(),
-                receipt: Box::new(receipt(a.uid.get(), t(10))),
-            },
-        )
-        .await
-        .unwrap();
+    let record = frozen_record(&mut *tx, &a, "policy", "test", t(10)).await;
     assert_eq!(record.seq, 2, "the chain goes on from the head read with the lock");
     tx.insert_freeze(&FreezeRecord {
         id: FreezeId::new(),
@@ -308,6 +296,19 @@ fn want_first(ws: &[WithdrawalRecord]) -> WithdrawalId {
     ws.iter().find(|w| w.state.cancellable()).unwrap().id
 }
 
+/// Appends the `AccountFrozen` record a freeze of `a` at `at` writes, carrying [`receipt`].
+async fn frozen_record(
+    tx: &mut dyn Tx,
+    a: &AccountRecord,
+    channel: &str,
+    reason: &str,
+    at: Timestamp,
+) -> custos_core::audit::AuditRecord {
+    let receipt = Box::new(receipt(a.uid.get(), at));
+    let event = AuditEvent::AccountFrozen { channel: channel.into(), reason: reason.into(), receipt };
+    tx.append_audit(Chain::Account(a.id), at, Actor::System, event).await.unwrap()
+}
+
 fn receipt(uid: u64, at: Timestamp) -> FreezeReceipt {
     FreezeReceipt {
         uid,
@@ -330,19 +331,7 @@ async fn freezes_keep_their_receipt_and_close_once(store: Store) {
     assert!(tx.latest_freeze(a.id).await.unwrap().is_none());
     // The first keeps its own copy of the receipt (as rows written before 0051 do); the second
     // names the `AccountFrozen` record that carries it, and is read back from there.
-    let record = tx
-        .append_audit(
-            Chain::Account(a.id),
-            t(2),
-            Actor::System,
-            AuditEvent::AccountFrozen {
-                channel: "email_link".into(),
-                reason: "not me".into(),
-                receipt: Box::new(receipt(a.uid.get(), t(2))),
-            },
-        )
-        .await
-        .unwrap();
+    let record = frozen_record(&mut *tx, &a, "email_link", "not me", t(2)).await;
     let position = AuditPosition { chain: record.chain, seq: record.seq };
     for (i, at) in [t(1), t(2)].into_iter().enumerate() {
         tx.insert_freeze(&FreezeRecord {
