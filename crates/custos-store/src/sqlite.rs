@@ -190,8 +190,10 @@ impl LoneWriter {
 }
 
 impl SqliteBackend {
-    /// Waits for the writer as [`crate::Backend::begin`] does, reopening it if a failure left it
-    /// unusable. A statement that fails leaves no transaction open (it was its own).
+    /// Waits for the writer, first come first served and at most [`WRITER_WAIT`] (as long as
+    /// SQLite's busy timeout would have let it wait for the write lock), reopening it if a failure
+    /// left it unusable. Transactions take it here too ([`crate::Backend::begin`]). A lone
+    /// statement that fails leaves no transaction open (it was its own).
     pub(crate) async fn lone_writer(&self) -> crate::Result<LoneWriter> {
         let mut writer = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
             .await
@@ -236,7 +238,6 @@ impl SqliteTx {
 #[async_trait::async_trait]
 impl crate::Backend for SqliteBackend {
     async fn begin(&self) -> crate::Result<Box<dyn crate::Tx>> {
-        // As long as SQLite's busy timeout would have let it wait for the write lock.
         let LoneWriter(writer) = self.lone_writer().await?;
         Ok(Box::new(SqliteTx {
             conn: Some(writer),
