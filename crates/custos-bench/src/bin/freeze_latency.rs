@@ -13,6 +13,11 @@
 //! the work a freeze leaves for after its commit (the incident's facts, its emails) ends before the
 //! next sample.
 //!
+//! On SQLite two more rows say what the disk alone charges (`IoFloor`): C1's two WAL frames and
+//! the freeze's 22, each written as SQLite writes a frame into a file beside the database and then
+//! synced, between C1 and the freeze of every round. Where the two cost the same, the freeze's
+//! distance from C1 is its own work (SQL, Rust, hand-offs to SQLite's thread), not its pages.
+//!
 //! `cargo run --release -p custos-bench --bin freeze_latency -- --freezes 200 [--postgres URL]`
 
 use std::sync::Arc;
@@ -56,7 +61,14 @@ struct Args {
     /// the freeze then shares the store with other customers' writes.
     #[arg(long, default_value_t = 0)]
     touches_per_second: u32,
+    /// SQLite only: the WAL frames the freeze's commit writes (`scripts/wal_pages.py` after
+    /// `--wal-copy` counts them), for the I/O floor rows.
+    #[arg(long, default_value_t = 22)]
+    freeze_pages: usize,
 }
+
+/// The WAL frames C1's commit writes (the throttle row's table leaf and its key's index).
+const C1_PAGES: usize = 2;
 
 const SESSIONS: usize = 50;
 const KEYS: usize = 10;
@@ -93,11 +105,18 @@ async fn main() -> anyhow::Result<()> {
     let mut cheapest = Vec::with_capacity(args.freezes);
     let mut freezes = Vec::with_capacity(args.freezes);
     let mut settled = Vec::with_capacity(args.freezes);
+    let mut floor = match &args.postgres {
+        Some(_) => None,
+        None => Some(IoFloor::new(dir.path(), args.freeze_pages)?),
+    };
     // A few unrecorded rounds first: connections, statement caches, the file's first pages.
     for i in 0..args.freezes + 5 {
         let account = prepare(&store).await?;
         let c = timed_commit(&store).await?;
         let c1 = timed_cheapest_commit(&store).await?;
+        if let Some(floor) = &mut floor {
+            floor.sample(i >= 5)?;
+        }
         let last = i + 1 == args.freezes + 5;
         if last && args.wal_copy.is_some() {
             store.execute_unchecked_for_tests("PRAGMA wal_checkpoint(TRUNCATE)").await?;
@@ -190,6 +209,23 @@ async fn main() -> anyhow::Result<()> {
         ratio(s50, c50),
         ratio(s99, c99),
     );
+    if let Some(floor) = &mut floor {
+        for (pages, times, what) in [
+            (C1_PAGES, &mut floor.small, "C1's commit"),
+            (args.freeze_pages, &mut floor.large, "the freeze's commit"),
+        ] {
+            let (i50, i99) = (percentile(times, 50.0), percentile(times, 99.0));
+            println!(
+                "| I/O floor: {pages} WAL-sized frames written and synced as {what} writes them, no SQLite (not part of the goal) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | |",
+                ms(i50),
+                ms(i99),
+                ratio(i50, k50),
+                ratio(i99, k99),
+                ratio(i50, c50),
+                ratio(i99, c99),
+            );
+        }
+    }
     if !touches.is_empty() {
         let (t50, t99) = (percentile(&mut touches, 50.0), percentile(&mut touches, 99.0));
         println!(
@@ -245,6 +281,59 @@ async fn touch_in_background(
         }),
         stop,
     ))
+}
+
+/// What the disk alone charges for a commit's pages: each page written as SQLite writes a WAL
+/// frame (its 24-byte header, then the page, two `pwrite`s) into a file beside the database,
+/// then one `fsync`, as the bundled SQLite syncs. Timed for C1's page count and the freeze's, in
+/// each round between C1 and the freeze, so the machine's state falls on them as on the commits.
+struct IoFloor {
+    file: std::fs::File,
+    next: u64,
+    freeze_pages: usize,
+    small: Vec<Duration>,
+    large: Vec<Duration>,
+}
+
+impl IoFloor {
+    const FRAME: u64 = 24 + 4096;
+    /// The file's frames are overwritten from its start again past this, as a rewound WAL is.
+    const SPAN: u64 = 4096 * Self::FRAME;
+
+    fn new(dir: &std::path::Path, freeze_pages: usize) -> anyhow::Result<Self> {
+        let file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(dir.join("io-floor"))?;
+        // Written through once, so no frame lands in a hole (a block allocated at write time).
+        std::io::Write::write_all(&mut &file, &vec![0u8; Self::SPAN as usize])?;
+        file.sync_all()?;
+        Ok(Self { file, next: 0, freeze_pages, small: Vec::new(), large: Vec::new() })
+    }
+
+    fn sample(&mut self, keep: bool) -> anyhow::Result<()> {
+        let small = self.commit(C1_PAGES)?;
+        let large = self.commit(self.freeze_pages)?;
+        if keep {
+            self.small.push(small);
+            self.large.push(large);
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, pages: usize) -> anyhow::Result<Duration> {
+        use std::os::unix::fs::FileExt;
+        let (header, page) = ([0x5au8; 24], [0xa5u8; 4096]);
+        if self.next + pages as u64 * Self::FRAME > Self::SPAN {
+            self.next = 0;
+        }
+        let t = Instant::now();
+        for _ in 0..pages {
+            self.file.write_all_at(&header, self.next)?;
+            self.file.write_all_at(&page, self.next + 24)?;
+            self.next += Self::FRAME;
+        }
+        self.file.sync_all()?;
+        Ok(t.elapsed())
+    }
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
