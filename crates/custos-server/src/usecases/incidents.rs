@@ -20,24 +20,25 @@ use custos_core::audit::{Actor, AuditEvent, Chain};
 use custos_core::crypto::{BearerToken, TokenHash};
 use custos_core::email::Email;
 use custos_core::ids::{AccountId, IncidentId, IncidentMessageId, LinkTokenId};
-use custos_core::incident::{
-    self, IncidentFacts, IncidentOrigin, IncidentState, MessageAuthor, MessageBody, SlaTarget,
-};
+use custos_core::incident::{self, IncidentFacts, IncidentOrigin, IncidentState, MessageAuthor, MessageBody};
 use custos_core::link_token::LinkPurpose;
-use custos_core::notice::Notice;
 use custos_core::webhook::WebhookEvent;
 use custos_core::{Reason, diagnosis as core_diagnosis};
 use custos_store::{
     AccountRecord, ContactChange, ContactKind, IncidentMessageRecord, IncidentRecord, LinkTokenRecord, Tx,
 };
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::notify::{self, Recipient};
+use super::notify;
 use super::{audit, diagnosis};
 use crate::error::ApiError;
 use crate::extract::UserSession;
 use crate::state::AppState;
+
+mod staff;
+mod view;
+pub(crate) use staff::staff_acted;
+pub use staff::{staff_reply, staff_reply_because, staff_set_state, staff_set_state_because};
+pub use view::{CaseView, FactsView, IncidentView, MessageView, SlaTargetView, SlaView};
 
 /// How far back a binding change makes the current address untrusted for the case link.
 pub const TRUSTED_CONTACT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -307,123 +308,6 @@ pub(crate) async fn ensure_filled(
     }
     fill_facts(state, case.account_id).await?;
     Ok(state.store.incident(case.id).await?.unwrap_or(case))
-}
-
-// ---- Views ----
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FactsView {
-    pub uid: u64,
-    pub email: String,
-    /// RFC 3339; the first indicator of the diagnosis, or what the holder said.
-    pub detected_at: Option<String>,
-    pub unauthorised_actions: Vec<String>,
-    pub measures_taken: Vec<String>,
-    /// True until the diagnosis has filled in the detection time and the unauthorised actions.
-    pub pending: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SlaTargetView {
-    /// `due`, `breached` or `met`.
-    pub status: &'static str,
-    pub due: String,
-    /// "due in 12 min", "breached 3 h ago", "met".
-    pub words: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SlaView {
-    pub first_response: SlaTargetView,
-    pub resolution: SlaTargetView,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IncidentView {
-    pub id: String,
-    /// `new`, `triage`, `investigating`, `waiting_on_user`, `resolved`, `closed`.
-    pub state: &'static str,
-    pub state_words: &'static str,
-    /// `freeze:<channel>` or `user_report`.
-    pub origin: String,
-    pub opened_at: String,
-    pub updated_at: String,
-    pub facts: FactsView,
-    pub sla: SlaView,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageView {
-    pub id: String,
-    /// `user`, `staff` or `system`.
-    pub author: &'static str,
-    /// Staff messages: the member of staff as the holder sees them, and their staff id.
-    pub staff_name: Option<String>,
-    pub staff_id: Option<String>,
-    pub body: String,
-    pub at: String,
-}
-
-fn target(t: SlaTarget, now: Timestamp) -> SlaTargetView {
-    let (status, due) = match t {
-        SlaTarget::Met { due, .. } => ("met", due),
-        SlaTarget::Due { due } => ("due", due),
-        SlaTarget::Breached { due } => ("breached", due),
-    };
-    SlaTargetView { status, due: due.rfc3339(), words: t.words(now) }
-}
-
-impl IncidentView {
-    pub fn new(c: &IncidentRecord, state: &AppState) -> Self {
-        let now = state.clock.now();
-        let sla = state.config.sla.clock(c.opened_at, c.first_response_at, c.resolved_at, now);
-        Self {
-            id: c.id.to_string(),
-            state: c.state.as_str(),
-            state_words: c.state.words(),
-            origin: c.origin.as_string(),
-            opened_at: c.opened_at.rfc3339(),
-            updated_at: c.updated_at.rfc3339(),
-            facts: FactsView {
-                uid: c.facts.uid,
-                email: c.facts.email.clone(),
-                detected_at: c.facts.detected_at.map(|t| t.rfc3339()),
-                unauthorised_actions: c.facts.unauthorised_actions.clone(),
-                measures_taken: c.facts.measures_taken.clone(),
-                pending: c.facts_filled_at.is_none(),
-            },
-            sla: SlaView {
-                first_response: target(sla.first_response, now),
-                resolution: target(sla.resolution, now),
-            },
-        }
-    }
-}
-
-impl MessageView {
-    pub fn new(m: &IncidentMessageRecord) -> Self {
-        let (staff_name, staff_id) = match &m.author {
-            MessageAuthor::Staff { staff_id, display_name } => {
-                (Some(display_name.clone()), Some(staff_id.clone()))
-            }
-            _ => (None, None),
-        };
-        Self {
-            id: m.id.to_string(),
-            author: m.author.kind(),
-            staff_name,
-            staff_id,
-            body: m.body.clone(),
-            at: m.created_at.rfc3339(),
-        }
-    }
-}
-
-/// A case and its thread, as the holder sees them.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseView {
-    pub incident: IncidentView,
-    pub messages: Vec<MessageView>,
 }
 
 async fn case_view(state: &AppState, case: IncidentRecord) -> Result<CaseView, ApiError> {
@@ -716,133 +600,4 @@ pub async fn post_by_link(
 ) -> Result<MessageView, ApiError> {
     let case = case_of_link(state, token).await?;
     post_user_message(state, case.id, body, Actor::Anonymous { ip }).await
-}
-
-// ---- Support (the console calls these) ----
-
-/// Why a member of staff acted, in the transaction of the action (`usecases::console` checks the
-/// reason first). Nothing when no reason was given (a message needs none).
-pub(crate) async fn staff_acted(
-    tx: &mut dyn Tx,
-    account: AccountId,
-    actor: &Actor,
-    action: custos_core::staff::StaffAction,
-    subject: String,
-    reason: Option<&str>,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    let Some(reason) = reason else { return Ok(()) };
-    let event = AuditEvent::StaffActed { action: action.as_str().into(), subject, reason: reason.to_owned() };
-    audit(tx, Chain::Account(account), now, actor.clone(), event).await
-}
-
-fn staff_actor(staff_id: &str, display_name: &str) -> Actor {
-    Actor::Staff { staff_id: staff_id.to_owned(), name: display_name.to_owned() }
-}
-
-/// A message from a member of staff, optionally with a state change, in one transaction; the
-/// holder is told by email (anti-phishing code, no link) at the trusted address. The first staff
-/// message is the SLA's first response.
-pub async fn staff_reply(
-    state: &AppState,
-    id: IncidentId,
-    staff_id: &str,
-    display_name: &str,
-    body: &str,
-    new_state: Option<IncidentState>,
-) -> Result<MessageView, ApiError> {
-    staff_reply_because(state, id, staff_id, display_name, body, new_state, None).await
-}
-
-/// [`staff_reply`] with the staff member's reason (audited as `staff_acted` when given).
-pub async fn staff_reply_because(
-    state: &AppState,
-    id: IncidentId,
-    staff_id: &str,
-    display_name: &str,
-    body: &str,
-    new_state: Option<IncidentState>,
-    reason: Option<&str>,
-) -> Result<MessageView, ApiError> {
-    let body = MessageBody::parse(body).map_err(|r| ApiError::Validation(vec![r]))?;
-    let now = state.clock.now();
-    let actor = staff_actor(staff_id, display_name);
-    let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
-    let mut tx = state.store.begin().await?;
-    let account = tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
-    let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
-    if case.state == IncidentState::Closed {
-        return Err(ApiError::Conflict(Reason::new("incident-closed", "This case is closed.")));
-    }
-    if let Some(to) = new_state {
-        let event = move_to(&mut case, to, now)?;
-        audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;
-    }
-    case.first_response_at.get_or_insert(now);
-    case.updated_at = now;
-    tx.update_incident(&case).await?;
-    let author =
-        MessageAuthor::Staff { staff_id: staff_id.to_owned(), display_name: display_name.to_owned() };
-    let record = IncidentMessageRecord {
-        id: IncidentMessageId::new(),
-        incident_id: case.id,
-        author: author.clone(),
-        body: body.as_str().to_owned(),
-        created_at: now,
-    };
-    tx.insert_incident_message(&record).await?;
-    let event = AuditEvent::IncidentMessageAdded {
-        incident: case.id,
-        author: "staff".into(),
-        staff_id: Some(staff_id.into()),
-    };
-    audit(&mut *tx, Chain::Account(account.id), now, actor.clone(), event).await?;
-    let action = custos_core::staff::StaffAction::MessageUser;
-    staff_acted(&mut *tx, account.id, &actor, action, format!("incident:{}", case.id), reason, now).await?;
-    if let Some(to) = trusted_email(&mut *tx, &account, now).await? {
-        let recipient = Recipient {
-            account: Some(account.id),
-            email: &to,
-            anti_phishing_code: account.anti_phishing_code.as_deref(),
-        };
-        let notice =
-            Notice::CaseReply { uid: account.uid.get(), staff_name: display_name.to_owned(), at: now };
-        notify::email(&mut *tx, state, recipient, notice, format!("case_reply:{}", record.id), now).await?;
-    }
-    tx.commit().await?;
-    state.outbox_wake.notify_one();
-    Ok(MessageView::new(&record))
-}
-
-/// A state change by a member of staff (no message).
-pub async fn staff_set_state(
-    state: &AppState,
-    id: IncidentId,
-    staff_id: &str,
-    to: IncidentState,
-) -> Result<IncidentView, ApiError> {
-    staff_set_state_because(state, id, (staff_id, staff_id), to, None).await
-}
-
-/// [`staff_set_state`] by `(staff ID, display name)` with the reason (audited as `staff_acted`).
-pub async fn staff_set_state_because(
-    state: &AppState,
-    id: IncidentId,
-    (staff_id, display_name): (&str, &str),
-    to: IncidentState,
-    reason: Option<&str>,
-) -> Result<IncidentView, ApiError> {
-    let now = state.clock.now();
-    let actor = staff_actor(staff_id, display_name);
-    let account_id = state.store.incident(id).await?.ok_or(ApiError::NotFound)?.account_id;
-    let mut tx = state.store.begin().await?;
-    tx.lock_account(account_id).await?.ok_or(ApiError::NotFound)?;
-    let mut case = tx.incident_in_tx(id).await?.ok_or(ApiError::NotFound)?;
-    let event = move_to(&mut case, to, now)?;
-    tx.update_incident(&case).await?;
-    audit(&mut *tx, Chain::Account(account_id), now, actor.clone(), event).await?;
-    let action = custos_core::staff::StaffAction::ChangeCaseState;
-    staff_acted(&mut *tx, account_id, &actor, action, format!("incident:{}", case.id), reason, now).await?;
-    tx.commit().await?;
-    Ok(IncidentView::new(&case, state))
 }

@@ -21,18 +21,24 @@ use custos_core::link_token::LinkPurpose;
 use custos_core::login::AccountStatus;
 use custos_core::money::Amount;
 use custos_core::notice::{Notice, WithdrawalSummary};
-use custos_core::staff::StaffAction;
 use custos_core::step_up::Requirement;
 use custos_core::webhook::WebhookEvent;
 use custos_core::withdrawal::{Event, WithdrawalState};
 use custos_store::{AccountRecord, LinkTokenRecord, RequestedVia, StoreError, Tx, WithdrawalRecord};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::notify::{self, Recipient};
 use super::{audit, ledger, step_up};
 use crate::error::ApiError;
 use crate::extract::UserSession;
 use crate::state::AppState;
+
+mod cancel;
+mod view;
+pub(crate) use cancel::release;
+pub use cancel::{CancelledBy, cancel};
+use view::stored_reasons;
+pub use view::{StoredReason, WithdrawalView};
 
 /// What the caller asks for. Amounts are decimal strings in the asset's units.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -83,91 +89,6 @@ impl Requester {
         match self {
             Self::Session(s) => s.account_id,
             Self::ApiKey { account_id, .. } => *account_id,
-        }
-    }
-}
-
-/// A withdrawal as its owner sees it: every field, amounts as decimal strings.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct WithdrawalView {
-    pub id: String,
-    pub state: &'static str,
-    pub asset: String,
-    pub network: String,
-    pub amount: String,
-    pub fee: String,
-    pub address: String,
-    pub memo: Option<String>,
-    pub txid: Option<String>,
-    /// Whether the owner can still stop it (before the wallet has it; or ask the wallet while processing).
-    pub cancellable: bool,
-    pub hold_until: Option<String>,
-    #[schema(value_type = Vec<crate::error::ReasonDoc>)]
-    pub hold_reasons: Vec<StoredReason>,
-    /// `session` or `api_key`.
-    pub requested_via: &'static str,
-    pub api_key_id: Option<String>,
-    pub session_id: Option<String>,
-    pub device_id: Option<String>,
-    pub ip: Option<String>,
-    pub created_at: String,
-    pub confirmed_at: Option<String>,
-    pub queued_at: Option<String>,
-    pub processing_at: Option<String>,
-    pub broadcast_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub cancelled_at: Option<String>,
-    pub cancelled_by: Option<String>,
-    /// The wallet's answer when interception was asked for.
-    pub intercept: Option<String>,
-    pub failure: Option<String>,
-}
-
-/// A hold reason as stored with the withdrawal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredReason {
-    pub code: String,
-    pub detail: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<Timestamp>,
-}
-
-fn stored_reasons(w: &WithdrawalRecord) -> Vec<StoredReason> {
-    w.hold_reasons.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
-}
-
-impl WithdrawalView {
-    pub fn new(w: &WithdrawalRecord, assets: &[AssetSpec]) -> Self {
-        let decimals = asset::find(assets, &w.asset).map(|a| a.decimals).unwrap_or(0);
-        let t = |v: Option<Timestamp>| v.map(|t| t.rfc3339());
-        Self {
-            id: w.id.to_string(),
-            state: w.state.as_str(),
-            asset: w.asset.clone(),
-            network: w.network.clone(),
-            amount: w.amount.format(decimals),
-            fee: w.fee.format(decimals),
-            address: w.address.clone(),
-            memo: w.memo.clone(),
-            txid: w.txid.clone(),
-            cancellable: w.state.cancellable() || w.state.interceptable(),
-            hold_until: t(w.hold_until.filter(|_| w.state == WithdrawalState::Held)),
-            hold_reasons: stored_reasons(w),
-            requested_via: w.requested_via.as_str(),
-            api_key_id: w.api_key_id.clone(),
-            session_id: w.session_id.map(|s| s.to_string()),
-            device_id: w.device_id.map(|d| d.to_string()),
-            ip: w.ip.map(|i| i.to_string()),
-            created_at: w.created_at.rfc3339(),
-            confirmed_at: t(w.confirmed_at),
-            queued_at: t(w.queued_at),
-            processing_at: t(w.processing_at),
-            broadcast_at: t(w.broadcast_at),
-            completed_at: t(w.completed_at),
-            cancelled_at: t(w.cancelled_at),
-            cancelled_by: w.cancelled_by.clone(),
-            intercept: w.intercept.clone(),
-            failure: w.failure.clone(),
         }
     }
 }
@@ -638,201 +559,6 @@ pub async fn confirm(state: &AppState, token: &str, ip: Option<IpAddr>) -> Resul
 
 pub(crate) fn transition(w: &WithdrawalRecord, e: Event) -> Result<WithdrawalState, ApiError> {
     w.state.apply(e).map_err(|err| ApiError::Internal(err.to_string()))
-}
-
-/// Who cancelled: recorded with the withdrawal and in the audit trail.
-#[derive(Debug, Clone)]
-pub enum CancelledBy {
-    Owner(UserSession),
-    /// The confirmation link ran out.
-    Expiry,
-    /// Its hold ended, but the withdrawal allowlist (turned on, or the entry removed, since it was
-    /// requested) no longer lets it go to its address.
-    Allowlist,
-    /// A member of staff in the support console: `intercept` says which button they pressed —
-    /// cancel (only before the wallet has it) or intercept (only while it is `processing`).
-    Staff {
-        staff_id: String,
-        name: String,
-        reason: String,
-        intercept: bool,
-    },
-}
-
-impl CancelledBy {
-    fn label(&self) -> &'static str {
-        match self {
-            Self::Owner(_) => "user",
-            Self::Expiry => "expired",
-            Self::Allowlist => "allowlist",
-            Self::Staff { .. } => "support",
-        }
-    }
-}
-
-/// Cancels before the wallet has it (funds return at once), or asks the wallet to intercept it
-/// while it is processing and records the answer. Broadcast withdrawals are final.
-pub async fn cancel(
-    state: &AppState,
-    id: WithdrawalId,
-    by: &CancelledBy,
-) -> Result<WithdrawalView, ApiError> {
-    let now = state.clock.now();
-    let money = &state.config.money;
-    // Lock order everywhere: account, then withdrawal.
-    let owner = state.store.withdrawal(id).await?.ok_or(ApiError::NotFound)?.account_id;
-    if let CancelledBy::Owner(s) = by
-        && s.account_id != owner
-    {
-        return Err(ApiError::NotFound);
-    }
-    let mut tx = state.store.begin().await?;
-    let account = tx.lock_account(owner).await?.ok_or(ApiError::NotFound)?;
-    let mut w = tx.lock_withdrawal(id).await?.ok_or(ApiError::NotFound)?;
-    if let CancelledBy::Staff { intercept, .. } = by {
-        staff_may_stop(&w, *intercept)?;
-    }
-    if w.state.cancellable() {
-        w.state = transition(&w, Event::Cancel)?;
-    } else if w.state.interceptable() {
-        let outcome = state.wallet.intercept(&w, now).await;
-        w.intercept = Some(outcome.describe());
-        audit(
-            &mut *tx,
-            Chain::Account(w.account_id),
-            now,
-            actor_of(by, w.account_id),
-            AuditEvent::WithdrawalIntercepted { withdrawal: id.to_string(), outcome: outcome.describe() },
-        )
-        .await?;
-        if !outcome.stopped() {
-            w.updated_at = now;
-            tx.update_withdrawal(&w).await?;
-            staff_acted(&mut *tx, by, &w, now).await?;
-            tx.commit().await?;
-            return Err(ApiError::Conflict(Reason::new(
-                "withdrawal-not-intercepted",
-                format!("The wallet could not stop it: {}.", outcome.describe()),
-            )));
-        }
-        w.state = transition(&w, Event::Intercepted)?;
-    } else {
-        return Err(ApiError::Conflict(Reason::new(
-            "withdrawal-final",
-            match &w.txid {
-                Some(txid) => format!(
-                    "It was already sent (transaction {txid}): a blockchain does not give money back."
-                ),
-                None => format!("It is {} and can no longer be cancelled.", w.state.as_str()),
-            },
-        )));
-    }
-    w.cancelled_at = Some(now);
-    w.cancelled_by = Some(by.label().to_owned());
-    w.updated_at = now;
-    release(&mut *tx, &w, now).await?;
-    tx.update_withdrawal(&w).await?;
-    tx.spend_links(w.account_id, LinkPurpose::ConfirmWithdrawal, now).await?;
-    staff_acted(&mut *tx, by, &w, now).await?;
-    audit(
-        &mut *tx,
-        Chain::Account(w.account_id),
-        now,
-        actor_of(by, w.account_id),
-        AuditEvent::WithdrawalCancelled { withdrawal: id.to_string(), by: by.label().to_owned() },
-    )
-    .await?;
-    notify::email(
-        &mut *tx,
-        state,
-        Recipient::holder(&account),
-        Notice::WithdrawalStatus {
-            summary: summary(&w, &money.assets),
-            status: match by {
-                CancelledBy::Owner(_) => "cancelled; the funds are back in your balance".into(),
-                CancelledBy::Staff { .. } => "stopped by support; the funds are back in your balance".into(),
-                CancelledBy::Expiry => "cancelled because it was not confirmed in time".into(),
-                CancelledBy::Allowlist => {
-                    "cancelled because your withdrawal allowlist does not allow this address \
-                                           now; the funds are back in your balance"
-                        .into()
-                }
-            },
-        },
-        format!("withdrawal_cancelled:{id}"),
-        now,
-    )
-    .await?;
-    announce(&mut *tx, state, &account, &w, WebhookEvent::WithdrawalCancelled, now).await?;
-    tx.commit().await?;
-    state.outbox_wake.notify_one();
-    Ok(WithdrawalView::new(&w, &money.assets))
-}
-
-/// A staff member's cancel is only for a withdrawal the wallet does not have yet, their intercept
-/// only for one it is processing; anything else is `409` with the reason, and nothing changes.
-fn staff_may_stop(w: &WithdrawalRecord, intercept: bool) -> Result<(), ApiError> {
-    match (intercept, w.state.cancellable(), w.state.interceptable()) {
-        (false, true, _) | (true, _, true) => Ok(()),
-        (false, _, true) => Err(ApiError::Conflict(Reason::new(
-            "withdrawal-processing",
-            "The wallet is processing it: intercept it instead (the wallet is asked to stop it).",
-        ))),
-        (true, true, _) => Err(ApiError::Conflict(Reason::new(
-            "withdrawal-not-processing",
-            "The wallet does not have it yet: cancel it instead.",
-        ))),
-        _ => Err(ApiError::Conflict(Reason::new(
-            "withdrawal-final",
-            match &w.txid {
-                Some(txid) => format!("It was already sent (transaction {txid}): it cannot be stopped."),
-                None => format!("It is {} and can no longer be stopped.", w.state.as_str()),
-            },
-        ))),
-    }
-}
-
-/// Why a member of staff stopped a withdrawal, audited with the stop.
-async fn staff_acted(
-    tx: &mut dyn Tx,
-    by: &CancelledBy,
-    w: &WithdrawalRecord,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    let CancelledBy::Staff { reason, intercept, .. } = by else { return Ok(()) };
-    let action = if *intercept { StaffAction::InterceptWithdrawal } else { StaffAction::CancelWithdrawal };
-    let event = AuditEvent::StaffActed {
-        action: action.as_str().into(),
-        subject: format!("withdrawal:{}", w.id),
-        reason: reason.clone(),
-    };
-    audit(tx, Chain::Account(w.account_id), now, actor_of(by, w.account_id), event).await
-}
-
-fn actor_of(by: &CancelledBy, account: AccountId) -> Actor {
-    match by {
-        CancelledBy::Owner(s) => Actor::User { account, session: Some(s.session_id) },
-        CancelledBy::Staff { staff_id, name, .. } => {
-            Actor::Staff { staff_id: staff_id.clone(), name: name.clone() }
-        }
-        CancelledBy::Expiry | CancelledBy::Allowlist => Actor::System,
-    }
-}
-
-/// Gives a stopped withdrawal's reservation back to the available balance.
-pub(crate) async fn release(tx: &mut dyn Tx, w: &WithdrawalRecord, now: Timestamp) -> Result<(), ApiError> {
-    let total = w.total().ok_or_else(|| ApiError::Internal("overflow".into()))?;
-    ledger::apply(
-        tx,
-        w.account_id,
-        &w.asset,
-        EntryKind::WithdrawalReleased,
-        Move::Release(total),
-        Some(&w.id.to_string()),
-        now,
-    )
-    .await?;
-    Ok(())
 }
 
 pub async fn history(state: &AppState, account: AccountId) -> Result<Vec<WithdrawalView>, ApiError> {
