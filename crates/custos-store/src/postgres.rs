@@ -115,6 +115,8 @@ crate::sql_money::impl_money_sql!(
     numeric = "::numeric"
 );
 
+crate::sql_factors::impl_factors_sql!(sqlx::Postgres, PgTx);
+
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 
 crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte, postgres);

@@ -287,6 +287,8 @@ crate::sql_money::impl_money_sql!(
     numeric = ""
 );
 
+crate::sql_factors::impl_factors_sql!(sqlx::Sqlite, SqliteTx);
+
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
 crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch, sqlite);
