@@ -1,16 +1,16 @@
 //! The store's traits, and the SQL both backends share.
 //!
-//! The SQL is written once, in [`impl_sql_store!`], and expanded for each backend with that
-//! backend's dialect fragments (row locks, `SKIP LOCKED`). Both schemas use the same column types
-//! as far as sqlx is concerned (INTEGER microseconds, UUIDs, byte strings, text), so the same
-//! statements bind and decode on both.
+//! The SQL is written once, in [`impl_sql_store!`] and the `sql_*` files beside it, and expanded
+//! for each backend with that backend's dialect fragments (row locks, `SKIP LOCKED`). Both schemas
+//! use the same column types as far as sqlx is concerned (INTEGER microseconds, UUIDs, byte
+//! strings, text), so the same statements bind and decode on both.
 
 use std::time::Duration;
 
 use custos_core::Timestamp;
-use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, RevokeReason};
+use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain};
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, DeviceId, LinkTokenId, OutboxId, SessionId, Uid};
+use custos_core::ids::{AccountId, DeviceId, LinkTokenId, SessionId, Uid};
 use custos_core::link_token::LinkPurpose;
 
 use crate::Result;
@@ -32,6 +32,8 @@ pub trait Tx:
     + crate::staff::StaffTx
     + crate::incidents::IncidentTx
     + crate::factors::FactorTx
+    + crate::outbox::OutboxTx
+    + crate::sessions::SessionTx
     + Send
 {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
@@ -69,49 +71,6 @@ pub trait Tx:
     async fn set_verified_phone(&mut self, id: AccountId, phone: &str, at: Timestamp) -> Result<()>;
     async fn set_sms_enabled(&mut self, id: AccountId, since: Option<Timestamp>) -> Result<()>;
 
-    /// Gives a live session a new token (and assurance, step-up time and stamp): after a step-up,
-    /// and after a change that rotated the stamp, the acting session continues under a new token.
-    /// `false` (nothing written) if the session was revoked or no longer carries
-    /// `new.issued_under`.
-    async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<bool>;
-
-    // Devices
-    async fn device_by_key(
-        &mut self,
-        account: AccountId,
-        key_hash: &TokenHash,
-    ) -> Result<Option<DeviceRecord>>;
-    async fn insert_device(&mut self, d: &DeviceRecord) -> Result<()>;
-    async fn touch_device(
-        &mut self,
-        id: DeviceId,
-        at: Timestamp,
-        ip: Option<std::net::IpAddr>,
-        user_agent: &str,
-    ) -> Result<()>;
-
-    // Sessions
-    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()>;
-    async fn session_by_token_hash(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>>;
-    /// Revokes one live session of `account`; false if it was not live (or not theirs).
-    async fn revoke_session(
-        &mut self,
-        account: AccountId,
-        id: SessionId,
-        at: Timestamp,
-        why: RevokeReason,
-    ) -> Result<bool>;
-    /// Revokes every live session of `account` except `keep`; returns how many.
-    async fn revoke_sessions(
-        &mut self,
-        account: AccountId,
-        keep: Option<SessionId>,
-        at: Timestamp,
-        why: RevokeReason,
-    ) -> Result<u32>;
-
-    async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()>;
-
     // Link tokens
     async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()>;
     async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>>;
@@ -128,25 +87,6 @@ pub trait Tx:
         actor: Actor,
         event: AuditEvent,
     ) -> Result<AuditRecord>;
-
-    /// Writes an outbox row; a row with the same idempotency key already present is kept as is.
-    async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()>;
-    /// The undelivered messages of `topic` queued for `account`, oldest first (a freeze finds the
-    /// case follow-up an earlier freeze left pending).
-    async fn pending_outbox_of(
-        &mut self,
-        account: AccountId,
-        topic: OutboxTopic,
-    ) -> Result<Vec<OutboxRecord>>;
-    /// Messages written to `recipient` since `since` (per-recipient throttle).
-    /// Only rows whose idempotency key starts with one of `key_prefixes` count (the caller names
-    /// the kinds of message it throttles).
-    async fn outbox_count_since(
-        &mut self,
-        recipient: &str,
-        since: Timestamp,
-        key_prefixes: &[&str],
-    ) -> Result<u32>;
 
     // Throttles (counters in the database so they hold across nodes and restarts)
     async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState>;
@@ -165,6 +105,8 @@ pub trait Reader:
     + crate::freeze::FreezeReader
     + crate::staff::StaffReader
     + crate::incidents::IncidentReader
+    + crate::outbox::OutboxReader
+    + crate::sessions::SessionReader
     + Send
     + Sync
 {
@@ -177,15 +119,10 @@ pub trait Reader:
     async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>>;
     async fn account_by_uid(&self, uid: Uid) -> Result<Option<AccountRecord>>;
     async fn account_by_email_key(&self, email_key: &str) -> Result<Option<AccountRecord>>;
-    async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>>;
-    async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>>;
-    async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>>;
     /// Where the account's latest `limit` successful sign-ins came from — one entry per distinct
     /// address, country and network, with the latest time it was seen — newest first: only what a
     /// new sign-in's risk signals compare with, so every login reads little.
     async fn prior_sign_ins(&self, account: AccountId, limit: u32) -> Result<Vec<PriorSignIn>>;
-    /// The successful sign-in that opened `session` (none for sessions from before risk signals).
-    async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>>;
     /// The account's passwords, newest first (the current one included).
     async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>>;
     /// Which second factors the account has confirmed (read without locking, for pages and login).
@@ -209,21 +146,6 @@ pub trait Reader:
     async fn audit_chains(&self) -> Result<Vec<String>>;
     /// Records of one chain with `seq > after`, in order, at most `limit`.
     async fn audit_records(&self, chain: &str, after: i64, limit: u32) -> Result<Vec<AuditRecord>>;
-
-    /// Claims due, undelivered messages for `lease` (a conditional update, so two workers never
-    /// claim the same row), counting the attempt.
-    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxRecord>>;
-    async fn outbox_delivered(&self, id: OutboxId, at: Timestamp, purge_payload: bool) -> Result<()>;
-    async fn outbox_failed(&self, id: OutboxId, next_attempt_at: Timestamp, error: &str) -> Result<()>;
-    async fn outbox_message(&self, id: OutboxId) -> Result<Option<OutboxRecord>>;
-    /// The message queued under `key` (idempotency keys are unique), delivered or not.
-    async fn outbox_by_key(&self, key: &str) -> Result<Option<OutboxRecord>>;
-    /// Undelivered messages, oldest first (operators and tests watch delivery with it).
-    async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>>;
-
-    /// Idempotent by message id.
-    async fn store_dev_mail(&self, m: &DevMail) -> Result<()>;
-    async fn dev_mail(&self, limit: u32) -> Result<Vec<DevMail>>;
 }
 
 pub(crate) fn micros(t: Timestamp) -> i64 {

@@ -16,8 +16,10 @@ pub mod freeze;
 pub mod incidents;
 mod json_rows;
 pub mod money;
+pub mod outbox;
 mod postgres;
 mod records;
+pub mod sessions;
 mod sqlite;
 pub mod staff;
 
@@ -30,7 +32,9 @@ pub use factors::*;
 pub use freeze::*;
 pub use incidents::*;
 pub use money::*;
+pub use outbox::*;
 pub use records::*;
+pub use sessions::*;
 pub use staff::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +137,8 @@ mod sql_factors;
 mod sql_freeze;
 mod sql_incidents;
 mod sql_money;
+mod sql_outbox;
+mod sql_sessions;
 mod sql_staff;
 
 /// Fresh, migrated databases for tests: one per test, never shared.

@@ -102,7 +102,6 @@ crate::sql::impl_sql_store!(
     PgTx,
     postgres,
     for_update = " FOR UPDATE",
-    skip_locked = " FOR UPDATE SKIP LOCKED",
     head_on_lock = false
 );
 
@@ -116,6 +115,10 @@ crate::sql_money::impl_money_sql!(
 );
 
 crate::sql_factors::impl_factors_sql!(sqlx::Postgres, PgTx);
+
+crate::sql_outbox::impl_outbox_sql!(sqlx::Postgres, PgBackend, PgTx, skip_locked = " FOR UPDATE SKIP LOCKED");
+
+crate::sql_sessions::impl_sessions_sql!(sqlx::Postgres, PgBackend, PgTx);
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 

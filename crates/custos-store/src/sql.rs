@@ -45,16 +45,16 @@ macro_rules! prior_sign_ins_sql {
 pub(crate) use prior_sign_ins_sql;
 
 macro_rules! impl_sql_store {
-    ($db:ty, $backend:ident, $tx:ident, $dialect:ident, for_update = $fu:literal, skip_locked = $sl:literal, head_on_lock = $hol:literal) => {
+    ($db:ty, $backend:ident, $tx:ident, $dialect:ident, for_update = $fu:literal, head_on_lock = $hol:literal) => {
         use std::net::IpAddr;
         use std::time::Duration;
 
         use custos_core::Timestamp;
         use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, GENESIS, RevokeReason};
         use custos_core::crypto::TokenHash;
-        use custos_core::ids::{AccountId, DeviceId, LinkTokenId, LoginEventId, OutboxId, SessionId, Uid};
+        use custos_core::ids::{AccountId, DeviceId, LinkTokenId, SessionId, Uid};
         use custos_core::link_token::LinkPurpose;
-        use custos_core::login::{AccountStatus, LoginOutcome};
+        use custos_core::login::AccountStatus;
         use custos_core::session::Aal;
         use sqlx::Row;
 
@@ -87,7 +87,7 @@ macro_rules! impl_sql_store {
 
 
 
-        fn session_row(r: &DbRow) -> Result<SessionRecord> {
+        pub(crate) fn session_row(r: &DbRow) -> Result<SessionRecord> {
             session_row_as(r, "")
         }
 
@@ -124,17 +124,6 @@ macro_rules! impl_sql_store {
             })
         }
 
-        fn device_row(r: &DbRow) -> Result<DeviceRecord> {
-            Ok(DeviceRecord {
-                id: DeviceId::from_uuid(r.try_get("id")?),
-                account_id: AccountId::from_uuid(r.try_get("account_id")?),
-                key_hash: hash32(r.try_get("key_hash")?)?,
-                user_agent: r.try_get("user_agent")?,
-                first_seen_at: ts(r.try_get("first_seen_at")?),
-                last_seen_at: ts(r.try_get("last_seen_at")?),
-                last_ip: ip(r.try_get("last_ip")?),
-            })
-        }
 
         fn link_row(r: &DbRow) -> Result<LinkTokenRecord> {
             Ok(LinkTokenRecord {
@@ -150,42 +139,7 @@ macro_rules! impl_sql_store {
             })
         }
 
-        fn outbox_row(r: &DbRow) -> Result<OutboxRecord> {
-            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
-            Ok(OutboxRecord {
-                id: OutboxId::from_uuid(r.try_get("id")?),
-                topic: OutboxTopic::parse(&r.try_get::<String, _>("topic")?).ok_or_else(|| corrupt("topic"))?,
-                idempotency_key: r.try_get("idempotency_key")?,
-                account_id: account.map(AccountId::from_uuid),
-                recipient: r.try_get("recipient")?,
-                payload: r.try_get("payload")?,
-                created_at: ts(r.try_get("created_at")?),
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: ts(r.try_get("next_attempt_at")?),
-                delivered_at: opt_ts(r.try_get("delivered_at")?),
-                last_error: r.try_get("last_error")?,
-            })
-        }
 
-        fn login_row(r: &DbRow) -> Result<LoginEventRecord> {
-            let account: Option<uuid::Uuid> = r.try_get("account_id")?;
-            let device: Option<uuid::Uuid> = r.try_get("device_id")?;
-            let signals: String = r.try_get("signals")?;
-            let session: Option<uuid::Uuid> = r.try_get("session_id")?;
-            Ok(LoginEventRecord {
-                id: LoginEventId::from_uuid(r.try_get("id")?),
-                account_id: account.map(AccountId::from_uuid),
-                at: ts(r.try_get("at")?),
-                outcome: LoginOutcome::parse(&r.try_get::<String, _>("outcome")?).ok_or_else(|| corrupt("outcome"))?,
-                ip: ip(r.try_get("ip")?),
-                country: r.try_get("country")?,
-                asn: r.try_get("asn")?,
-                device_id: device.map(DeviceId::from_uuid),
-                user_agent: r.try_get("user_agent")?,
-                signals: serde_json::from_str(&signals).map_err(|_| corrupt("signals"))?,
-                session_id: session.map(SessionId::from_uuid),
-            })
-        }
 
         fn audit_row(r: &DbRow) -> Result<AuditRecord> {
             let account: Option<uuid::Uuid> = r.try_get("account_id")?;
@@ -205,11 +159,11 @@ macro_rules! impl_sql_store {
             })
         }
 
-        fn ip_text(ip: Option<IpAddr>) -> Option<String> {
+        pub(crate) fn ip_text(ip: Option<IpAddr>) -> Option<String> {
             ip.map(|i| i.to_string())
         }
 
-        fn reason_text(why: RevokeReason) -> &'static str {
+        pub(crate) fn reason_text(why: RevokeReason) -> &'static str {
             why.as_str()
         }
 
@@ -389,141 +343,6 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn reissue_session(&mut self, id: SessionId, new: &Reissue) -> Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE sessions SET token_hash = $1, aal = $2, stepped_up_at = $3, stamp_at_issue = $4 \
-                     WHERE id = $5 AND revoked_at IS NULL AND stamp_at_issue = $6",
-                )
-                .bind(new.token_hash.as_bytes())
-                .bind(new.aal.as_str())
-                .bind(new.stepped_up_at.map(micros))
-                .bind(&new.stamp)
-                .bind(id.as_uuid())
-                .bind(&new.issued_under)
-                .execute(self.conn().await?)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn device_by_key(&mut self, account: AccountId, key_hash: &TokenHash) -> Result<Option<DeviceRecord>> {
-                let row = sqlx::query(concat!("SELECT ", device_columns!(), " FROM devices WHERE account_id = $1 AND key_hash = $2"))
-                    .bind(account.as_uuid())
-                    .bind(key_hash.as_bytes())
-                    .fetch_optional(self.conn().await?)
-                    .await?;
-                row.as_ref().map(device_row).transpose()
-            }
-
-            async fn insert_device(&mut self, d: &DeviceRecord) -> Result<()> {
-                sqlx::query(concat!("INSERT INTO devices (", device_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                    .bind(d.id.as_uuid())
-                    .bind(d.account_id.as_uuid())
-                    .bind(d.key_hash.as_bytes())
-                    .bind(&d.user_agent)
-                    .bind(micros(d.first_seen_at))
-                    .bind(micros(d.last_seen_at))
-                    .bind(ip_text(d.last_ip))
-                    .execute(self.conn().await?)
-                    .await
-                    .map_err(|e| conflict_or(e, "device"))?;
-                Ok(())
-            }
-
-            async fn touch_device(&mut self, id: DeviceId, at: Timestamp, ip: Option<IpAddr>, user_agent: &str) -> Result<()> {
-                self.write(&["devices"], "UPDATE devices SET last_seen_at = $1, last_ip = $2, user_agent = $3 WHERE id = $4", |q| {
-                    q
-                        .bind(micros(at))
-                        .bind(ip_text(ip))
-                        .bind(user_agent)
-                        .bind(id.as_uuid())
-                })
-                .await?;
-                Ok(())
-            }
-
-            async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-                self.write(&["sessions"], concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"), |q| {
-                    q
-                        .bind(s.id.as_uuid())
-                        .bind(s.account_id.as_uuid())
-                        .bind(s.token_hash.as_bytes())
-                        .bind(s.device_id.as_uuid())
-                        .bind(ip_text(s.ip))
-                        .bind(&s.user_agent)
-                        .bind(s.aal.as_str())
-                        .bind(micros(s.authenticated_at))
-                        .bind(s.stepped_up_at.map(micros))
-                        .bind(micros(s.created_at))
-                        .bind(micros(s.last_seen_at))
-                        .bind(&s.stamp_at_issue)
-                        .bind(s.revoked_at.map(micros))
-                        .bind(s.revoke_reason.map(reason_text))
-                })
-                .await
-                .map_err(|e| match e {
-                    crate::StoreError::Conflict(_) => crate::StoreError::Conflict("session"),
-                    e => e,
-                })?;
-                Ok(())
-            }
-
-            async fn session_by_token_hash(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
-                let row = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
-                    .bind(hash.as_bytes())
-                    .fetch_optional(self.conn().await?)
-                    .await?;
-                row.as_ref().map(session_row).transpose()
-            }
-
-            async fn revoke_session(&mut self, account: AccountId, id: SessionId, at: Timestamp, why: RevokeReason) -> Result<bool> {
-                let done = sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND account_id = $4 AND revoked_at IS NULL")
-                    .bind(micros(at))
-                    .bind(reason_text(why))
-                    .bind(id.as_uuid())
-                    .bind(account.as_uuid())
-                    .execute(self.conn().await?)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn revoke_sessions(&mut self, account: AccountId, keep: Option<SessionId>, at: Timestamp, why: RevokeReason) -> Result<u32> {
-                let done = match keep {
-                    Some(keep) => sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL AND id <> $4")
-                        .bind(micros(at))
-                        .bind(reason_text(why))
-                        .bind(account.as_uuid())
-                        .bind(keep.as_uuid())
-                        .execute(self.conn().await?)
-                        .await?,
-                    None => sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL")
-                        .bind(micros(at))
-                        .bind(reason_text(why))
-                        .bind(account.as_uuid())
-                        .execute(self.conn().await?)
-                        .await?,
-                };
-                Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
-            }
-
-            async fn insert_login_event(&mut self, e: &LoginEventRecord) -> Result<()> {
-                self.write(&["login_events"], concat!("INSERT INTO login_events (", login_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"), |q| {
-                    q
-                        .bind(e.id.as_uuid())
-                        .bind(e.account_id.map(|a| a.as_uuid()))
-                        .bind(micros(e.at))
-                        .bind(e.outcome.as_str())
-                        .bind(ip_text(e.ip))
-                        .bind(&e.country)
-                        .bind(e.asn)
-                        .bind(e.device_id.map(|d| d.as_uuid()))
-                        .bind(&e.user_agent)
-                        .bind(serde_json::to_string(&e.signals).unwrap_or_else(|_| "[]".into()))
-                        .bind(e.session_id.map(|s| s.as_uuid()))
-                })
-                .await?;
-                Ok(())
-            }
-
             async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()> {
                 self.write(&["link_tokens"], concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"), |q| {
                     q
@@ -613,53 +432,6 @@ macro_rules! impl_sql_store {
                 })?;
                 self.audit_heads.insert(key, (rec.seq, rec.hash));
                 Ok(rec)
-            }
-
-            async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()> {
-                self.write(&["outbox"], concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"), |q| {
-                    q
-                        .bind(m.id.as_uuid())
-                        .bind(m.topic.as_str())
-                        .bind(&m.idempotency_key)
-                        .bind(m.account_id.map(|a| a.as_uuid()))
-                        .bind(&m.recipient)
-                        .bind(&m.payload)
-                        .bind(micros(m.created_at))
-                        .bind(m.attempts)
-                        .bind(micros(m.next_attempt_at))
-                        .bind(m.delivered_at.map(micros))
-                        .bind(&m.last_error)
-                })
-                .await?;
-                Ok(())
-            }
-
-            async fn pending_outbox_of(&mut self, account: AccountId, topic: OutboxTopic) -> Result<Vec<OutboxRecord>> {
-                // `next_attempt_at >= 0` lets the planner read the index of undelivered messages
-                // (`outbox_due`) rather than every message ever sent.
-                let rows = sqlx::query(concat!(
-                    "SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL AND next_attempt_at >= 0 \
-                     AND account_id = $1 AND topic = $2 ORDER BY created_at, id"
-                ))
-                .bind(account.as_uuid())
-                .bind(topic.as_str())
-                .fetch_all(self.conn().await?)
-                .await?;
-                rows.iter().map(outbox_row).collect()
-            }
-
-            async fn outbox_count_since(&mut self, recipient: &str, since: Timestamp, key_prefixes: &[&str]) -> Result<u32> {
-                let mut total = 0i64;
-                for prefix in key_prefixes {
-                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2 AND substr(idempotency_key, 1, length($3)) = $3")
-                        .bind(recipient)
-                        .bind(micros(since))
-                        .bind(*prefix)
-                        .fetch_one(self.conn().await?)
-                        .await?;
-                    total += n;
-                }
-                Ok(u32::try_from(total).unwrap_or(u32::MAX))
             }
 
             async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
@@ -778,32 +550,6 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(account_row).transpose()
             }
 
-            async fn sessions(&self, account: AccountId, limit: u32) -> Result<Vec<SessionRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE account_id = $1 ORDER BY created_at DESC LIMIT CAST($2 AS BIGINT)"))
-                    .bind(account.as_uuid())
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(session_row).collect()
-            }
-
-            async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", device_columns!(), " FROM devices WHERE account_id = $1 ORDER BY last_seen_at DESC"))
-                    .bind(account.as_uuid())
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(device_row).collect()
-            }
-
-            async fn login_events(&self, account: AccountId, limit: u32) -> Result<Vec<LoginEventRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE account_id = $1 ORDER BY at DESC LIMIT CAST($2 AS BIGINT)"))
-                    .bind(account.as_uuid())
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(login_row).collect()
-            }
-
             async fn prior_sign_ins(&self, account: AccountId, limit: u32) -> Result<Vec<PriorSignIn>> {
                 // One row of JSON, not a row per sign-in (an account may have hundreds).
                 let json: String = sqlx::query_scalar(crate::sql::prior_sign_ins_sql!($dialect))
@@ -812,14 +558,6 @@ macro_rules! impl_sql_store {
                     .fetch_one(&self.pool)
                     .await?;
                 crate::json_rows::prior_sign_ins(&json)
-            }
-
-            async fn login_event_of_session(&self, session: SessionId) -> Result<Option<LoginEventRecord>> {
-                let row = sqlx::query(concat!("SELECT ", login_columns!(), " FROM login_events WHERE session_id = $1 ORDER BY at DESC LIMIT 1"))
-                    .bind(session.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(login_row).transpose()
             }
 
             async fn login_lookup(
@@ -939,114 +677,6 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(audit_row).collect()
-            }
-
-            async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxRecord>> {
-                // Most polls find nothing due. A reader says so without taking the writer (on SQLite
-                // an UPDATE takes the write lock even when it matches no row), so an idle outbox
-                // never makes a command wait.
-                let due: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
-                     AND (lease_until IS NULL OR lease_until <= $1))",
-                )
-                .bind(micros(now))
-                .fetch_one(&self.pool)
-                .await?;
-                if !due {
-                    return Ok(Vec::new());
-                }
-                // The claim conditions are repeated outside the subquery: on PostgreSQL a row that
-                // another worker claimed meanwhile is re-checked after its lock is released and skipped.
-                let rows = sqlx::query(concat!(
-                    "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
-                                  AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at LIMIT CAST($3 AS BIGINT)", $sl, ") \
-                       AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until <= $2) \
-                     RETURNING ", outbox_columns!()))
-                .bind(micros(now) + duration_micros(lease))
-                .bind(micros(now))
-                .bind(i64::from(limit))
-                .fetch_all(self.lone_writer().await?.ex())
-                .await?;
-                rows.iter().map(outbox_row).collect()
-            }
-
-            async fn outbox_delivered(&self, id: OutboxId, at: Timestamp, purge_payload: bool) -> Result<()> {
-                let sql = if purge_payload {
-                    "UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL, payload = NULL WHERE id = $2"
-                } else {
-                    "UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2"
-                };
-                sqlx::query(sql).bind(micros(at)).bind(id.as_uuid()).execute(self.lone_writer().await?.ex()).await?;
-                Ok(())
-            }
-
-            async fn outbox_failed(&self, id: OutboxId, next_attempt_at: Timestamp, error: &str) -> Result<()> {
-                sqlx::query("UPDATE outbox SET next_attempt_at = $1, lease_until = NULL, last_error = $2 WHERE id = $3")
-                    .bind(micros(next_attempt_at))
-                    .bind(error)
-                    .bind(id.as_uuid())
-                    .execute(self.lone_writer().await?.ex())
-                    .await?;
-                Ok(())
-            }
-
-            async fn outbox_message(&self, id: OutboxId) -> Result<Option<OutboxRecord>> {
-                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE id = $1"))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(outbox_row).transpose()
-            }
-
-            async fn outbox_by_key(&self, key: &str) -> Result<Option<OutboxRecord>> {
-                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE idempotency_key = $1"))
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(outbox_row).transpose()
-            }
-
-            async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE delivered_at IS NULL ORDER BY created_at LIMIT CAST($1 AS BIGINT)"))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(outbox_row).collect()
-            }
-
-            async fn store_dev_mail(&self, m: &DevMail) -> Result<()> {
-                sqlx::query("INSERT INTO dev_mailbox (id, message_id, recipient, subject, text_body, html_body, received_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING")
-                    .bind(uuid::Uuid::now_v7())
-                    .bind(&m.message_id)
-                    .bind(&m.recipient)
-                    .bind(&m.subject)
-                    .bind(&m.text_body)
-                    .bind(&m.html_body)
-                    .bind(micros(m.received_at))
-                    .execute(self.lone_writer().await?.ex())
-                    .await?;
-                Ok(())
-            }
-
-            async fn dev_mail(&self, limit: u32) -> Result<Vec<DevMail>> {
-                let rows = sqlx::query("SELECT message_id, recipient, subject, text_body, html_body, received_at FROM dev_mailbox ORDER BY received_at DESC, id DESC LIMIT CAST($1 AS BIGINT)")
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(DevMail {
-                            message_id: r.try_get("message_id")?,
-                            recipient: r.try_get("recipient")?,
-                            subject: r.try_get("subject")?,
-                            text_body: r.try_get("text_body")?,
-                            html_body: r.try_get("html_body")?,
-                            received_at: ts(r.try_get("received_at")?),
-                        })
-                    })
-                    .collect()
             }
         }
     };

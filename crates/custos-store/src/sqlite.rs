@@ -274,7 +274,6 @@ crate::sql::impl_sql_store!(
     SqliteTx,
     sqlite,
     for_update = "",
-    skip_locked = "",
     head_on_lock = true
 );
 
@@ -288,6 +287,10 @@ crate::sql_money::impl_money_sql!(
 );
 
 crate::sql_factors::impl_factors_sql!(sqlx::Sqlite, SqliteTx);
+
+crate::sql_outbox::impl_outbox_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, skip_locked = "");
+
+crate::sql_sessions::impl_sessions_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
