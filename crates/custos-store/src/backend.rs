@@ -10,8 +10,7 @@ use std::time::Duration;
 use custos_core::Timestamp;
 use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain};
 use custos_core::crypto::TokenHash;
-use custos_core::ids::{AccountId, DeviceId, LinkTokenId, SessionId, Uid};
-use custos_core::link_token::LinkPurpose;
+use custos_core::ids::{AccountId, DeviceId, SessionId, Uid};
 
 use crate::Result;
 use crate::records::*;
@@ -34,6 +33,8 @@ pub trait Tx:
     + crate::factors::FactorTx
     + crate::outbox::OutboxTx
     + crate::sessions::SessionTx
+    + crate::links::LinkTx
+    + crate::throttles::ThrottleTx
     + Send
 {
     // Accounts. Every command that touches an account calls `lock_account*` first (DESIGN
@@ -71,14 +72,6 @@ pub trait Tx:
     async fn set_verified_phone(&mut self, id: AccountId, phone: &str, at: Timestamp) -> Result<()>;
     async fn set_sms_enabled(&mut self, id: AccountId, since: Option<Timestamp>) -> Result<()>;
 
-    // Link tokens
-    async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()>;
-    async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>>;
-    /// Spends every unspent link of `purpose` for the account ("only the newest is valid").
-    async fn spend_links(&mut self, account: AccountId, purpose: LinkPurpose, at: Timestamp) -> Result<u32>;
-    /// Spends a single-use token; false if it was already spent (a concurrent use lost the race).
-    async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool>;
-
     /// Appends to the chain, linking to its current head. Serialised per chain.
     async fn append_audit(
         &mut self,
@@ -87,10 +80,6 @@ pub trait Tx:
         actor: Actor,
         event: AuditEvent,
     ) -> Result<AuditRecord>;
-
-    // Throttles (counters in the database so they hold across nodes and restarts)
-    async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState>;
-    async fn clear_throttle(&mut self, key: &str) -> Result<()>;
 
     async fn commit(self: Box<Self>) -> Result<()>;
     async fn rollback(self: Box<Self>) -> Result<()>;
@@ -107,6 +96,7 @@ pub trait Reader:
     + crate::incidents::IncidentReader
     + crate::outbox::OutboxReader
     + crate::sessions::SessionReader
+    + crate::throttles::ThrottleReader
     + Send
     + Sync
 {
@@ -130,7 +120,6 @@ pub trait Reader:
     /// The account's passkeys, oldest first.
     async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>>;
 
-    async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>>;
     /// [`LoginLookup`] for the address `email_key`, the device key hash presented (if any), the
     /// throttle keys `ip_key` and `account_key`, and at most `prior_limit` earlier sign-ins (as
     /// [`Reader::prior_sign_ins`]): one statement.

@@ -15,6 +15,7 @@ pub mod factors;
 pub mod freeze;
 pub mod incidents;
 mod json_rows;
+pub mod links;
 pub mod money;
 pub mod outbox;
 mod postgres;
@@ -22,6 +23,7 @@ mod records;
 pub mod sessions;
 mod sqlite;
 pub mod staff;
+pub mod throttles;
 
 use std::sync::Arc;
 
@@ -31,11 +33,13 @@ pub use backend::{Reader, Tx};
 pub use factors::*;
 pub use freeze::*;
 pub use incidents::*;
+pub use links::*;
 pub use money::*;
 pub use outbox::*;
 pub use records::*;
 pub use sessions::*;
 pub use staff::*;
+pub use throttles::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,10 +140,12 @@ mod sql_api_keys;
 mod sql_factors;
 mod sql_freeze;
 mod sql_incidents;
+mod sql_links;
 mod sql_money;
 mod sql_outbox;
 mod sql_sessions;
 mod sql_staff;
+mod sql_throttles;
 
 /// Fresh, migrated databases for tests: one per test, never shared.
 pub mod testing {

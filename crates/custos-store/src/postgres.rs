@@ -120,6 +120,10 @@ crate::sql_outbox::impl_outbox_sql!(sqlx::Postgres, PgBackend, PgTx, skip_locked
 
 crate::sql_sessions::impl_sessions_sql!(sqlx::Postgres, PgBackend, PgTx);
 
+crate::sql_links::impl_links_sql!(sqlx::Postgres, PgTx);
+
+crate::sql_throttles::impl_throttles_sql!(sqlx::Postgres, PgBackend, PgTx);
+
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Postgres, PgBackend, PgTx);
 
 crate::sql_freeze::impl_freeze_sql!(sqlx::Postgres, PgBackend, PgTx, cte, postgres);

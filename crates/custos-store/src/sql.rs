@@ -1,8 +1,11 @@
-//! The statements both backends share, expanded once per backend by [`impl_sql_store!`].
+//! The statements both backends share for accounts, the audit chain and the reads of the hot path
+//! and the login, expanded once per backend by [`impl_sql_store!`]. The other tables have a file
+//! of their own beside this one (`sql_factors`, `sql_sessions`, `sql_links`, `sql_outbox`,
+//! `sql_throttles`, `sql_money`, `sql_freeze`…), expanded the same way.
 //!
 //! A backend module defines `$backend { pool }` and `$tx { tx }`, plus the dialect hooks
-//! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` / `skip_locked`
-//! fragments; everything else is written here once.
+//! `$tx::lock_chain` (serialise appends to one audit chain) and the `for_update` fragment
+//! (`skip_locked` goes to `sql_outbox`); everything else is written once.
 //!
 //! A `LIMIT` taken from a bound parameter is written `LIMIT CAST($n AS BIGINT)`. SQLite (3.51,
 //! as bundled) marks a limit that is a bare parameter as depending on the value bound and
@@ -47,13 +50,11 @@ pub(crate) use prior_sign_ins_sql;
 macro_rules! impl_sql_store {
     ($db:ty, $backend:ident, $tx:ident, $dialect:ident, for_update = $fu:literal, head_on_lock = $hol:literal) => {
         use std::net::IpAddr;
-        use std::time::Duration;
 
         use custos_core::Timestamp;
         use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain, GENESIS, RevokeReason};
         use custos_core::crypto::TokenHash;
-        use custos_core::ids::{AccountId, DeviceId, LinkTokenId, SessionId, Uid};
-        use custos_core::link_token::LinkPurpose;
+        use custos_core::ids::{AccountId, DeviceId, SessionId, Uid};
         use custos_core::login::AccountStatus;
         use custos_core::session::Aal;
         use sqlx::Row;
@@ -125,19 +126,6 @@ macro_rules! impl_sql_store {
         }
 
 
-        fn link_row(r: &DbRow) -> Result<LinkTokenRecord> {
-            Ok(LinkTokenRecord {
-                id: LinkTokenId::from_uuid(r.try_get("id")?),
-                token_hash: hash32(r.try_get("token_hash")?)?,
-                purpose: LinkPurpose::parse(&r.try_get::<String, _>("purpose")?).ok_or_else(|| corrupt("purpose"))?,
-                account_id: AccountId::from_uuid(r.try_get("account_id")?),
-                subject: r.try_get("subject")?,
-                stamp_at_issue: r.try_get("stamp_at_issue")?,
-                created_at: ts(r.try_get("created_at")?),
-                expires_at: ts(r.try_get("expires_at")?),
-                used_at: opt_ts(r.try_get("used_at")?),
-            })
-        }
 
 
 
@@ -343,54 +331,6 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn insert_link_token(&mut self, t: &LinkTokenRecord) -> Result<()> {
-                self.write(&["link_tokens"], concat!("INSERT INTO link_tokens (", link_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"), |q| {
-                    q
-                        .bind(t.id.as_uuid())
-                        .bind(t.token_hash.as_bytes())
-                        .bind(t.purpose.as_str())
-                        .bind(t.account_id.as_uuid())
-                        .bind(&t.subject)
-                        .bind(&t.stamp_at_issue)
-                        .bind(micros(t.created_at))
-                        .bind(micros(t.expires_at))
-                        .bind(t.used_at.map(micros))
-                })
-                .await
-                .map_err(|e| match e {
-                    crate::StoreError::Conflict(_) => crate::StoreError::Conflict("link token"),
-                    e => e,
-                })?;
-                Ok(())
-            }
-
-            async fn link_token_by_hash(&mut self, hash: &TokenHash) -> Result<Option<LinkTokenRecord>> {
-                let row = sqlx::query(concat!("SELECT ", link_columns!(), " FROM link_tokens WHERE token_hash = $1"))
-                    .bind(hash.as_bytes())
-                    .fetch_optional(self.conn().await?)
-                    .await?;
-                row.as_ref().map(link_row).transpose()
-            }
-
-            async fn spend_links(&mut self, account: AccountId, purpose: LinkPurpose, at: Timestamp) -> Result<u32> {
-                let done = sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
-                    .bind(micros(at))
-                    .bind(account.as_uuid())
-                    .bind(purpose.as_str())
-                    .execute(self.conn().await?)
-                    .await?;
-                Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
-            }
-
-            async fn mark_link_token_used(&mut self, id: LinkTokenId, at: Timestamp) -> Result<bool> {
-                let done = sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                    .bind(micros(at))
-                    .bind(id.as_uuid())
-                    .execute(self.conn().await?)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn append_audit(&mut self, chain: Chain, at: Timestamp, actor: Actor, event: AuditEvent) -> Result<AuditRecord> {
                 let key = chain.key();
                 // A chain this transaction appended to already is locked by it, and its head is
@@ -432,38 +372,6 @@ macro_rules! impl_sql_store {
                 })?;
                 self.audit_heads.insert(key, (rec.seq, rec.hash));
                 Ok(rec)
-            }
-
-            async fn record_failure(&mut self, key: &str, now: Timestamp, window: Duration) -> Result<ThrottleState> {
-                // With whatever is queued (a held-back `BEGIN IMMEDIATE`, when it opens the
-                // transaction): one trip.
-                let r = self
-                    .with_queue(
-                        "INSERT INTO throttles (key, failures, window_start, last_failure_at) VALUES ($1, 1, $2, $2) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                           failures = CASE WHEN throttles.window_start <= $3 THEN 1 ELSE throttles.failures + 1 END, \
-                           window_start = CASE WHEN throttles.window_start <= $3 THEN $2 ELSE throttles.window_start END, \
-                           last_failure_at = $2 \
-                         RETURNING failures, window_start, last_failure_at",
-                        |q| q.bind(key).bind(micros(now)).bind(micros(now) - duration_micros(window)),
-                    )?
-                    .fetch_one(self.raw()?)
-                    .await
-                    .map_err(|e| crate::conflict_or(e, "queued write"))?;
-                Ok(ThrottleState {
-                    failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
-                    window_start: ts(r.try_get("window_start")?),
-                    last_failure_at: ts(r.try_get("last_failure_at")?),
-                })
-            }
-
-            async fn clear_throttle(&mut self, key: &str) -> Result<()> {
-                self.write(&["throttles"], "DELETE FROM throttles WHERE key = $1", |q| {
-                    q
-                        .bind(key)
-                })
-                .await?;
-                Ok(())
             }
 
             async fn commit(self: Box<Self>) -> Result<()> {
@@ -612,21 +520,6 @@ macro_rules! impl_sql_store {
                         _ => Vec::new(),
                     },
                 })
-            }
-
-            async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {
-                let row = sqlx::query("SELECT failures, window_start, last_failure_at FROM throttles WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|r| {
-                    Ok(ThrottleState {
-                        failures: u32::try_from(r.try_get::<i32, _>("failures")?).unwrap_or(0),
-                        window_start: ts(r.try_get("window_start")?),
-                        last_failure_at: ts(r.try_get("last_failure_at")?),
-                    })
-                })
-                .transpose()
             }
 
             async fn password_history(&self, account: AccountId, limit: u32) -> Result<Vec<PasswordHistoryRecord>> {

@@ -292,6 +292,10 @@ crate::sql_outbox::impl_outbox_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, skip_
 
 crate::sql_sessions::impl_sessions_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
+crate::sql_links::impl_links_sql!(sqlx::Sqlite, SqliteTx);
+
+crate::sql_throttles::impl_throttles_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
+
 crate::sql_api_keys::impl_api_keys_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx);
 
 crate::sql_freeze::impl_freeze_sql!(sqlx::Sqlite, SqliteBackend, SqliteTx, batch, sqlite);
