@@ -7,6 +7,7 @@
 //! Later issues add a key to [`GROUPS`] (next to what it is compared with), a branch to
 //! [`measure`], and a row to [`rows`].
 
+mod bare;
 mod load;
 mod report;
 
@@ -15,11 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::header;
 use clap::Parser;
 use custos_core::Clock;
 use custos_core::clock::{SystemClock, parse_duration};
@@ -483,7 +480,7 @@ async fn setup(args: &Args) -> anyhow::Result<Fixture> {
     let bare_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     stops.push(stop);
-    let bare = bare_router(store.clone());
+    let bare = bare::router(store.clone());
     servers.push(tokio::spawn(async move {
         let _ = axum::serve(listener, bare)
             .with_graceful_shutdown(async {
@@ -549,56 +546,5 @@ async fn teardown(fx: Fixture, postgres: bool) {
     }
     for s in fx.servers {
         let _ = s.await;
-    }
-}
-
-/// Baseline B's server: the least an authenticated endpoint can do — read the bearer token, one
-/// indexed read, a small JSON answer. No middleware.
-fn bare_router(store: Store) -> axum::Router {
-    axum::Router::new()
-        .route("/null", get(|| async { Json(serde_json::json!({ "ok": true })) }))
-        .route("/session", get(bare_session))
-        .route("/session-and-account", get(bare_session_and_account))
-        .with_state(store)
-}
-
-fn bearer_hash(headers: &HeaderMap) -> Option<TokenHash> {
-    let raw = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-    Some(BearerToken::parse(raw.trim())?.hash())
-}
-
-async fn bare_session(State(store): State<Store>, headers: HeaderMap) -> Response {
-    let Some(hash) = bearer_hash(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
-    match store.session_with_account(&hash).await {
-        Ok(Some(s)) => Json(serde_json::json!({
-            "account_id": s.session.account_id.to_string(),
-            "session_id": s.session.id.to_string(),
-        }))
-        .into_response(),
-        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-/// What `/api/v1/me` asks of the store, without the app around it.
-async fn bare_session_and_account(State(store): State<Store>, headers: HeaderMap) -> Response {
-    let Some(hash) = bearer_hash(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
-    let s = match store.session_with_account(&hash).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    };
-    match store.account(s.session.account_id).await {
-        Ok(Some(a)) => Json(serde_json::json!({
-            "email": a.email,
-            "session_id": s.session.id.to_string(),
-        }))
-        .into_response(),
-        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
