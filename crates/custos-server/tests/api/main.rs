@@ -38,6 +38,7 @@ mod diagnosis;
 mod freeze;
 mod freeze_pages;
 mod freeze_race;
+mod garbage;
 mod incidents;
 mod login;
 mod mail;
