@@ -1,8 +1,10 @@
 //! Every operation the OpenAPI document lists, sent garbage: malformed JSON, the wrong JSON type,
 //! each declared field set to values of every wrong kind, path ids that are not ids. Anonymous, as
-//! a customer, as staff and with the integration service token, on SQLite and PostgreSQL. Nothing may answer 5xx, and every
-//! refusal under `/api/` is a problem document (brief: "bad input gets a clear problem+json
-//! error … never a 500").
+//! a customer, as staff and with the integration service token, on SQLite and PostgreSQL. Nothing
+//! may answer 5xx, and every refusal under `/api/` is a problem document (brief: "bad input gets a
+//! clear problem+json error … never a 500"). The pages likewise: every page route, as a stranger,
+//! a signed-in customer and staff, with garbage in the query and in forms with and without their
+//! CSRF token.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -100,7 +102,11 @@ fn bodies(fields: &[String]) -> Vec<(String, &'static str)> {
     out
 }
 
-on_both_backends!("garbage"; every_operation_answers_garbage_with_a_4xx_problem_and_never_a_5xx);
+on_both_backends!(
+    "garbage";
+    every_operation_answers_garbage_with_a_4xx_problem_and_never_a_5xx,
+    every_page_answers_garbage_forms_without_a_5xx,
+);
 
 async fn every_operation_answers_garbage_with_a_4xx_problem_and_never_a_5xx(app: TestApp) {
     app.verified_account("garbage@example.com").await;
@@ -160,6 +166,163 @@ async fn every_operation_answers_garbage_with_a_4xx_problem_and_never_a_5xx(app:
     // The sweep reached past the door: some requests were served, some refused as unauthenticated,
     // forbidden, not found and invalid.
     for code in [200, 401, 403, 404, 400, 422] {
+        assert!(seen.contains_key(&code), "no {code} among {seen:?}");
+    }
+    assert!(failures.is_empty(), "{} of {sent} requests:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The page routes (the router's, by hand: pages are not in the OpenAPI document). `{}` is a path
+/// parameter.
+const PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/login/passkey",
+    "/login/second-factor",
+    "/login/second-factor/passkey",
+    "/register",
+    "/forgot-password",
+    "/reset-password",
+    "/reset-password/{}",
+    "/verify-email",
+    "/verify-email/{}",
+    "/disable/{}",
+    "/freeze",
+    "/verify",
+    "/case/{}",
+    "/confirm-withdrawal",
+    "/confirm-withdrawal/{}",
+    "/confirm-allowlist-entry",
+    "/confirm-allowlist-entry/{}",
+    "/security",
+    "/security/diagnosis",
+    "/security/funds",
+    "/security/funds/withdraw",
+    "/security/funds/withdrawals/{}/cancel",
+    "/security/allowlist/mode",
+    "/security/allowlist/{}/remove",
+    "/security/anti-phishing-code",
+    "/security/api-keys",
+    "/security/api-keys/{}/revoke",
+    "/security/cases",
+    "/security/cases/{}",
+    "/security/cases/{}/messages",
+    "/security/confirm",
+    "/security/confirm/email",
+    "/security/confirm/email-code",
+    "/security/passkeys/{}/rename",
+    "/security/two-factor/confirm",
+    "/security/recovery-codes",
+    "/security/password",
+    "/support",
+    "/support/login",
+    "/support/setup",
+    "/support/setup/confirm",
+    "/support/setup/{}",
+    "/support/cases/{}",
+    "/support/cases/{}/{}",
+    "/support/cases/{}/withdrawals/{}/{}",
+];
+
+/// Form fields the pages take, each sent with garbage.
+const FORM_FIELDS: &[&str] = &[
+    "email",
+    "password",
+    "new_password",
+    "code",
+    "amount",
+    "asset",
+    "address",
+    "network",
+    "memo",
+    "token",
+    "reason",
+    "account",
+    "panic_code",
+    "text",
+    "description",
+    "noticed_at",
+    "mode",
+    "label",
+    "name",
+    "kind",
+    "phone",
+    "uid",
+    "fee",
+    "to_uid",
+    "note",
+    "state",
+    "staff_id",
+    "totp",
+    "assignee",
+];
+
+fn client(cookie: Option<(&TestApp, &str)>) -> reqwest::Client {
+    let jar = reqwest::cookie::Jar::default();
+    if let Some((app, cookie)) = cookie {
+        jar.add_cookie_str(&format!("{cookie}; Path=/"), &app.url("/").parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .cookie_provider(std::sync::Arc::new(jar))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn every_page_answers_garbage_forms_without_a_5xx(app: TestApp) {
+    app.verified_account("pages.garbage@example.com").await;
+    let signed_in = client(None);
+    let login = signed_in.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let csrf = link_token(&login, "name=\"csrf\" value=\"");
+    let r = signed_in
+        .post(app.url("/login"))
+        .form(&[("csrf", csrf.as_str()), ("email", "pages.garbage@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in through the form");
+    let (staff, _) = signed_in_staff(&app, "pages.analyst@custos.example", "analyst").await;
+    let staff = client(Some((&app, &format!("custos-staff={staff}"))));
+    let browsers = [client(None), signed_in, staff];
+    let values: Vec<String> = garbage()
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let (mut sent, mut failures) = (0, Vec::new());
+    let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+    for (n, page) in PAGES.iter().enumerate() {
+        for round in 0..6 {
+            let i = n + round;
+            let mut path = page.to_string();
+            while let Some(at) = path.find("{}") {
+                path.replace_range(at..at + 2, BAD_IDS[(i + at) % BAD_IDS.len()]);
+            }
+            let b = &browsers[i % browsers.len()];
+            let r = if round % 2 == 0 {
+                b.get(app.url(&format!("{path}?{}={}", FORM_FIELDS[i % FORM_FIELDS.len()], "%FF%00x")))
+            } else {
+                let mut form: Vec<(&str, &str)> = FORM_FIELDS
+                    .iter()
+                    .enumerate()
+                    .map(|(k, f)| (*f, values[(i + k) % values.len()].as_str()))
+                    .collect();
+                if round % 4 == 1 {
+                    form.push(("csrf", csrf.as_str()));
+                }
+                b.post(app.url(&path)).form(&form)
+            };
+            let r = r.send().await.unwrap();
+            sent += 1;
+            *seen.entry(r.status().as_u16()).or_default() += 1;
+            if r.status().is_server_error() {
+                failures.push(format!("{path} (browser {}): {}", i % browsers.len(), r.status()));
+            }
+        }
+    }
+    // Pages were shown, forms without their token refused, unknown ids not found.
+    for code in [200, 403, 404] {
         assert!(seen.contains_key(&code), "no {code} among {seen:?}");
     }
     assert!(failures.is_empty(), "{} of {sent} requests:\n{}", failures.len(), failures.join("\n"));
