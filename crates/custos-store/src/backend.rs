@@ -274,6 +274,19 @@ macro_rules! outbox_columns {
 }
 pub(crate) use outbox_columns;
 
+/// An outbox message's insert, `$1`… in [`outbox_columns`]' order; a key already queued is left be.
+macro_rules! outbox_insert {
+    () => {
+        concat!(
+            "INSERT INTO outbox (",
+            crate::backend::outbox_columns!(),
+            ") ",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"
+        )
+    };
+}
+pub(crate) use outbox_insert;
+
 macro_rules! login_columns {
     () => {
         "id, account_id, at, outcome, ip, country, asn, device_id, user_agent, signals, session_id"
@@ -287,6 +300,18 @@ macro_rules! audit_columns {
     };
 }
 pub(crate) use audit_columns;
+
+/// An audit record's insert, `$1`… in [`audit_columns`]' order.
+macro_rules! audit_insert {
+    () => {
+        concat!(
+            "INSERT INTO audit_records (",
+            crate::backend::audit_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+    };
+}
+pub(crate) use audit_insert;
 
 macro_rules! challenge_columns {
     () => {

@@ -178,6 +178,29 @@ pub mod testing {
         url
     }
 
+    /// The statements a freeze's transaction runs on SQLite, as the store sends them, for the
+    /// benchmark's SQL floor (`freeze_latency --sql-floor`: the same statements run in the
+    /// benchmark's own thread with no worker thread and no use case around them). Parameters are
+    /// numbered `$N` as in the store; each `*_COLUMNS` is its insert's column order.
+    pub mod sqlite_freeze_statements {
+        use crate::sql_freeze::{freeze_read_sql, freeze_sql};
+        use crate::sql_money::balance_write_sql;
+
+        /// `BEGIN IMMEDIATE` goes first; then this batch (`;`-separated): the lock with the
+        /// audit head, the read, the set-based writes, the count of changed rows.
+        pub const LOCK_AND_FREEZE: &str = freeze_sql!(lock_batch);
+        /// The balance write and its ledger entry (`;`-separated).
+        pub const BALANCE_WRITE: &str = balance_write_sql!(batch, "");
+        pub const AUDIT_COLUMNS: &str = crate::backend::audit_columns!();
+        pub const AUDIT_INSERT: &str = crate::backend::audit_insert!();
+        pub const FREEZE_COLUMNS: &str = crate::sql_freeze::freeze_columns!();
+        pub const FREEZE_INSERT: &str = freeze_sql!(insert);
+        pub const OUTBOX_COLUMNS: &str = crate::backend::outbox_columns!();
+        pub const OUTBOX_INSERT: &str = crate::backend::outbox_insert!();
+        /// C1's one statement (`clear_throttle`), before its `COMMIT`.
+        pub const CLEAR_THROTTLE: &str = crate::sql_throttles::CLEAR_THROTTLE;
+    }
+
     /// A directory removed when dropped.
     #[derive(Debug)]
     pub struct TempDir(std::path::PathBuf);

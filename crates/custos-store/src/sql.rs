@@ -354,7 +354,7 @@ macro_rules! impl_sql_store {
                 // The event is stored as the hash encoded it (sorted keys): encoded once.
                 let (rec, event) = AuditRecord::next_encoded(chain, head, at, actor, event);
                 let actor = serde_json::to_string(&rec.actor).map_err(|_| corrupt("audit actor"))?;
-                let sql = concat!("INSERT INTO audit_records (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+                let sql = crate::backend::audit_insert!();
                 self.write(&["audit_records"], sql, |q| {
                     q.bind(&rec.chain)
                         .bind(rec.seq)

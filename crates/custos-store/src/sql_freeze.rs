@@ -131,6 +131,12 @@ macro_rules! freeze_sql {
             freeze_sql!(batch)
         )
     };
+    (insert) => {
+        concat!(
+            "INSERT INTO freezes (", crate::sql_freeze::freeze_columns!(), ") ",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )
+    };
     (@of_record) => { "status = 'frozen' AND EXISTS (SELECT 1 FROM freezes WHERE account_id = $3)" };
     (@stamped) => { "EXISTS (SELECT 1 FROM accounts WHERE id = $3 AND security_stamp = $2)" };
     // PostgreSQL: one statement answering one row. Data-modifying CTEs all run, referenced or not;
@@ -215,7 +221,7 @@ macro_rules! impl_freeze_sql {
             use crate::Result;
             use crate::backend::{corrupt, hash32, micros, opt_ts, ts};
             use crate::freeze::*;
-            use crate::sql_freeze::{freeze_applied, freeze_columns, freeze_read_sql, freeze_select, freeze_sql, lock_and_freeze};
+            use crate::sql_freeze::{freeze_applied, freeze_read_sql, freeze_select, freeze_sql, lock_and_freeze};
             use crate::AccountRecord;
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -354,9 +360,7 @@ macro_rules! impl_freeze_sql {
                         Some(_) => None,
                         None => Some(serde_json::to_string(&f.receipt).map_err(|e| corrupt(&e.to_string()))?),
                     };
-                    self.write(&["freezes"], concat!(
-                        "INSERT INTO freezes (", freeze_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                    ), |q| {
+                    self.write(&["freezes"], freeze_sql!(insert), |q| {
                         q
                             .bind(f.id.as_uuid())
                             .bind(f.account_id.as_uuid())

@@ -38,7 +38,7 @@ macro_rules! impl_outbox_sql {
             #[async_trait::async_trait]
             impl crate::outbox::OutboxTx for $tx {
             async fn enqueue(&mut self, m: &OutboxRecord) -> Result<()> {
-                self.write(&["outbox"], concat!("INSERT INTO outbox (", outbox_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key) DO NOTHING"), |q| {
+                self.write(&["outbox"], crate::backend::outbox_insert!(), |q| {
                     q
                         .bind(m.id.as_uuid())
                         .bind(m.topic.as_str())

@@ -1,5 +1,8 @@
 //! The throttles' SQL, written once and expanded per backend like [`crate::sql_allowlist`].
 
+/// Clearing a throttle: `$1` its key.
+pub(crate) const CLEAR_THROTTLE: &str = "DELETE FROM throttles WHERE key = $1";
+
 macro_rules! impl_throttles_sql {
     ($db:ty, $backend:ident, $tx:ident) => {
         mod throttles_sql {
@@ -39,7 +42,7 @@ macro_rules! impl_throttles_sql {
             }
 
             async fn clear_throttle(&mut self, key: &str) -> Result<()> {
-                self.write(&["throttles"], "DELETE FROM throttles WHERE key = $1", |q| {
+                self.write(&["throttles"], crate::sql_throttles::CLEAR_THROTTLE, |q| {
                     q
                         .bind(key)
                 })

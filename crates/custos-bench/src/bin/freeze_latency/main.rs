@@ -65,7 +65,13 @@ struct Args {
     /// `--wal-copy` counts them), for the I/O floor rows.
     #[arg(long, default_value_t = 22)]
     freeze_pages: usize,
+    /// SQLite only: after the freezes, as many rounds of the SQL floor (`sql_floor.rs`): the
+    /// freeze's statements and C1's run in this thread through rusqlite, with nothing around them.
+    #[arg(long)]
+    sql_floor: bool,
 }
+
+mod sql_floor;
 
 /// The WAL frames C1's commit writes (the throttle row's table leaf and its key's index).
 const C1_PAGES: usize = 2;
@@ -105,6 +111,8 @@ async fn main() -> anyhow::Result<()> {
     let mut cheapest = Vec::with_capacity(args.freezes);
     let mut freezes = Vec::with_capacity(args.freezes);
     let mut settled = Vec::with_capacity(args.freezes);
+    anyhow::ensure!(!(args.sql_floor && args.postgres.is_some()), "--sql-floor is SQLite's");
+    let mut last_frozen = None;
     let mut floor = match &args.postgres {
         Some(_) => None,
         None => Some(IoFloor::new(dir.path(), args.freeze_pages)?),
@@ -123,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let t = Instant::now();
         let f = timed_freeze(&state, account).await?;
+        last_frozen = Some(account);
         // The work the freeze leaves for after its commit (the incident's facts from the
         // diagnosis, the emails delivered) finishes before the next sample, so no sample pays for
         // the one before it.
@@ -141,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
             settled.push(s);
         }
     }
+    let sql_floor = match (args.sql_floor, last_frozen) {
+        (true, Some(frozen)) => Some(run_sql_floor(&store, &dir, frozen, args.freezes).await?),
+        _ => None,
+    };
     let mut touches = match toucher {
         Some((task, stop)) => {
             let _ = stop.send(());
@@ -226,6 +239,29 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(mut f) = sql_floor {
+        let (k50, k99) = (percentile(&mut f.c1, 50.0), percentile(&mut f.c1, 99.0));
+        println!(
+            "| SQL floor, C1: its statement and `COMMIT` in-process (rusqlite, no worker thread; not the goal's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
+            ms(k50),
+            ms(k99),
+            ratio(k50, percentile(&mut cheapest, 50.0)),
+            ratio(k99, percentile(&mut cheapest, 99.0)),
+        );
+        for (times, what) in [
+            (&mut f.whole, "the freeze's statements, as the store sends them, in-process"),
+            (&mut f.core, "the core only: no receipt in the record, no outbox messages"),
+        ] {
+            let (w50, w99) = (percentile(times, 50.0), percentile(times, 99.0));
+            println!(
+                "| SQL floor, freeze: {what} (ratios to the SQL floor's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
+                ms(w50),
+                ms(w99),
+                ratio(w50, k50),
+                ratio(w99, k99),
+            );
+        }
+    }
     if !touches.is_empty() {
         let (t50, t99) = (percentile(&mut touches, 50.0), percentile(&mut touches, 99.0));
         println!(
@@ -248,6 +284,29 @@ async fn main() -> anyhow::Result<()> {
             .ok();
     }
     Ok(())
+}
+
+/// The SQL floor's rounds, after the main loop: every account prepared first (through the store),
+/// then `rounds` + 5 rounds of C1, the whole freeze and its core, in-process.
+async fn run_sql_floor(
+    store: &Store,
+    dir: &TempDir,
+    frozen: AccountId,
+    rounds: usize,
+) -> anyhow::Result<sql_floor::SqlFloor> {
+    let mut accounts = Vec::with_capacity(2 * (rounds + 5));
+    for _ in 0..2 * (rounds + 5) {
+        accounts.push(prepare(store).await?);
+    }
+    let db = dir.path().join("custos.db");
+    tokio::task::spawn_blocking(move || {
+        let mut floor = sql_floor::SqlFloor::open(&db, frozen)?;
+        for (i, pair) in accounts.chunks_exact(2).enumerate() {
+            floor.round(pair[0], pair[1], i >= 5)?;
+        }
+        Ok(floor)
+    })
+    .await?
 }
 
 /// Touches a session of an account of its own `per_second` times a second until aborted (see
