@@ -248,13 +248,13 @@ async fn main() -> anyhow::Result<()> {
             ratio(k50, percentile(&mut cheapest, 50.0)),
             ratio(k99, percentile(&mut cheapest, 99.0)),
         );
-        for (times, what) in [
-            (&mut f.whole, "the freeze's statements, as the store sends them, in-process"),
-            (&mut f.core, "the core only: no receipt in the record, no outbox messages"),
+        for (times, frames, what) in [
+            (&mut f.whole, f.frames.0, "the freeze's statements, as the store sends them, in-process"),
+            (&mut f.core, f.frames.1, "the core only: no receipt in the record, no outbox messages"),
         ] {
             let (w50, w99) = (percentile(times, 50.0), percentile(times, 99.0));
             println!(
-                "| SQL floor, freeze: {what} (ratios to the SQL floor's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
+                "| SQL floor, freeze: {what}; {frames} WAL frames (ratios to the SQL floor's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
                 ms(w50),
                 ms(w99),
                 ratio(w50, k50),

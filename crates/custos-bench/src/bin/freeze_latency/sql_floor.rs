@@ -54,6 +54,8 @@ pub struct SqlFloor {
     pub c1: Vec<Duration>,
     pub whole: Vec<Duration>,
     pub core: Vec<Duration>,
+    /// The WAL frames one whole freeze and one core freeze wrote (an untimed warm-up round).
+    pub frames: (i64, i64),
 }
 
 const THROTTLE_KEY: &str = "bench:sql-floor";
@@ -72,7 +74,15 @@ impl SqlFloor {
         let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         anyhow::ensure!(journal == "wal", "the store's database is not in WAL mode ({journal})");
         let written = written_by(&conn, frozen).context("reading back the measured freeze's rows")?;
-        Ok(Self { conn, written, rounds: 0, c1: Vec::new(), whole: Vec::new(), core: Vec::new() })
+        Ok(Self {
+            conn,
+            written,
+            rounds: 0,
+            c1: Vec::new(),
+            whole: Vec::new(),
+            core: Vec::new(),
+            frames: (0, 0),
+        })
     }
 
     /// One round: C1, then the whole freeze of `whole`, then the core of `core` (both accounts
@@ -95,14 +105,27 @@ impl SqlFloor {
         drop(clear);
         self.exec("COMMIT")?;
         let c1 = t.elapsed();
+        // In one round that is not kept, each freeze's WAL frames are counted too.
+        let count = !keep && self.rounds == 3;
+        let before = if count { self.wal_frames()? } else { 0 };
         let whole = self.freeze(whole, Variant::Whole)?;
+        let between = if count { self.wal_frames()? } else { 0 };
         let core = self.freeze(core, Variant::Core)?;
+        if count {
+            let after = self.wal_frames()?;
+            self.frames = (written_since(before, between), written_since(between, after));
+        }
         if keep {
             self.c1.push(c1);
             self.whole.push(whole);
             self.core.push(core);
         }
         Ok(())
+    }
+
+    /// The frames in the WAL, after a passive checkpoint (which may let the next write rewind it).
+    fn wal_frames(&self) -> anyhow::Result<i64> {
+        Ok(self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?)
     }
 
     fn exec(&self, statement: &str) -> anyhow::Result<()> {
@@ -246,6 +269,12 @@ impl SqlFloor {
         anyhow::ensure!(st.raw_execute()? == 1, "an insert wrote no row: {statement}");
         Ok(())
     }
+}
+
+/// The frames one transaction wrote, from the WAL's frame count before and after it: fewer after
+/// means the transaction rewound the WAL and wrote them from its start.
+fn written_since(before: i64, after: i64) -> i64 {
+    if after >= before { after - before } else { after }
 }
 
 fn fresh_id() -> Value {
