@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             settled.push(s);
         }
     }
-    let sql_floor = match (args.sql_floor, last_frozen) {
+    let mut sql_floor = match (args.sql_floor, last_frozen) {
         (true, Some(frozen)) => Some(run_sql_floor(&store, &dir, frozen, args.freezes).await?),
         _ => None,
     };
@@ -239,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(mut f) = sql_floor {
+    if let Some(f) = &mut sql_floor {
         let (k50, k99) = (percentile(&mut f.c1, 50.0), percentile(&mut f.c1, 99.0));
         println!(
             "| SQL floor, C1: its statement and `COMMIT` in-process (rusqlite, no worker thread; not the goal's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
@@ -260,6 +260,14 @@ async fn main() -> anyhow::Result<()> {
                 ratio(w50, k50),
                 ratio(w99, k99),
             );
+        }
+    }
+    if let Some(f) = &sql_floor {
+        println!("\nThe SQL floor's whole freeze, step by step (p50 of each step over the kept rounds):\n");
+        println!("| Step | p50 |\n|---|---:|");
+        for (i, what) in sql_floor::STEPS.iter().enumerate() {
+            let mut times: Vec<Duration> = f.steps.iter().map(|s| s[i]).collect();
+            println!("| {what} | {:.0} µs |", percentile(&mut times, 50.0).as_secs_f64() * 1e6);
         }
     }
     if !touches.is_empty() {

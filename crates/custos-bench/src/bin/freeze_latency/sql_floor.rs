@@ -56,7 +56,25 @@ pub struct SqlFloor {
     pub core: Vec<Duration>,
     /// The WAL frames one whole freeze and one core freeze wrote (an untimed warm-up round).
     pub frames: (i64, i64),
+    /// Each kept whole freeze's steps, in [`STEPS`]' order.
+    pub steps: Vec<[Duration; STEPS.len()]>,
 }
+
+/// The whole freeze's steps, as the floor times them one after another.
+pub const STEPS: [&str; 12] = [
+    "`BEGIN IMMEDIATE`",
+    "the lock: the account row and its audit chain's head",
+    "the read (sessions, keys, withdrawals, transfers, contact changes, balances as JSON)",
+    "the account: status, stamp, key cut",
+    "the twenty withdrawals cancelled",
+    "the transfers cancelled (none)",
+    "the count of changed rows",
+    "the balance write and its ledger entry",
+    "the `AccountFrozen` record (11 KB)",
+    "the freeze row",
+    "the outbox messages (the email, the case follow-up)",
+    "`COMMIT` (the WAL frames and the sync)",
+];
 
 const THROTTLE_KEY: &str = "bench:sql-floor";
 
@@ -82,6 +100,7 @@ impl SqlFloor {
             whole: Vec::new(),
             core: Vec::new(),
             frames: (0, 0),
+            steps: Vec::new(),
         })
     }
 
@@ -108,9 +127,9 @@ impl SqlFloor {
         // In one round that is not kept, each freeze's WAL frames are counted too.
         let count = !keep && self.rounds == 3;
         let before = if count { self.wal_frames()? } else { 0 };
-        let whole = self.freeze(whole, Variant::Whole)?;
+        let (whole, steps) = self.freeze(whole, Variant::Whole)?;
         let between = if count { self.wal_frames()? } else { 0 };
-        let core = self.freeze(core, Variant::Core)?;
+        let (core, _) = self.freeze(core, Variant::Core)?;
         if count {
             let after = self.wal_frames()?;
             self.frames = (written_since(before, between), written_since(between, after));
@@ -119,6 +138,7 @@ impl SqlFloor {
             self.c1.push(c1);
             self.whole.push(whole);
             self.core.push(core);
+            self.steps.push(steps);
         }
         Ok(())
     }
@@ -134,8 +154,12 @@ impl SqlFloor {
     }
 
     /// Freezes `account` with the store's statements; answers the time from `BEGIN IMMEDIATE` to
-    /// the end of `COMMIT`.
-    fn freeze(&self, account: AccountId, variant: Variant) -> anyhow::Result<Duration> {
+    /// the end of `COMMIT`, and each step's (see [`STEPS`]).
+    fn freeze(
+        &self,
+        account: AccountId,
+        variant: Variant,
+    ) -> anyhow::Result<(Duration, [Duration; STEPS.len()])> {
         let now =
             i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros())?;
         let month = 30 * 86_400 * 1_000_000;
@@ -158,8 +182,16 @@ impl SqlFloor {
         self.run(batch[1], &params, &mut |_, _| Ok(()))?;
         self.exec("COMMIT")?;
 
-        let t = Instant::now();
+        let mut steps = [Duration::ZERO; STEPS.len()];
+        let (t, mut step) = (Instant::now(), 0);
+        let mut lap = t;
+        let mut mark = |steps: &mut [Duration; STEPS.len()]| {
+            let now = Instant::now();
+            steps[step] += now - lap;
+            (step, lap) = (step + 1, now);
+        };
         self.exec("BEGIN IMMEDIATE")?;
+        mark(&mut steps);
         let (mut head_seq, mut before, mut after) = (0i64, None, None);
         for statement in &batch {
             self.run(statement, &params, &mut |name, v| {
@@ -171,6 +203,7 @@ impl SqlFloor {
                 }
                 Ok(())
             })?;
+            mark(&mut steps);
         }
         let changed = after.zip(before).map(|(a, b)| a - b);
         anyhow::ensure!(
@@ -194,6 +227,7 @@ impl SqlFloor {
         for statement in sql::BALANCE_WRITE.split(';').map(str::trim) {
             self.run(statement, &balance, &mut |_, _| Ok(()))?;
         }
+        mark(&mut steps);
         let seq = head_seq + 1;
         let mut audit = w.audit.clone();
         audit[0] = Value::Text(chain.clone());
@@ -206,6 +240,7 @@ impl SqlFloor {
             );
         }
         self.insert(sql::AUDIT_INSERT, audit)?;
+        mark(&mut steps);
         let mut freeze = w.freeze.clone();
         freeze[0] = fresh_id();
         freeze[1] = id.clone();
@@ -213,6 +248,7 @@ impl SqlFloor {
         freeze[7] = Value::Integer(seq);
         freeze[8] = Value::Integer(now);
         self.insert(sql::FREEZE_INSERT, freeze)?;
+        mark(&mut steps);
         if variant == Variant::Whole {
             for (n, message) in w.outbox.iter().enumerate() {
                 let mut m = message.clone();
@@ -232,8 +268,10 @@ impl SqlFloor {
                 self.insert(sql::OUTBOX_INSERT, m)?;
             }
         }
+        mark(&mut steps);
         self.exec("COMMIT")?;
-        Ok(t.elapsed())
+        mark(&mut steps);
+        Ok((t.elapsed(), steps))
     }
 
     /// Runs one statement with the `$N` parameters it names, reading every column of every row
