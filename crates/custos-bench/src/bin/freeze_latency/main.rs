@@ -130,8 +130,8 @@ async fn main() -> anyhow::Result<()> {
             store.execute_unchecked_for_tests("PRAGMA wal_checkpoint(TRUNCATE)").await?;
         }
         let t = Instant::now();
-        let f = timed_freeze(&state, account).await?;
-        last_frozen = Some(account);
+        let (f, receipt) = timed_freeze(&state, account).await?;
+        last_frozen = Some((account, receipt));
         // The work the freeze leaves for after its commit (the incident's facts from the
         // diagnosis, the emails delivered) finishes before the next sample, so no sample pays for
         // the one before it.
@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let mut sql_floor = match (args.sql_floor, last_frozen) {
-        (true, Some(frozen)) => Some(run_sql_floor(&store, &dir, frozen, args.freezes).await?),
+        (true, Some((frozen, receipt))) => Some(run_sql_floor(&store, &dir, frozen, receipt, args.freezes).await?),
         _ => None,
     };
     let mut touches = match toucher {
@@ -262,6 +262,25 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(f) = &mut sql_floor {
+        let (k50, k99) = (percentile(&mut f.c1, 50.0), percentile(&mut f.c1, 99.0));
+        let (r50, r99) = (percentile(&mut f.rust, 50.0), percentile(&mut f.rust, 99.0));
+        println!(
+            "| Rust floor: the plan, the receipt, the `AccountFrozen` record's canonical encoding and hash (core's functions; ratios to the SQL floor's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
+            ms(r50),
+            ms(r99),
+            ratio(r50, k50),
+            ratio(r99, k99),
+        );
+        let (w50, w99) = (percentile(&mut f.whole, 50.0), percentile(&mut f.whole, 99.0));
+        println!(
+            "| in-process lower bound: the SQL floor's freeze plus the Rust floor (ratios to the SQL floor's C1) | {:.2} ms | {:.2} ms | {:.2} | {:.2} | | | |",
+            ms(w50 + r50),
+            ms(w99 + r99),
+            ratio(w50 + r50, k50),
+            ratio(w99 + r99, k99),
+        );
+    }
     if let Some(f) = &sql_floor {
         println!("\nThe SQL floor's whole freeze, step by step (p50 of each step over the kept rounds):\n");
         println!("| Step | p50 |\n|---|---:|");
@@ -300,6 +319,7 @@ async fn run_sql_floor(
     store: &Store,
     dir: &TempDir,
     frozen: AccountId,
+    receipt: custos_core::freeze::FreezeReceipt,
     rounds: usize,
 ) -> anyhow::Result<sql_floor::SqlFloor> {
     let mut accounts = Vec::with_capacity(2 * (rounds + 5));
@@ -308,7 +328,7 @@ async fn run_sql_floor(
     }
     let db = dir.path().join("custos.db");
     tokio::task::spawn_blocking(move || {
-        let mut floor = sql_floor::SqlFloor::open(&db, frozen)?;
+        let mut floor = sql_floor::SqlFloor::open(&db, frozen, &receipt)?;
         for (i, pair) in accounts.chunks_exact(2).enumerate() {
             floor.round(pair[0], pair[1], i >= 5)?;
         }
@@ -427,7 +447,10 @@ async fn timed_cheapest_commit(store: &Store) -> anyhow::Result<Duration> {
     Ok(t.elapsed())
 }
 
-async fn timed_freeze(state: &AppState, account: AccountId) -> anyhow::Result<Duration> {
+async fn timed_freeze(
+    state: &AppState,
+    account: AccountId,
+) -> anyhow::Result<(Duration, custos_core::freeze::FreezeReceipt)> {
     let t = Instant::now();
     let f =
         freeze::by_policy(state, account, "bench", "benchmark").await.map_err(|e| anyhow!("freeze: {e}"))?;
@@ -438,7 +461,7 @@ async fn timed_freeze(state: &AppState, account: AccountId) -> anyhow::Result<Du
             && f.receipt.withdrawals_cancelled.len() == WITHDRAWALS,
         "the freeze did not find the prepared account's credentials and withdrawals"
     );
-    Ok(elapsed)
+    Ok((elapsed, f.receipt))
 }
 
 /// Waits until the freeze's incident has its facts (filled by a task the freeze spawns after it

@@ -9,6 +9,11 @@
 //! freeze's SQL and pages alone cost against one durable commit on this machine: a lower bound
 //! for any implementation of this freeze over this schema.
 //!
+//! Beside them, the Rust floor: the least Rust any implementation of the freeze runs —
+//! the plan, the receipt and the `AccountFrozen` record's canonical encoding and hash (core's own
+//! functions) — on the last measured freeze's facts. The use case also decodes the read, formats
+//! amounts, checks the plan against the writes, renders and seals the notices: not counted.
+//!
 //! A second variant, the core, leaves out what is not needed to stop the attacker: the receipt
 //! (its audit record carries only the freeze's header) and the outbox messages.
 //!
@@ -21,9 +26,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use custos_core::audit::Chain;
+use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain};
 use custos_core::crypto::new_security_stamp;
+use custos_core::api_key::ApiKeyId;
+use custos_core::freeze::{self, FreezeChannel, FreezeReceipt, ReceiptHeader, Snapshot};
 use custos_core::ids::{AccountId, FreezeId};
+use custos_core::withdrawal::WithdrawalState;
 use custos_store::testing::sqlite_freeze_statements as sql;
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -56,6 +64,9 @@ pub struct SqlFloor {
     pub core: Vec<Duration>,
     /// The WAL frames one whole freeze and one core freeze wrote (an untimed warm-up round).
     pub frames: (i64, i64),
+    /// The Rust floor, each round (see the module's note).
+    pub rust: Vec<Duration>,
+    facts: Snapshot,
     /// Each kept whole freeze's steps, in [`STEPS`]' order.
     pub steps: Vec<[Duration; STEPS.len()]>,
 }
@@ -82,7 +93,7 @@ impl SqlFloor {
     /// Opens the database at `db` as the store's writer is opened (WAL, `synchronous=FULL`,
     /// checkpoints left to the floor: see [`Self::round`]), and reads back what `frozen`'s freeze
     /// wrote.
-    pub fn open(db: &Path, frozen: AccountId) -> anyhow::Result<Self> {
+    pub fn open(db: &Path, frozen: AccountId, receipt: &FreezeReceipt) -> anyhow::Result<Self> {
         let conn = Connection::open(db)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -101,12 +112,14 @@ impl SqlFloor {
             core: Vec::new(),
             frames: (0, 0),
             steps: Vec::new(),
+            rust: Vec::new(),
+            facts: facts_of(receipt)?,
         })
     }
 
     /// One round: C1, then the whole freeze of `whole`, then the core of `core` (both accounts
     /// prepared as the main loop prepares them). Kept when `keep`.
-    pub fn round(&mut self, whole: AccountId, core: AccountId, keep: bool) -> anyhow::Result<()> {
+    pub fn round(&mut self, whole_account: AccountId, core: AccountId, keep: bool) -> anyhow::Result<()> {
         // The WAL rewound now and then, as the store's checkpoint task rewinds it (untimed).
         self.rounds += 1;
         if self.rounds.is_multiple_of(100) {
@@ -127,9 +140,10 @@ impl SqlFloor {
         // In one round that is not kept, each freeze's WAL frames are counted too.
         let count = !keep && self.rounds == 3;
         let before = if count { self.wal_frames()? } else { 0 };
-        let (whole, steps) = self.freeze(whole, Variant::Whole)?;
+        let (whole, steps) = self.freeze(whole_account, Variant::Whole)?;
         let between = if count { self.wal_frames()? } else { 0 };
         let (core, _) = self.freeze(core, Variant::Core)?;
+        let rust = self.rust(whole_account)?;
         if count {
             let after = self.wal_frames()?;
             self.frames = (written_since(before, between), written_since(between, after));
@@ -139,8 +153,30 @@ impl SqlFloor {
             self.whole.push(whole);
             self.core.push(core);
             self.steps.push(steps);
+            self.rust.push(rust);
         }
         Ok(())
+    }
+
+    /// The Rust floor once: plan, receipt, record (see the module's note).
+    fn rust(&self, account: AccountId) -> anyhow::Result<Duration> {
+        let at = custos_core::Timestamp::from_micros(i64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros(),
+        )?);
+        let t = Instant::now();
+        let plan = freeze::plan_for(&self.facts);
+        let header = ReceiptHeader { uid: 1, frozen_at: at, channel: FreezeChannel::Policy, reason: "benchmark".into() };
+        let receipt = freeze::receipt(header, &self.facts, &plan, &[]);
+        let event = AuditEvent::AccountFrozen {
+            channel: FreezeChannel::Policy.as_str().to_owned(),
+            reason: "benchmark".into(),
+            receipt: Box::new(receipt),
+        };
+        let record = AuditRecord::next_encoded(Chain::Account(account), (1, [7; 32]), at, Actor::System, event);
+        let elapsed = t.elapsed();
+        let (_, encoded) = std::hint::black_box(record);
+        anyhow::ensure!(encoded.len() > 8_000, "the Rust floor's record is {} bytes, not the receipt's", encoded.len());
+        Ok(elapsed)
     }
 
     /// The frames in the WAL, after a passive checkpoint (which may let the next write rewind it).
@@ -321,6 +357,43 @@ fn fresh_id() -> Value {
 
 fn uuid_text() -> String {
     FreezeId::new().as_uuid().simple().to_string()
+}
+
+/// The facts a freeze found, as its receipt lists them: what the Rust floor plans and records.
+fn facts_of(r: &FreezeReceipt) -> anyhow::Result<Snapshot> {
+    let sessions = r.sessions_revoked.iter().map(|s| {
+        Ok(freeze::SessionFact {
+            id: s.id.parse().map_err(|_| anyhow!("session id"))?,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            created_at: s.created_at,
+        })
+    });
+    let api_keys = r.api_keys_revoked.iter().map(|k| {
+        Ok(freeze::ApiKeyFact {
+            id: ApiKeyId::parse(&k.id).ok_or_else(|| anyhow!("key id"))?,
+            label: k.label.clone(),
+            scopes: k.scopes.clone(),
+        })
+    });
+    let withdrawals = r.withdrawals_cancelled.iter().map(|w| {
+        Ok(freeze::WithdrawalFact {
+            id: w.id.parse().map_err(|_| anyhow!("withdrawal id"))?,
+            state: WithdrawalState::parse(&w.state).ok_or_else(|| anyhow!("withdrawal state"))?,
+            asset: w.asset.clone(),
+            network: w.network.clone(),
+            amount: w.amount.clone(),
+            address: w.address.clone(),
+            txid: w.txid.clone(),
+            broadcast_at: None,
+        })
+    });
+    Ok(Snapshot {
+        sessions: sessions.collect::<anyhow::Result<_>>()?,
+        api_keys: api_keys.collect::<anyhow::Result<_>>()?,
+        withdrawals: withdrawals.collect::<anyhow::Result<_>>()?,
+        transfers: Vec::new(),
+    })
 }
 
 /// What the freeze of `account` wrote, read back in each insert's column order.
