@@ -151,7 +151,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let mut sql_floor = match (args.sql_floor, last_frozen) {
-        (true, Some((frozen, receipt))) => Some(run_sql_floor(&store, &dir, frozen, receipt, args.freezes).await?),
+        (true, Some((frozen, receipt))) => {
+            Some(run_sql_floor(&store, &dir, frozen, receipt, args.freezes).await?)
+        }
         _ => None,
     };
     let mut touches = match toucher {

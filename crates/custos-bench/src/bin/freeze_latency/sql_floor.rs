@@ -26,9 +26,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
+use custos_core::api_key::ApiKeyId;
 use custos_core::audit::{Actor, AuditEvent, AuditRecord, Chain};
 use custos_core::crypto::new_security_stamp;
-use custos_core::api_key::ApiKeyId;
 use custos_core::freeze::{self, FreezeChannel, FreezeReceipt, ReceiptHeader, Snapshot};
 use custos_core::ids::{AccountId, FreezeId};
 use custos_core::withdrawal::WithdrawalState;
@@ -165,17 +165,27 @@ impl SqlFloor {
         )?);
         let t = Instant::now();
         let plan = freeze::plan_for(&self.facts);
-        let header = ReceiptHeader { uid: 1, frozen_at: at, channel: FreezeChannel::Policy, reason: "benchmark".into() };
+        let header = ReceiptHeader {
+            uid: 1,
+            frozen_at: at,
+            channel: FreezeChannel::Policy,
+            reason: "benchmark".into(),
+        };
         let receipt = freeze::receipt(header, &self.facts, &plan, &[]);
         let event = AuditEvent::AccountFrozen {
             channel: FreezeChannel::Policy.as_str().to_owned(),
             reason: "benchmark".into(),
             receipt: Box::new(receipt),
         };
-        let record = AuditRecord::next_encoded(Chain::Account(account), (1, [7; 32]), at, Actor::System, event);
+        let record =
+            AuditRecord::next_encoded(Chain::Account(account), (1, [7; 32]), at, Actor::System, event);
         let elapsed = t.elapsed();
         let (_, encoded) = std::hint::black_box(record);
-        anyhow::ensure!(encoded.len() > 8_000, "the Rust floor's record is {} bytes, not the receipt's", encoded.len());
+        anyhow::ensure!(
+            encoded.len() > 8_000,
+            "the Rust floor's record is {} bytes, not the receipt's",
+            encoded.len()
+        );
         Ok(elapsed)
     }
 
