@@ -96,12 +96,7 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => (custos_store::testing::fresh_postgres(url).await?, TempDir::new()),
         None => custos_store::testing::fresh_sqlite().await?,
     };
-    let config = Config::from_raw(
-        RawConfig { data_dir: Some(dir.path().display().to_string()), ..Default::default() },
-        Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() },
-    )?;
-    let app = Application::build_with_store(config, Arc::new(SystemClock), store.clone()).await?;
-    let state = app.state().clone();
+    let (_app, state) = app_on(&store, &dir).await?;
 
     let toucher = match args.touches_per_second {
         0 => None,
@@ -313,6 +308,17 @@ async fn main() -> anyhow::Result<()> {
             .ok();
     }
     Ok(())
+}
+
+/// The application on `store`, as `custos serve` builds it, with its data directory in `dir`.
+async fn app_on(store: &Store, dir: &TempDir) -> anyhow::Result<(Application, AppState)> {
+    let config = Config::from_raw(
+        RawConfig { data_dir: Some(dir.path().display().to_string()), ..Default::default() },
+        Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() },
+    )?;
+    let app = Application::build_with_store(config, Arc::new(SystemClock), store.clone()).await?;
+    let state = app.state().clone();
+    Ok((app, state))
 }
 
 /// The SQL floor's rounds, after the main loop: every account prepared first (through the store),
@@ -606,4 +612,30 @@ async fn prepare(store: &Store) -> anyhow::Result<AccountId> {
 
 fn uuid_hex(id: AccountId) -> String {
     id.as_uuid().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor runs the store's own statements: if the freeze's SQL changes, the floor must still
+    /// change exactly the account and its withdrawals, write the whole receipt and count its
+    /// frames, or this fails (the figures themselves are the benchmark's, not a test's).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sql_floor_replays_a_real_freeze_with_the_store_s_statements() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (store, dir) = custos_store::testing::fresh_sqlite().await.unwrap();
+        let (_app, state) = app_on(&store, &dir).await.unwrap();
+        let account = prepare(&store).await.unwrap();
+        let (_, receipt) = timed_freeze(&state, account).await.unwrap();
+        settle(&store, account).await.unwrap();
+        let floor = run_sql_floor(&store, &dir, account, receipt, 2).await.unwrap();
+        assert_eq!((floor.c1.len(), floor.whole.len(), floor.core.len(), floor.rust.len()), (2, 2, 2, 2));
+        assert_eq!(floor.steps.len(), 2);
+        let (whole, core) = floor.frames;
+        assert!(
+            core > 0 && whole > core,
+            "the whole freeze writes more frames than its core: {whole} vs {core}"
+        );
+    }
 }
